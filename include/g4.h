@@ -1,0 +1,150 @@
+/* g4.h - the public C API of g4, an inference engine for Google's Gemma 4 models.
+ *
+ * A g4_model is a loaded checkpoint: hyper-parameters plus read-only weights that stay
+ * memory-mapped from the file (GGUF) or files (Hugging Face safetensors directory) they
+ * came from. A g4_session is one mutable inference timeline over a model: its KV cache,
+ * its position and the logits of its last evaluation. Many sessions may share one model.
+ *
+ * Usage:
+ *     g4_error err;
+ *     g4_model *m;
+ *     if (g4_model_open(&m, "gemma-4-e2b.gguf", NULL, &err) != G4_OK) { puts(err.msg); ... }
+ *     g4_session *s;
+ *     g4_session_create(&s, m, NULL, &err);              // NULL params: defaults
+ *     int32_t toks[] = {2, 818, 5279};
+ *     g4_session_eval(s, toks, 3, &err);                 // appends 3 tokens to the timeline
+ *     const float *logits = g4_session_logits(s, -1);    // n_vocab floats, last position
+ *     ...
+ *     g4_session_free(s); g4_model_free(m);
+ *
+ * Errors: every fallible call returns a g4_status and, when `err` is non-NULL, fills it
+ * with the same status and a one-line message naming the file and the problem. The
+ * library never exits, never aborts on bad input and never prints.
+ *
+ * Threads: a model is immutable after g4_model_open and may be shared by threads. A
+ * session must be used by one thread at a time. */
+#ifndef G4_H
+#define G4_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define G4_VERSION "0.1.0"
+
+typedef enum g4_status {
+    G4_OK = 0,
+    G4_ERR_IO,           /* a file could not be opened, read, mapped or written */
+    G4_ERR_FORMAT,       /* a file is malformed, truncated or inconsistent */
+    G4_ERR_UNSUPPORTED,  /* well-formed but not something g4 runs (architecture, tensor type) */
+    G4_ERR_NOMEM,        /* an allocation failed or would exceed a sane bound */
+    G4_ERR_ARG,          /* the caller passed an invalid argument */
+    G4_ERR_CONTEXT_FULL, /* the session has no room for the tokens */
+} g4_status;
+
+typedef struct g4_error {
+    g4_status status;
+    char msg[512];
+} g4_error;
+
+/* Tensor storage types. The values are GGUF's (ggml_type) so they can be written to and
+ * read from files without translation. */
+typedef enum g4_dtype {
+    G4_DTYPE_F32 = 0,
+    G4_DTYPE_F16 = 1,
+    G4_DTYPE_Q4_0 = 2,
+    G4_DTYPE_Q8_0 = 8,
+    G4_DTYPE_BF16 = 30,
+} g4_dtype;
+
+typedef struct g4_model g4_model;
+typedef struct g4_session g4_session;
+
+/* The shape of a loaded model, for display and for sizing buffers. */
+typedef struct g4_model_info {
+    const char *variant;      /* "e2b", "e4b", "26b-a4b", "31b" or "custom" */
+    const char *source;       /* "gguf" or "safetensors" */
+    int32_t n_vocab;
+    int32_t n_layer;
+    int32_t n_embd;           /* hidden size H */
+    int32_t n_head;           /* query heads */
+    int32_t n_head_kv_swa;    /* KV heads of sliding-window layers */
+    int32_t n_head_kv_global; /* KV heads of global layers */
+    int32_t head_dim_swa;
+    int32_t head_dim_global;
+    int32_t n_ff;             /* dense MLP width of layer 0 */
+    int32_t sliding_window;
+    int32_t n_layer_kv_shared;/* trailing layers that reuse an earlier layer's KV */
+    int32_t n_embd_per_layer; /* per-layer-embedding width (0: none) */
+    int32_t n_expert;         /* 0: dense */
+    int32_t n_expert_used;
+    int32_t n_ff_expert;
+    int32_t n_ctx_train;
+    bool attention_k_eq_v;
+    float final_logit_softcap;
+    int64_t n_params;         /* elements in all tensors the model uses */
+    uint64_t weight_bytes;    /* bytes of those tensors as stored */
+} g4_model_info;
+
+typedef struct g4_model_params {
+    int32_t reserved; /* zero; room for future options (all options default to zero) */
+} g4_model_params;
+
+typedef struct g4_session_params {
+    int32_t n_ctx;       /* context length in tokens; 0: 4096 (capped at the model's maximum) */
+    int32_t n_ubatch;    /* tokens evaluated per internal step; 0: 512 */
+    bool all_logits;     /* keep logits of every evaluated position, not only the last */
+} g4_session_params;
+
+/* Opens a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).
+ * params may be NULL. On success *out owns the model (free with g4_model_free). */
+g4_status g4_model_open(g4_model **out, const char *path, const g4_model_params *params,
+                        g4_error *err);
+void g4_model_free(g4_model *m);
+/* Borrowed; valid as long as the model. */
+const g4_model_info *g4_model_get_info(const g4_model *m);
+
+/* Writes the model as a GGUF file that llama.cpp can run. type is the storage type of
+ * the large matrices (F32, F16, BF16, Q8_0, Q4_0); norms and small vectors stay F32.
+ * progress (may be NULL) is called after each tensor with done/total counts. */
+typedef void (*g4_progress_fn)(void *user, int64_t done, int64_t total);
+g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type,
+                             g4_progress_fn progress, void *user, g4_error *err);
+
+/* Writes a human-readable description (hyper-parameters, per-layer table, tensor table,
+ * memory estimate for n_ctx tokens of KV cache) to the buffer returned in *out
+ * (allocates, caller frees with free()). */
+g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_error *err);
+
+g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_params *params,
+                            g4_error *err);
+void g4_session_free(g4_session *s);
+
+/* Appends n_tokens tokens at positions n_past .. n_past+n_tokens-1 and computes logits.
+ * Fails with G4_ERR_CONTEXT_FULL (session unchanged) when they do not fit, and with
+ * G4_ERR_ARG for a token id outside the vocabulary. */
+g4_status g4_session_eval(g4_session *s, const int32_t *tokens, int32_t n_tokens, g4_error *err);
+
+/* Logits of row i of the last g4_session_eval (i = -1: its last row; other rows need
+ * all_logits). n_vocab floats, borrowed, valid until the next call that changes the
+ * session. NULL if there is no such row. */
+const float *g4_session_logits(const g4_session *s, int32_t i);
+
+/* Number of tokens in the timeline. */
+int32_t g4_session_n_past(const g4_session *s);
+int32_t g4_session_n_ctx(const g4_session *s);
+
+/* Forgets everything: the next eval starts at position 0. */
+void g4_session_reset(g4_session *s);
+
+const char *g4_status_str(g4_status st);
+const char *g4_dtype_name(g4_dtype t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* G4_H */

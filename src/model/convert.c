@@ -1,0 +1,398 @@
+/* convert.c - writing a loaded model as a GGUF file that llama.cpp runs
+ * (g4_model_save_gguf): llama.cpp's gemma4 metadata keys and tensor names
+ * (gemma4.md §4, docs/llamacpp-gemma4.md), tensors re-encoded to the requested type,
+ * and the vocabulary carried over from the source (GGUF metadata, or the HF
+ * tokenizer.json + tokenizer_config.json next to the safetensors).
+ *
+ * Matrices take the requested type; vectors (norms, scales, rope_freqs) stay F32 as in
+ * llama.cpp's converter. A matrix whose rows are not a whole number of blocks of the
+ * requested quantized type falls back to F16. */
+#include "../dtype.h"
+#include "model.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <string.h>
+
+typedef struct job {
+    char name[64];
+    int32_t type;        /* target type */
+    int32_t n_dims;
+    int64_t ne[3];
+    mat src;             /* matrices: rows = ne1*ne2 rows of ne0 */
+    const float *vec;    /* vectors */
+    float rope_freqs;    /* generated rope_freqs tensor when nonzero */
+} job;
+
+typedef struct convert_ctx {
+    const g4_model *m;
+    job *jobs;
+    int64_t n, cap;
+    float *row;
+} convert_ctx;
+
+static job *add_job(convert_ctx *c, const char *name, int32_t n_dims, int64_t ne0, int64_t ne1, int64_t ne2) {
+    if (c->n == c->cap) {
+        int64_t nc = c->cap ? c->cap * 2 : 256;
+        job *nj = realloc(c->jobs, (size_t)nc * sizeof *nj);
+        if (!nj) return NULL;
+        c->jobs = nj;
+        c->cap = nc;
+    }
+    job *j = &c->jobs[c->n++];
+    memset(j, 0, sizeof *j);
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->n_dims = n_dims;
+    j->ne[0] = ne0; j->ne[1] = ne1; j->ne[2] = ne2;
+    return j;
+}
+
+static bool add_mat(convert_ctx *c, const char *name, const mat *m, int64_t ne2, int32_t type) {
+    job *j = add_job(c, name, ne2 > 1 ? 3 : 2, m->cols, m->rows, ne2);
+    if (!j) return false;
+    uint64_t rb;
+    j->type = dtype_row_bytes(type, m->cols, &rb) ? type : G4_DTYPE_F16;
+    j->src = *m;
+    return true;
+}
+
+static bool add_vec(convert_ctx *c, const char *name, const float *v, int64_t n) {
+    job *j = add_job(c, name, 1, n, 1, 1);
+    if (!j) return false;
+    j->type = G4_DTYPE_F32;
+    j->vec = v;
+    return true;
+}
+
+static g4_status fill(void *user, int64_t i, void *buf, uint64_t nbytes, g4_error *err) {
+    convert_ctx *c = user;
+    const job *j = &c->jobs[i];
+    (void)nbytes;
+    (void)err;
+    if (j->rope_freqs != 0.0f) {
+        /* rotating pairs get factor 1; the rest 1e30, which makes their frequency ~0 */
+        float *f = buf;
+        for (int64_t k = 0; k < j->ne[0]; k++) f[k] = k < c->m->hp.rope_pairs_global ? 1.0f : 1e30f;
+        return G4_OK;
+    }
+    if (j->vec) {
+        memcpy(buf, j->vec, (size_t)j->ne[0] * sizeof(float));
+        return G4_OK;
+    }
+    uint64_t out_rb;
+    dtype_row_bytes(j->type, j->ne[0], &out_rb);
+    const int64_t rows = j->ne[1] * j->ne[2];
+    uint8_t *dst = buf;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *src = j->src.data + (uint64_t)r * j->src.row_bytes;
+        if (j->src.type == j->type) memcpy(dst + (uint64_t)r * out_rb, src, out_rb);
+        else {
+            dequantize_row(j->src.type, src, c->row, j->ne[0]);
+            quantize_row(j->type, c->row, dst + (uint64_t)r * out_rb, j->ne[0]);
+        }
+    }
+    return G4_OK;
+}
+
+static uint32_t file_type_of(g4_dtype t) {
+    switch (t) {
+    case G4_DTYPE_F32: return 0;
+    case G4_DTYPE_F16: return 1;
+    case G4_DTYPE_Q4_0: return 2;
+    case G4_DTYPE_Q8_0: return 7;
+    case G4_DTYPE_BF16: return 32;
+    }
+    return 0;
+}
+
+/* ---- vocabulary ------------------------------------------------------------------ */
+
+/* Copies every tokenizer.* key of a GGUF source unchanged. */
+static bool copy_gguf_vocab(gguf_writer *w, const gguf_file *g) {
+    for (int64_t i = 0; i < g->n_kv; i++) {
+        const gguf_kv *kv = &g->kv[i];
+        if (strncmp(kv->key, "tokenizer.", 10)) continue;
+        bool ok = true;
+        if (kv->type == GGUF_TYPE_STRING) {
+            char *s = g4_malloc(kv->v.str.n + 1);
+            if (!s) return false;
+            memcpy(s, kv->v.str.s, kv->v.str.n);
+            s[kv->v.str.n] = 0;
+            ok = gguf_set_str(w, kv->key, s);
+            free(s);
+        } else if (kv->type == GGUF_TYPE_ARRAY && kv->arr_type == GGUF_TYPE_STRING) {
+            gguf_str *strs = NULL;
+            if (gguf_arr_strings(kv, &strs, NULL) != G4_OK) return false;
+            char **cs = g4_calloc((size_t)kv->arr_n, sizeof *cs);
+            ok = cs != NULL;
+            for (uint64_t k = 0; ok && k < kv->arr_n; k++) {
+                cs[k] = g4_malloc(strs[k].n + 1);
+                if (!cs[k]) { ok = false; break; }
+                memcpy(cs[k], strs[k].s, strs[k].n);
+                cs[k][strs[k].n] = 0;
+            }
+            if (ok) ok = gguf_set_arr_str(w, kv->key, (const char *const *)cs, kv->arr_n);
+            for (uint64_t k = 0; cs && k < kv->arr_n; k++) free(cs[k]);
+            free(cs);
+            free(strs);
+        } else if (kv->type == GGUF_TYPE_ARRAY) {
+            ok = gguf_set_arr(w, kv->key, kv->arr_type, kv->arr_data, kv->arr_n);
+        } else if (kv->type == GGUF_TYPE_BOOL) {
+            ok = gguf_set_bool(w, kv->key, kv->v.u64 != 0);
+        } else if (kv->type == GGUF_TYPE_FLOAT32 || kv->type == GGUF_TYPE_FLOAT64) {
+            ok = gguf_set_f32(w, kv->key, (float)kv->v.f64);
+        } else {
+            ok = gguf_set_u32(w, kv->key, (uint32_t)kv->v.u64);
+        }
+        if (!ok) return false;
+    }
+    return true;
+}
+
+enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER_DEFINED = 4, TOK_BYTE = 6 };
+
+static bool is_byte_token(const char *s) {
+    return strlen(s) == 6 && !strncmp(s, "<0x", 3) && s[5] == '>';
+}
+
+/* HF tokenizer.json (BPE with byte fallback) -> tokenizer.ggml.* keys. */
+static g4_status hf_vocab(gguf_writer *w, const g4_model *m, g4_error *err) {
+    const int32_t V = m->hp.n_vocab;
+    size_t n = strlen(m->path) + 40;
+    char *path = malloc(n), *text = NULL;
+    if (!path) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    snprintf(path, n, "%s/tokenizer.json", m->path);
+    g4_status st = read_text_file(path, 256u << 20, &text, err);
+    if (st != G4_OK) {
+        g4_error_clear(err);
+        st = g4_fail(err, G4_ERR_FORMAT, "%s: missing; a GGUF needs the vocabulary for llama.cpp to load it", path);
+        free(path);
+        return st;
+    }
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    const cJSON *mtype = cJSON_GetObjectItemCaseSensitive(model, "type");
+    char **tok = g4_calloc((size_t)V, sizeof *tok);
+    int32_t *types = g4_calloc((size_t)V, sizeof *types);
+    float *scores = g4_calloc((size_t)V, sizeof *scores);
+    char **mg = NULL;
+    int64_t n_merges = 0;
+    if (!tok || !types || !scores) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    if (!cJSON_IsObject(vocab) || !cJSON_IsString(mtype) || strcmp(mtype->valuestring, "BPE")) {
+        st = g4_fail(err, G4_ERR_UNSUPPORTED, "%s: only BPE tokenizers with a vocab object are supported", path);
+        goto done;
+    }
+    for (const cJSON *it = vocab->child; it; it = it->next) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= V) {
+            st = g4_fail(err, G4_ERR_FORMAT, "%s: token '%.40s' has an id outside the model's %d", path, it->string, V);
+            goto done;
+        }
+        int32_t id = (int32_t)it->valuedouble;
+        free(tok[id]);
+        if (!(tok[id] = g4_strdup(it->string))) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+        types[id] = is_byte_token(it->string) ? TOK_BYTE : TOK_NORMAL;
+    }
+    for (const cJSON *it = cJSON_IsArray(added) ? added->child : NULL; it; it = it->next) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id"), *c = cJSON_GetObjectItemCaseSensitive(it, "content");
+        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(it, "special");
+        if (!cJSON_IsNumber(id) || !cJSON_IsString(c) || id->valuedouble < 0 || id->valuedouble >= V) continue;
+        int32_t k = (int32_t)id->valuedouble;
+        free(tok[k]);
+        if (!(tok[k] = g4_strdup(c->valuestring))) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+        types[k] = cJSON_IsTrue(sp) ? TOK_CONTROL : TOK_USER_DEFINED;
+        if (!strcmp(c->valuestring, "<unk>")) types[k] = TOK_UNKNOWN;
+    }
+    for (int32_t i = 0; i < V; i++) {
+        if (tok[i]) { scores[i] = -(float)i; continue; }
+        char buf[32];
+        snprintf(buf, sizeof buf, "<unused%d>", i); /* ids the tokenizer never produces */
+        if (!(tok[i] = g4_strdup(buf))) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+        types[i] = TOK_CONTROL;
+    }
+    n_merges = cJSON_IsArray(merges) ? cJSON_GetArraySize(merges) : 0;
+    mg = g4_calloc((size_t)n_merges, sizeof *mg);
+    if (!mg) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    int64_t k = 0;
+    for (const cJSON *it = merges ? merges->child : NULL; it; it = it->next, k++) {
+        if (cJSON_IsString(it)) mg[k] = g4_strdup(it->valuestring);
+        else if (cJSON_IsArray(it) && cJSON_GetArraySize(it) == 2 && cJSON_IsString(it->child) && cJSON_IsString(it->child->next)) {
+            size_t l = strlen(it->child->valuestring) + strlen(it->child->next->valuestring) + 2;
+            if ((mg[k] = malloc(l))) snprintf(mg[k], l, "%s %s", it->child->valuestring, it->child->next->valuestring);
+        } else {
+            st = g4_fail(err, G4_ERR_FORMAT, "%s: merge %lld is neither \"a b\" nor [a, b]", path, (long long)k);
+            goto done;
+        }
+        if (!mg[k]) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    }
+    bool ok = gguf_set_str(w, "tokenizer.ggml.model", "gemma4") && gguf_set_str(w, "tokenizer.ggml.pre", "gemma4") &&
+              gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok, (uint64_t)V) &&
+              gguf_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)V) &&
+              gguf_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)V) &&
+              gguf_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)mg, (uint64_t)n_merges);
+    /* special ids by their conventional Gemma strings */
+    static const struct { const char *tok, *key; } sp[] = {
+        {"<bos>", "tokenizer.ggml.bos_token_id"}, {"<eos>", "tokenizer.ggml.eos_token_id"},
+        {"<unk>", "tokenizer.ggml.unknown_token_id"}, {"<pad>", "tokenizer.ggml.padding_token_id"},
+    };
+    for (size_t s = 0; ok && s < G4_ARRAY_LEN(sp); s++)
+        for (int32_t i = 0; i < V; i++)
+            if (!strcmp(tok[i], sp[s].tok)) { ok = gguf_set_u32(w, sp[s].key, (uint32_t)i); break; }
+    ok = ok && gguf_set_bool(w, "tokenizer.ggml.add_bos_token", true) && gguf_set_bool(w, "tokenizer.ggml.add_space_prefix", false);
+    /* the chat template, from tokenizer_config.json or chat_template.jinja */
+    snprintf(path, n, "%s/chat_template.jinja", m->path);
+    char *tmpl = NULL;
+    g4_error e2 = {0};
+    if (read_text_file(path, 16u << 20, &tmpl, &e2) != G4_OK) {
+        snprintf(path, n, "%s/tokenizer_config.json", m->path);
+        char *tc = NULL;
+        if (read_text_file(path, 64u << 20, &tc, &e2) == G4_OK) {
+            cJSON *tj = cJSON_Parse(tc);
+            const cJSON *ct = cJSON_GetObjectItemCaseSensitive(tj, "chat_template");
+            if (cJSON_IsString(ct)) tmpl = g4_strdup(ct->valuestring);
+            cJSON_Delete(tj);
+        }
+        free(tc);
+    }
+    if (ok && tmpl) ok = gguf_set_str(w, "tokenizer.chat_template", tmpl);
+    free(tmpl);
+    if (!ok) st = g4_fail(err, G4_ERR_NOMEM, "out of memory writing the vocabulary");
+done:
+    for (int32_t i = 0; tok && i < V; i++) free(tok[i]);
+    for (int64_t i = 0; mg && i < n_merges; i++) free(mg[i]);
+    free(tok);
+    free(types);
+    free(scores);
+    free(mg);
+    cJSON_Delete(root);
+    free(path);
+    return st;
+}
+
+/* ---- metadata and tensors --------------------------------------------------------- */
+
+static bool write_hparams(gguf_writer *w, const g4_model *m, g4_dtype type) {
+    const g4_hparams *hp = &m->hp;
+    const int32_t L = hp->n_layer;
+    uint32_t ff[G4_MAX_LAYERS], kvh[G4_MAX_LAYERS];
+    uint8_t swa[G4_MAX_LAYERS];
+    bool ff_same = true, kv_same = true;
+    for (int32_t l = 0; l < L; l++) {
+        ff[l] = (uint32_t)hp->layer[l].n_ff;
+        kvh[l] = (uint32_t)hp->layer[l].n_kv_head;
+        swa[l] = hp->layer[l].swa;
+        ff_same &= ff[l] == ff[0];
+        kv_same &= kvh[l] == kvh[0];
+    }
+    bool ok = gguf_set_str(w, "general.architecture", "gemma4") && gguf_set_str(w, "general.name", "gemma4") &&
+              gguf_set_u32(w, "general.file_type", file_type_of(type)) &&
+              gguf_set_u32(w, "general.quantization_version", 2) &&
+              gguf_set_u32(w, "gemma4.context_length", (uint32_t)hp->n_ctx_train) &&
+              gguf_set_u32(w, "gemma4.embedding_length", (uint32_t)hp->n_embd) &&
+              gguf_set_u32(w, "gemma4.block_count", (uint32_t)L) &&
+              (ff_same ? gguf_set_u32(w, "gemma4.feed_forward_length", ff[0])
+                       : gguf_set_arr(w, "gemma4.feed_forward_length", GGUF_TYPE_UINT32, ff, (uint64_t)L)) &&
+              gguf_set_u32(w, "gemma4.attention.head_count", (uint32_t)hp->n_head) &&
+              (kv_same ? gguf_set_u32(w, "gemma4.attention.head_count_kv", kvh[0])
+                       : gguf_set_arr(w, "gemma4.attention.head_count_kv", GGUF_TYPE_UINT32, kvh, (uint64_t)L)) &&
+              gguf_set_u32(w, "gemma4.attention.key_length", (uint32_t)hp->head_dim_global) &&
+              gguf_set_u32(w, "gemma4.attention.value_length", (uint32_t)hp->head_dim_global) &&
+              gguf_set_u32(w, "gemma4.attention.key_length_swa", (uint32_t)hp->head_dim_swa) &&
+              gguf_set_u32(w, "gemma4.attention.value_length_swa", (uint32_t)hp->head_dim_swa) &&
+              gguf_set_f32(w, "gemma4.attention.layer_norm_rms_epsilon", hp->rms_eps) &&
+              gguf_set_u32(w, "gemma4.attention.sliding_window", (uint32_t)hp->sliding_window) &&
+              gguf_set_arr(w, "gemma4.attention.sliding_window_pattern", GGUF_TYPE_BOOL, swa, (uint64_t)L) &&
+              gguf_set_u32(w, "gemma4.attention.shared_kv_layers", (uint32_t)hp->n_layer_kv_shared) &&
+              gguf_set_u32(w, "gemma4.embedding_length_per_layer_input", (uint32_t)hp->n_embd_per_layer) &&
+              gguf_set_f32(w, "gemma4.rope.freq_base", hp->rope_base_global) &&
+              gguf_set_f32(w, "gemma4.rope.freq_base_swa", hp->rope_base_swa) &&
+              gguf_set_u32(w, "gemma4.rope.dimension_count", (uint32_t)hp->head_dim_global) &&
+              gguf_set_u32(w, "gemma4.rope.dimension_count_swa", (uint32_t)hp->head_dim_swa) &&
+              gguf_set_f32(w, "gemma4.final_logit_softcapping", hp->final_softcap);
+    if (ok && hp->n_expert)
+        ok = gguf_set_u32(w, "gemma4.expert_count", (uint32_t)hp->n_expert) &&
+             gguf_set_u32(w, "gemma4.expert_used_count", (uint32_t)hp->n_expert_used) &&
+             gguf_set_u32(w, "gemma4.expert_feed_forward_length", (uint32_t)hp->n_ff_expert);
+    return ok;
+}
+
+static bool layer_has(const g4_hparams *hp, int32_t l, int when) {
+    const layer_config *lc = &hp->layer[l];
+    switch (when) {
+    case W_OWNKV: return lc->kv_source == l;
+    case W_OWNV: return lc->kv_source == l && lc->has_v;
+    case W_PLE: return hp->n_embd_per_layer > 0;
+    case W_MOE: return hp->n_expert > 0;
+    default: return true;
+    }
+}
+
+static bool plan_tensors(convert_ctx *c, g4_dtype type) {
+    const g4_model *m = c->m;
+    const g4_hparams *hp = &m->hp;
+    char name[96];
+    bool ok = add_mat(c, "token_embd.weight", &m->tok_embd, 1, type) &&
+              add_vec(c, "output_norm.weight", m->output_norm, hp->n_embd);
+    if (ok && m->output.data != m->tok_embd.data) ok = add_mat(c, "output.weight", &m->output, 1, type);
+    if (ok) {
+        job *j = add_job(c, "rope_freqs.weight", 1, hp->head_dim_global / 2, 1, 1);
+        ok = j != NULL;
+        if (ok) { j->type = G4_DTYPE_F32; j->rope_freqs = 1.0f; }
+    }
+    if (ok && hp->n_embd_per_layer)
+        ok = add_mat(c, "per_layer_token_embd.weight", &m->ple_embd, 1, type) &&
+             add_mat(c, "per_layer_model_proj.weight", &m->ple_model_proj, 1, type) &&
+             add_vec(c, "per_layer_proj_norm.weight", m->ple_proj_norm, hp->n_embd_per_layer);
+    for (int32_t l = 0; ok && l < hp->n_layer; l++) {
+        const layer_weights *lw = &m->layers[l];
+        const int64_t H = hp->n_embd, D = hp->layer[l].head_dim, E = hp->n_expert;
+        (void)D; (void)E;
+#define X_VEC(f, g, h, a, bb, cc, w) \
+        if (ok && layer_has(hp, l, w)) { snprintf(name, sizeof name, "blk.%d.%s", l, g); ok = add_vec(c, name, lw->f, (a) * (bb) * (cc)); }
+#define X_MAT(f, g, h, a, bb, cc, w) \
+        if (ok && layer_has(hp, l, w)) { snprintf(name, sizeof name, "blk.%d.%s", l, g); ok = add_mat(c, name, &lw->f, (cc), type); }
+        const int64_t P = hp->n_embd_per_layer, FE = hp->n_ff_expert, F = 0, Q = 0, KV = 0;
+        (void)P; (void)FE; (void)F; (void)Q; (void)KV; (void)H;
+        LAYER_VECS(X_VEC)
+        LAYER_MATS(X_MAT)
+#undef X_VEC
+#undef X_MAT
+    }
+    return ok;
+}
+
+g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
+                             g4_error *err) {
+    g4_error_clear(err);
+    if (type != G4_DTYPE_F32 && type != G4_DTYPE_F16 && type != G4_DTYPE_BF16 && type != G4_DTYPE_Q8_0 && type != G4_DTYPE_Q4_0)
+        return g4_fail(err, G4_ERR_ARG, "cannot write tensors as %s", g4_dtype_name(type));
+    convert_ctx c = {.m = m};
+    gguf_writer *w = gguf_writer_create();
+    g4_status st = G4_OK;
+    if (!w || !write_hparams(w, m, type)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    if (m->is_gguf) {
+        if (!copy_gguf_vocab(w, &m->gguf)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory copying the vocabulary"); goto done; }
+    } else if ((st = hf_vocab(w, m, err)) != G4_OK) {
+        goto done;
+    }
+    if (!plan_tensors(&c, type)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    int64_t widest = 1;
+    for (int64_t i = 0; i < c.n; i++) {
+        if (!gguf_add_tensor(w, c.jobs[i].name, c.jobs[i].type, c.jobs[i].n_dims, c.jobs[i].ne)) {
+            st = g4_fail(err, G4_ERR_ARG, "cannot store tensor '%s' as %s", c.jobs[i].name, g4_dtype_name(c.jobs[i].type));
+            goto done;
+        }
+        widest = G4_MAX(widest, c.jobs[i].ne[0]);
+    }
+    c.row = g4_malloc((size_t)widest * sizeof(float));
+    if (!c.row) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    st = gguf_writer_write(w, path, fill, &c, progress, user, err);
+done:
+    free(c.row);
+    free(c.jobs);
+    gguf_writer_free(w);
+    return st;
+}

@@ -1,0 +1,50 @@
+/* ops.c - reference implementations of the forward pass primitives (see ops.h). */
+#include "ops.h"
+#include "../dtype.h"
+
+#include <math.h>
+#include <string.h>
+
+void ops_matmul(float *y, const mat *w, const float *x, int64_t n, float *tmp) {
+    const int64_t rows = w->rows, cols = w->cols;
+    for (int64_t r = 0; r < rows; r++) {
+        const uint8_t *src = w->data + (uint64_t)r * w->row_bytes;
+        const float *wr;
+        if (w->type == G4_DTYPE_F32) wr = (const float *)src; /* mapped rows are 4-byte aligned (GGUF 32, safetensors 8) */
+        else { dequantize_row(w->type, src, tmp, cols); wr = tmp; }
+        for (int64_t t = 0; t < n; t++) {
+            const float *xt = x + t * cols;
+            float acc = 0.0f;
+            for (int64_t c = 0; c < cols; c++) acc += wr[c] * xt[c];
+            y[t * rows + r] = acc;
+        }
+    }
+}
+
+void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    float inv = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (int64_t i = 0; i < n; i++) y[i] = w ? x[i] * inv * w[i] : x[i] * inv;
+}
+
+float ops_gelu(float x) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
+}
+
+void ops_rope(float *x, int32_t D, const float *freq, int64_t pos) {
+    const int32_t half = D / 2;
+    for (int32_t i = 0; i < half; i++) {
+        if (freq[i] == 0.0f) continue;
+        float a = (float)pos * freq[i]; /* fp32 angle, as transformers computes it */
+        float c = cosf(a), s = sinf(a);
+        float x0 = x[i], x1 = x[i + half];
+        x[i] = x0 * c - x1 * s;
+        x[i + half] = x1 * c + x0 * s;
+    }
+}
+
+void ops_softcap(float *x, int64_t n, float c) {
+    for (int64_t i = 0; i < n; i++) x[i] = c * tanhf(x[i] / c);
+}

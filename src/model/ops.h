@@ -1,0 +1,27 @@
+/* ops.h - the numeric building blocks of the forward pass, in plain C. These are the
+ * reference versions: clear, exact to float rounding, and the oracle for the SIMD and GPU
+ * kernels that later replace them behind the same signatures. Shapes: a batch of n
+ * tokens is row-major [n][width]. */
+#ifndef G4_OPS_H
+#define G4_OPS_H
+
+#include "model.h"
+
+/* y[t][r] = sum_c W[r][c] * x[t][c] for t < n: W (rows, cols) in its storage type.
+ * tmp must hold w->cols floats (one dequantized row). */
+void ops_matmul(float *y, const mat *w, const float *x, int64_t n, float *tmp);
+
+/* y = x / sqrt(mean(x^2) + eps) * w  (w NULL: no weight), over n elements; y may be x. */
+void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
+
+/* gelu with the tanh approximation (transformers' gelu_pytorch_tanh). */
+float ops_gelu(float x);
+
+/* Rotates pairs (i, i + D/2) of one head vector by angle pos * freq[i] (split-half,
+ * "NeoX" layout); pairs with freq 0 are left as they are. */
+void ops_rope(float *x, int32_t D, const float *freq, int64_t pos);
+
+/* c * tanh(x / c) in place over n values. */
+void ops_softcap(float *x, int64_t n, float c);
+
+#endif

@@ -1,0 +1,384 @@
+/* session.c - one inference timeline: the KV cache, the scratch buffers, and the Gemma 4
+ * forward pass over a chunk of tokens.
+ *
+ * KV cache. Only layers that own K/V have a cache (KV-shared layers read their donor's).
+ * A global layer keeps every position: slot = position. A sliding-window layer keeps a
+ * ring of W - 1 + n_ubatch slots (slot = position mod capacity): enough that while a chunk
+ * of up to n_ubatch new tokens is written, every key that any query of the chunk can see
+ * (itself and the W - 1 before it) is still there (gemma4.md §2.5, pitfall 8). Cached K is
+ * normalised and rotated, cached V normalised, both float32.
+ *
+ * The forward pass (gemma4.md §2.2-2.4) is written once for every variant; what differs
+ * between E2B, E4B, 26B-A4B and 31B is data in hp->layer[] and which weights exist. */
+#include "../dtype.h"
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct kv_layer {
+    float *k, *v;     /* (capacity, n_kv_head, head_dim) */
+    int32_t capacity;
+} kv_layer;
+
+struct g4_session {
+    g4_model *m;
+    int32_t n_ctx, n_ubatch, n_past;
+    bool all_logits;
+    kv_layer *kv;     /* n_layer; empty for KV-shared layers */
+
+    /* scratch for a chunk of up to n_ubatch tokens */
+    float *x, *h, *q, *k, *v, *o, *a, *g, *u, *ple, *tmp, *scores;
+    float *moe_acc, *dense;   /* (n_ubatch, H) */
+    float *router;            /* (n_expert) */
+    float *logits;            /* (n_logit_rows, V) */
+    int64_t n_logit_rows, logits_cap_rows;
+};
+
+static void *falloc(size_t n, bool *ok) {
+    void *p = g4_calloc(n, sizeof(float));
+    if (!p) *ok = false;
+    return p;
+}
+
+g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_params *params, g4_error *err) {
+    g4_error_clear(err);
+    *out = NULL;
+    if (!m) return g4_fail(err, G4_ERR_ARG, "no model");
+    g4_session_params p = params ? *params : (g4_session_params){0};
+    const g4_hparams *hp = &m->hp;
+    if (p.n_ctx < 0 || p.n_ubatch < 0) return g4_fail(err, G4_ERR_ARG, "negative context or batch size");
+    if (p.n_ctx == 0) p.n_ctx = G4_MIN(4096, hp->n_ctx_train);
+    if (p.n_ctx > hp->n_ctx_train)
+        return g4_fail(err, G4_ERR_ARG, "context of %d tokens exceeds the model's maximum of %d", p.n_ctx, hp->n_ctx_train);
+    if (p.n_ubatch == 0) p.n_ubatch = 512;
+    p.n_ubatch = G4_MIN(p.n_ubatch, p.n_ctx);
+
+    g4_session *s = calloc(1, sizeof *s);
+    if (!s) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    s->m = m;
+    s->n_ctx = p.n_ctx;
+    s->n_ubatch = p.n_ubatch;
+    s->all_logits = p.all_logits;
+    bool ok = true;
+    s->kv = calloc((size_t)hp->n_layer, sizeof *s->kv);
+    ok = s->kv != NULL;
+    int32_t max_d = G4_MAX(hp->head_dim_swa, hp->head_dim_global), max_kv = 1, max_ff = 1;
+    for (int32_t l = 0; ok && l < hp->n_layer; l++) {
+        const layer_config *lc = &hp->layer[l];
+        max_kv = G4_MAX(max_kv, lc->n_kv_head);
+        max_ff = G4_MAX(max_ff, G4_MAX(lc->n_ff, G4_MAX(2 * hp->n_ff_expert, hp->n_embd_per_layer)));
+        if (lc->kv_source != l) continue;
+        int32_t cap = lc->swa ? G4_MIN(s->n_ctx, hp->sliding_window - 1 + s->n_ubatch) : s->n_ctx;
+        size_t n = (size_t)cap * (size_t)lc->n_kv_head * (size_t)lc->head_dim;
+        s->kv[l].capacity = cap;
+        s->kv[l].k = falloc(n, &ok);
+        s->kv[l].v = falloc(n, &ok);
+    }
+    const size_t nu = (size_t)s->n_ubatch, H = (size_t)hp->n_embd;
+    const size_t qw = (size_t)hp->n_head * (size_t)max_d, kvw = (size_t)max_kv * (size_t)max_d;
+    size_t widest = G4_MAX(G4_MAX(H, qw), (size_t)G4_MAX(max_ff, hp->n_ff_expert * 2));
+    widest = G4_MAX(widest, (size_t)hp->n_layer * (size_t)hp->n_embd_per_layer);
+    s->x = falloc(nu * H, &ok);
+    s->h = falloc(nu * H, &ok);
+    s->a = falloc(nu * H, &ok);
+    s->q = falloc(nu * qw, &ok);
+    s->o = falloc(nu * qw, &ok);
+    s->k = falloc(nu * kvw, &ok);
+    s->v = falloc(nu * kvw, &ok);
+    s->g = falloc(nu * (size_t)max_ff, &ok);
+    s->u = falloc(nu * (size_t)max_ff, &ok);
+    s->tmp = falloc(widest, &ok);
+    s->scores = falloc((size_t)s->n_ctx, &ok);
+    if (hp->n_embd_per_layer) s->ple = falloc(nu * (size_t)hp->n_layer * (size_t)hp->n_embd_per_layer, &ok);
+    if (hp->n_expert) {
+        s->moe_acc = falloc(nu * H, &ok);
+        s->dense = falloc(nu * H, &ok);
+        s->router = falloc((size_t)hp->n_expert, &ok);
+    }
+    s->logits = falloc((size_t)hp->n_vocab, &ok);
+    s->logits_cap_rows = 1;
+    if (!ok) {
+        g4_session_free(s);
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory for a %d-token context", p.n_ctx);
+    }
+    *out = s;
+    return G4_OK;
+}
+
+void g4_session_free(g4_session *s) {
+    if (!s) return;
+    if (s->kv)
+        for (int32_t l = 0; l < s->m->hp.n_layer; l++) { free(s->kv[l].k); free(s->kv[l].v); }
+    free(s->kv);
+    float *bufs[] = {s->x, s->h, s->a, s->q, s->o, s->k, s->v, s->g, s->u, s->tmp, s->scores, s->ple,
+                     s->moe_acc, s->dense, s->router, s->logits};
+    for (size_t i = 0; i < G4_ARRAY_LEN(bufs); i++) free(bufs[i]);
+    free(s);
+}
+
+int32_t g4_session_n_past(const g4_session *s) { return s->n_past; }
+int32_t g4_session_n_ctx(const g4_session *s) { return s->n_ctx; }
+void g4_session_reset(g4_session *s) { s->n_past = 0; s->n_logit_rows = 0; }
+
+const float *g4_session_logits(const g4_session *s, int32_t i) {
+    if (s->n_logit_rows == 0) return NULL;
+    if (i < 0) i = (int32_t)s->n_logit_rows - 1;
+    if (i >= s->n_logit_rows) return NULL;
+    return s->logits + (size_t)i * (size_t)s->m->hp.n_vocab;
+}
+
+/* ---- forward pass ---------------------------------------------------------------- */
+
+/* Per-layer inputs (E2B/E4B), gemma4.md §2.2 step 2: for each token and layer l,
+ * ple[l] = (sqrt(P) * T[tok][l] + RMS(H^-1/2 * (M e)[l]; w)) / sqrt(2), where e is the
+ * already sqrt(H)-scaled embedding in s->x. */
+static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
+    const g4_model *m = s->m;
+    const g4_hparams *hp = &m->hp;
+    const int64_t P = hp->n_embd_per_layer, LP = (int64_t)hp->n_layer * P;
+    ops_matmul(s->ple, &m->ple_model_proj, s->x, n, s->tmp);
+    const float proj_scale = 1.0f / sqrtf((float)hp->n_embd);
+    for (int32_t t = 0; t < n; t++) {
+        float *pt = s->ple + (size_t)t * (size_t)LP;
+        /* transformers uses token id 0 for ids outside the per-layer vocabulary */
+        int32_t id = tok[t] < hp->n_vocab_per_layer ? tok[t] : 0;
+        const uint8_t *row = m->ple_embd.data + (uint64_t)id * m->ple_embd.row_bytes;
+        dequantize_row(m->ple_embd.type, row, s->tmp, LP);
+        for (int64_t l = 0; l < hp->n_layer; l++) {
+            float *pl = pt + l * P;
+            for (int64_t i = 0; i < P; i++) pl[i] *= proj_scale;
+            ops_rmsnorm(pl, pl, m->ple_proj_norm, P, hp->rms_eps);
+            for (int64_t i = 0; i < P; i++) pl[i] = (pl[i] + s->tmp[l * P + i] * m->ple_embd_scale) * 0.70710678118654752f;
+        }
+    }
+}
+
+/* Attention of n queries (positions pos0..pos0+n-1) over layer l's cache (or its donor's),
+ * gemma4.md §2.3 steps 5-7: scale 1, causal, sliding layers see the last W positions. */
+static void attention(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
+    const g4_hparams *hp = &s->m->hp;
+    const layer_config *lc = &hp->layer[l];
+    const kv_layer *kv = &s->kv[lc->kv_source];
+    const int32_t D = lc->head_dim, nkv = lc->n_kv_head, group = hp->n_head / nkv;
+    const size_t qw = (size_t)hp->n_head * (size_t)D;
+    for (int32_t t = 0; t < n; t++) {
+        const int32_t p = pos0 + t;
+        const int32_t j0 = lc->swa ? G4_MAX(0, p - hp->sliding_window + 1) : 0;
+        for (int32_t hd = 0; hd < hp->n_head; hd++) {
+            const float *qh = s->q + (size_t)t * qw + (size_t)hd * (size_t)D;
+            const int32_t kh = hd / group;
+            float mx = -INFINITY;
+            for (int32_t j = j0; j <= p; j++) {
+                const float *kj = kv->k + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
+                float dot = 0.0f;
+                for (int32_t i = 0; i < D; i++) dot += qh[i] * kj[i];
+                s->scores[j - j0] = dot;
+                mx = fmaxf(mx, dot);
+            }
+            double sum = 0.0;
+            for (int32_t j = j0; j <= p; j++) {
+                float e = expf(s->scores[j - j0] - mx);
+                s->scores[j - j0] = e;
+                sum += e;
+            }
+            float *oh = s->o + (size_t)t * qw + (size_t)hd * (size_t)D;
+            memset(oh, 0, (size_t)D * sizeof *oh);
+            const float inv = (float)(1.0 / sum);
+            for (int32_t j = j0; j <= p; j++) {
+                const float *vj = kv->v + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
+                const float w = s->scores[j - j0] * inv;
+                for (int32_t i = 0; i < D; i++) oh[i] += w * vj[i];
+            }
+        }
+    }
+}
+
+/* Attention block, §2.3 (A): x += RMS(Wo · attn(RoPE(RMS_head(Wq h))); post_attn_norm). */
+static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
+    const g4_model *m = s->m;
+    const g4_hparams *hp = &m->hp;
+    const layer_config *lc = &hp->layer[l];
+    const layer_weights *w = &m->layers[l];
+    const int64_t H = hp->n_embd, D = lc->head_dim, nkv = lc->n_kv_head;
+    const int64_t qw = hp->n_head * D, kvw = nkv * D;
+    const float *freq = lc->swa ? m->rope_freq_swa : m->rope_freq_global;
+
+    for (int32_t t = 0; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, w->attn_norm, H, hp->rms_eps);
+    ops_matmul(s->q, &w->wq, s->h, n, s->tmp);
+    for (int32_t t = 0; t < n; t++)
+        for (int64_t hd = 0; hd < hp->n_head; hd++) {
+            float *qh = s->q + t * qw + hd * D;
+            ops_rmsnorm(qh, qh, w->q_norm, D, hp->rms_eps);
+            ops_rope(qh, (int32_t)D, freq, pos0 + t);
+        }
+    if (lc->kv_source == l) {
+        kv_layer *kv = &s->kv[l];
+        ops_matmul(s->k, &w->wk, s->h, n, s->tmp);
+        if (lc->has_v) ops_matmul(s->v, &w->wv, s->h, n, s->tmp);
+        else memcpy(s->v, s->k, (size_t)(n * kvw) * sizeof(float)); /* K=V: raw K projection */
+        for (int32_t t = 0; t < n; t++) {
+            const size_t slot = (size_t)((pos0 + t) % kv->capacity);
+            for (int64_t hd = 0; hd < nkv; hd++) {
+                float *kh = s->k + t * kvw + hd * D, *vh = s->v + t * kvw + hd * D;
+                ops_rmsnorm(kh, kh, w->k_norm, D, hp->rms_eps);
+                ops_rope(kh, (int32_t)D, freq, pos0 + t);
+                ops_rmsnorm(vh, vh, NULL, D, hp->rms_eps);
+            }
+            memcpy(kv->k + slot * (size_t)kvw, s->k + t * kvw, (size_t)kvw * sizeof(float));
+            memcpy(kv->v + slot * (size_t)kvw, s->v + t * kvw, (size_t)kvw * sizeof(float));
+        }
+    }
+    attention(s, l, pos0, n);
+    ops_matmul(s->a, &w->wo, s->o, n, s->tmp);
+    for (int32_t t = 0; t < n; t++) {
+        ops_rmsnorm(s->a + t * H, s->a + t * H, w->post_attn_norm, H, hp->rms_eps);
+        for (int64_t i = 0; i < H; i++) s->x[t * H + i] += s->a[t * H + i];
+    }
+}
+
+/* Dense GeGLU MLP: out[t] = Wd (gelu(Wg u[t]) * Wu u[t]) for n rows of u. */
+static void mlp(g4_session *s, float *out, const mat *gate, const mat *up, const mat *down, const float *u, int32_t n) {
+    const int64_t F = gate->rows;
+    ops_matmul(s->g, gate, u, n, s->tmp);
+    ops_matmul(s->u, up, u, n, s->tmp);
+    for (int64_t i = 0; i < (int64_t)n * F; i++) s->g[i] = ops_gelu(s->g[i]) * s->u[i];
+    ops_matmul(out, down, s->g, n, s->tmp);
+}
+
+/* Mixture of experts for one token, §2.3 (B'): router on the un-normalised residual r,
+ * softmax over all experts, top-k, renormalise, times per-expert scale; experts on u2. */
+static void moe_token(g4_session *s, const layer_weights *w, const float *r, const float *u2, float *out) {
+    const g4_hparams *hp = &s->m->hp;
+    const int64_t H = hp->n_embd, E = hp->n_expert, FE = hp->n_ff_expert;
+    float *ri = s->a; /* scratch row: the router input */
+    ops_rmsnorm(ri, r, NULL, H, hp->rms_eps);
+    const float hs = 1.0f / sqrtf((float)H);
+    for (int64_t i = 0; i < H; i++) ri[i] = ri[i] * w->router_scale[i] * hs;
+    ops_matmul(s->router, &w->router, ri, 1, s->tmp);
+    float mx = -INFINITY;
+    for (int64_t e = 0; e < E; e++) mx = fmaxf(mx, s->router[e]);
+    double sum = 0.0;
+    for (int64_t e = 0; e < E; e++) { s->router[e] = expf(s->router[e] - mx); sum += s->router[e]; }
+    for (int64_t e = 0; e < E; e++) s->router[e] = (float)(s->router[e] / sum);
+    int32_t sel[64];
+    float gate[64], gsum = 0.0f;
+    const int32_t k = G4_MIN(hp->n_expert_used, 64);
+    for (int32_t j = 0; j < k; j++) { /* exact top-k; ties go to the lower index like torch.topk */
+        int32_t best = -1;
+        for (int64_t e = 0; e < E; e++) {
+            bool taken = false;
+            for (int32_t q = 0; q < j; q++) taken |= sel[q] == e;
+            if (!taken && (best < 0 || s->router[e] > s->router[best])) best = (int32_t)e;
+        }
+        sel[j] = best;
+        gate[j] = s->router[best];
+        gsum += gate[j];
+    }
+    memset(out, 0, (size_t)H * sizeof *out);
+    for (int32_t j = 0; j < k; j++) {
+        const float g = gate[j] / gsum * w->expert_scale[sel[j]];
+        mat gu = mat_index(w->exp_gate_up, sel[j]), dn = mat_index(w->exp_down, sel[j]);
+        ops_matmul(s->g, &gu, u2, 1, s->tmp); /* rows 0..FE-1: gate, FE..2FE-1: up */
+        for (int64_t i = 0; i < FE; i++) s->g[i] = ops_gelu(s->g[i]) * s->g[FE + i];
+        ops_matmul(s->u, &dn, s->g, 1, s->tmp);
+        for (int64_t i = 0; i < H; i++) out[i] += g * s->u[i];
+    }
+}
+
+static void ffn_block(g4_session *s, int32_t l, int32_t n) {
+    const g4_hparams *hp = &s->m->hp;
+    const layer_weights *w = &s->m->layers[l];
+    const int64_t H = hp->n_embd;
+    for (int32_t t = 0; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, w->ffn_norm, H, hp->rms_eps);
+    if (!hp->n_expert) {
+        mlp(s, s->a, &w->ffn_gate, &w->ffn_up, &w->ffn_down, s->h, n);
+        for (int32_t t = 0; t < n; t++) {
+            ops_rmsnorm(s->a + t * H, s->a + t * H, w->post_ffn_norm, H, hp->rms_eps);
+            for (int64_t i = 0; i < H; i++) s->x[t * H + i] += s->a[t * H + i];
+        }
+        return;
+    }
+    mlp(s, s->dense, &w->ffn_gate, &w->ffn_up, &w->ffn_down, s->h, n);
+    for (int32_t t = 0; t < n; t++) {
+        float *r = s->x + t * H, *u2 = s->h + t * H, *d = s->dense + t * H, *mo = s->moe_acc + t * H;
+        ops_rmsnorm(d, d, w->post_ffn_norm_1, H, hp->rms_eps);
+        ops_rmsnorm(u2, r, w->pre_ffn_norm_2, H, hp->rms_eps);
+        moe_token(s, w, r, u2, mo);
+        ops_rmsnorm(mo, mo, w->post_ffn_norm_2, H, hp->rms_eps);
+        for (int64_t i = 0; i < H; i++) d[i] += mo[i];
+        ops_rmsnorm(d, d, w->post_ffn_norm, H, hp->rms_eps);
+        for (int64_t i = 0; i < H; i++) r[i] += d[i];
+    }
+}
+
+/* §2.3 (C): x += RMS(Wproj (gelu(Wgate x) * ple[l]); post_norm). */
+static void ple_block(g4_session *s, int32_t l, int32_t n) {
+    const g4_hparams *hp = &s->m->hp;
+    const layer_weights *w = &s->m->layers[l];
+    const int64_t H = hp->n_embd, P = hp->n_embd_per_layer, LP = (int64_t)hp->n_layer * P;
+    ops_matmul(s->g, &w->ple_gate, s->x, n, s->tmp);
+    for (int32_t t = 0; t < n; t++)
+        for (int64_t i = 0; i < P; i++) s->g[t * P + i] = ops_gelu(s->g[t * P + i]) * s->ple[t * LP + l * P + i];
+    ops_matmul(s->a, &w->ple_proj, s->g, n, s->tmp);
+    for (int32_t t = 0; t < n; t++) {
+        ops_rmsnorm(s->a + t * H, s->a + t * H, w->ple_post_norm, H, hp->rms_eps);
+        for (int64_t i = 0; i < H; i++) s->x[t * H + i] += s->a[t * H + i];
+    }
+}
+
+/* Runs n tokens (n <= n_ubatch) at positions n_past.. and writes logits for the rows
+ * [first_logit, n) into out_logits. */
+static void forward_chunk(g4_session *s, const int32_t *tok, int32_t n, int32_t first_logit, float *out_logits) {
+    const g4_model *m = s->m;
+    const g4_hparams *hp = &m->hp;
+    const int64_t H = hp->n_embd;
+    for (int32_t t = 0; t < n; t++) {
+        float *xt = s->x + t * H;
+        dequantize_row(m->tok_embd.type, m->tok_embd.data + (uint64_t)tok[t] * m->tok_embd.row_bytes, xt, H);
+        for (int64_t i = 0; i < H; i++) xt[i] *= m->embd_scale;
+    }
+    if (hp->n_embd_per_layer) per_layer_inputs(s, tok, n);
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        attention_block(s, l, s->n_past, n);
+        ffn_block(s, l, n);
+        if (hp->n_embd_per_layer) ple_block(s, l, n);
+        const float scale = m->layers[l].out_scale[0];
+        for (int64_t i = 0; i < (int64_t)n * H; i++) s->x[i] *= scale;
+    }
+    const int32_t rows = n - first_logit;
+    for (int32_t t = first_logit; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, m->output_norm, H, hp->rms_eps);
+    ops_matmul(out_logits, &m->output, s->h + (size_t)first_logit * (size_t)H, rows, s->tmp);
+    if (hp->final_softcap > 0) ops_softcap(out_logits, (int64_t)rows * hp->n_vocab, hp->final_softcap);
+}
+
+g4_status g4_session_eval(g4_session *s, const int32_t *tokens, int32_t n_tokens, g4_error *err) {
+    g4_error_clear(err);
+    const g4_hparams *hp = &s->m->hp;
+    if (n_tokens <= 0 || !tokens) return g4_fail(err, G4_ERR_ARG, "no tokens to evaluate");
+    if (n_tokens > s->n_ctx - s->n_past)
+        return g4_fail(err, G4_ERR_CONTEXT_FULL, "%d tokens do not fit: %d of %d context positions are used",
+                       n_tokens, s->n_past, s->n_ctx);
+    for (int32_t i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return g4_fail(err, G4_ERR_ARG, "token id %d at index %d is outside the vocabulary (0..%d)", tokens[i], i,
+                           hp->n_vocab - 1);
+    const int64_t rows = s->all_logits ? n_tokens : 1;
+    if (rows > s->logits_cap_rows) {
+        float *nl = realloc(s->logits, (size_t)rows * (size_t)hp->n_vocab * sizeof(float));
+        if (!nl) return g4_fail(err, G4_ERR_NOMEM, "out of memory for %lld rows of logits", (long long)rows);
+        s->logits = nl;
+        s->logits_cap_rows = rows;
+    }
+    for (int32_t done = 0; done < n_tokens;) {
+        const int32_t n = G4_MIN(s->n_ubatch, n_tokens - done);
+        const bool last_chunk = done + n == n_tokens;
+        int32_t first = s->all_logits ? 0 : (last_chunk ? n - 1 : n);
+        float *dst = s->all_logits ? s->logits + (size_t)done * (size_t)hp->n_vocab : s->logits;
+        forward_chunk(s, tokens + done, n, first, dst);
+        s->n_past += n;
+        done += n;
+    }
+    s->n_logit_rows = rows;
+    return G4_OK;
+}

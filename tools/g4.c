@@ -1,0 +1,186 @@
+/* g4.c - the `g4` command. It uses only the public API in include/g4.h.
+ *
+ *   g4 inspect PATH [--ctx N]                      describe a model
+ *   g4 convert SRC OUT.gguf [--type T]             write a GGUF llama.cpp can run
+ *   g4 logits PATH --tokens 2,17,99 --out FILE     dump float32 logits [n_tokens, vocab]
+ *
+ * PATH is a GGUF file or a Hugging Face checkpoint directory. Errors are one line on
+ * stderr and a non-zero exit status: 1 for a failure, 2 for a usage error. */
+#include "g4.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int usage(FILE *f) {
+    fprintf(f,
+            "g4 %s - Gemma 4 inference, offline\n"
+            "\n"
+            "usage:\n"
+            "  g4 inspect PATH [--ctx N]\n"
+            "      print variant, hyper-parameters, per-layer table, tensors and a memory estimate\n"
+            "  g4 convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]\n"
+            "      write SRC (HF directory or GGUF) as a GGUF that llama.cpp runs (default f16)\n"
+            "  g4 logits PATH --tokens ID,ID,... --out FILE [--ctx N] [--greedy N]\n"
+            "      write float32 logits, row-major [n_tokens, vocab], one row per input position;\n"
+            "      --greedy N also prints the N greedy next token ids\n"
+            "  g4 version\n"
+            "\n"
+            "PATH is a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).\n",
+            G4_VERSION);
+    return f == stderr ? 2 : 0;
+}
+
+static int fail(const char *cmd, const g4_error *err) {
+    fprintf(stderr, "g4 %s: %s\n", cmd, err->msg[0] ? err->msg : g4_status_str(err->status));
+    return 1;
+}
+
+/* Parses a positive int option value; returns false on garbage. */
+static bool parse_int(const char *s, int32_t *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 0x7fffffff) return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+static void progress(void *user, int64_t done, int64_t total) {
+    (void)user;
+    fprintf(stderr, "\rwriting tensors: %lld/%lld", (long long)done, (long long)total);
+    if (done == total) fputc('\n', stderr);
+}
+
+static int cmd_inspect(int argc, char **argv) {
+    const char *path = NULL;
+    int32_t n_ctx = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
+            if (!parse_int(argv[++i], &n_ctx)) { fprintf(stderr, "g4 inspect: --ctx needs a number\n"); return 2; }
+        } else if (!path && argv[i][0] != '-') path = argv[i];
+        else { fprintf(stderr, "g4 inspect: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!path) { fprintf(stderr, "g4 inspect: missing PATH\n"); return 2; }
+    g4_error err;
+    g4_model *m;
+    if (g4_model_open(&m, path, NULL, &err) != G4_OK) return fail("inspect", &err);
+    char *text;
+    if (g4_model_describe(m, n_ctx, &text, &err) != G4_OK) { g4_model_free(m); return fail("inspect", &err); }
+    fputs(text, stdout);
+    free(text);
+    g4_model_free(m);
+    return 0;
+}
+
+static int cmd_convert(int argc, char **argv) {
+    const char *src = NULL, *dst = NULL, *type = "f16";
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--type") && i + 1 < argc) type = argv[++i];
+        else if (argv[i][0] != '-' && !src) src = argv[i];
+        else if (argv[i][0] != '-' && !dst) dst = argv[i];
+        else { fprintf(stderr, "g4 convert: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!src || !dst) { fprintf(stderr, "g4 convert: usage: g4 convert SRC OUT.gguf [--type T]\n"); return 2; }
+    static const struct { const char *name; g4_dtype t; } types[] = {
+        {"f32", G4_DTYPE_F32}, {"f16", G4_DTYPE_F16}, {"bf16", G4_DTYPE_BF16}, {"q8_0", G4_DTYPE_Q8_0}, {"q4_0", G4_DTYPE_Q4_0},
+    };
+    int ti = -1;
+    for (int i = 0; i < (int)(sizeof types / sizeof types[0]); i++)
+        if (!strcmp(type, types[i].name)) ti = i;
+    if (ti < 0) { fprintf(stderr, "g4 convert: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", type); return 2; }
+    g4_error err;
+    g4_model *m;
+    if (g4_model_open(&m, src, NULL, &err) != G4_OK) return fail("convert", &err);
+    g4_status st = g4_model_save_gguf(m, dst, types[ti].t, progress, NULL, &err);
+    g4_model_free(m);
+    if (st != G4_OK) return fail("convert", &err);
+    fprintf(stderr, "wrote %s (%s)\n", dst, type);
+    return 0;
+}
+
+static int cmd_logits(int argc, char **argv) {
+    const char *path = NULL, *toks = NULL, *out = NULL;
+    int32_t n_ctx = 0, greedy = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--tokens") && i + 1 < argc) toks = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--ctx") && i + 1 < argc) {
+            if (!parse_int(argv[++i], &n_ctx)) { fprintf(stderr, "g4 logits: --ctx needs a number\n"); return 2; }
+        } else if (!strcmp(argv[i], "--greedy") && i + 1 < argc) {
+            if (!parse_int(argv[++i], &greedy)) { fprintf(stderr, "g4 logits: --greedy needs a number\n"); return 2; }
+        } else if (!path && argv[i][0] != '-') path = argv[i];
+        else { fprintf(stderr, "g4 logits: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!path || !toks || !out) { fprintf(stderr, "g4 logits: usage: g4 logits PATH --tokens ID,ID,... --out FILE\n"); return 2; }
+    size_t cap = strlen(toks) / 2 + 2, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) { fprintf(stderr, "g4 logits: out of memory\n"); return 1; }
+    for (const char *p = toks; *p;) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (errno || end == p || v < 0 || v > 0x7fffffff || (*end && *end != ',') || n == cap) {
+            fprintf(stderr, "g4 logits: --tokens must be comma-separated non-negative ids\n");
+            free(ids);
+            return 2;
+        }
+        ids[n++] = (int32_t)v;
+        p = *end ? end + 1 : end;
+    }
+    if (n == 0) { fprintf(stderr, "g4 logits: no tokens\n"); free(ids); return 2; }
+    g4_error err;
+    g4_model *m = NULL;
+    g4_session *s = NULL;
+    FILE *f = NULL;
+    int rc = 1;
+    if (g4_model_open(&m, path, NULL, &err) != G4_OK) { rc = fail("logits", &err); goto done; }
+    const g4_model_info *info = g4_model_get_info(m);
+    g4_session_params sp = {.n_ctx = n_ctx, .all_logits = true};
+    if (sp.n_ctx == 0) sp.n_ctx = (int32_t)(n + (size_t)greedy < (size_t)info->n_ctx_train ? n + (size_t)greedy : (size_t)info->n_ctx_train);
+    if (g4_session_create(&s, m, &sp, &err) != G4_OK || g4_session_eval(s, ids, (int32_t)n, &err) != G4_OK) {
+        rc = fail("logits", &err);
+        goto done;
+    }
+    f = fopen(out, "wb");
+    if (!f) { fprintf(stderr, "g4 logits: %s: %s\n", out, strerror(errno)); goto done; }
+    for (size_t i = 0; i < n; i++)
+        if (fwrite(g4_session_logits(s, (int32_t)i), sizeof(float), (size_t)info->n_vocab, f) != (size_t)info->n_vocab) {
+            fprintf(stderr, "g4 logits: %s: write failed\n", out);
+            goto done;
+        }
+    if (fclose(f) != 0) { f = NULL; fprintf(stderr, "g4 logits: %s: write failed\n", out); goto done; }
+    f = NULL;
+    if (greedy > 0) {
+        printf("[");
+        for (int32_t g = 0; g < greedy; g++) {
+            const float *lg = g4_session_logits(s, -1);
+            int32_t best = 0;
+            for (int32_t v = 1; v < info->n_vocab; v++)
+                if (lg[v] > lg[best]) best = v;
+            printf(g ? ",%d" : "%d", best);
+            if (g + 1 < greedy && g4_session_eval(s, &best, 1, &err) != G4_OK) { printf("]\n"); rc = fail("logits", &err); goto done; }
+        }
+        printf("]\n");
+    }
+    rc = 0;
+done:
+    if (f) fclose(f);
+    g4_session_free(s);
+    g4_model_free(m);
+    free(ids);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) return usage(stderr);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
+    if (!strcmp(cmd, "logits")) return cmd_logits(argc - 2, argv + 2);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("g4 %s\n", G4_VERSION); return 0; }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return usage(stdout);
+    fprintf(stderr, "g4: unknown command '%s' (try 'g4 help')\n", cmd);
+    return 2;
+}
