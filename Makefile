@@ -10,6 +10,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werr
 BASE    := -std=c11 -D_POSIX_C_SOURCE=200809L -ffp-contract=off -fPIC -Iinclude -Isrc $(WARN)
 LDLIBS  := -lcjson -lm -lpthread
 BUILD   ?= build
+G4BIN   ?= g4
 
 LIB_SRC := src/error.c src/dtype.c \
            src/format/mapfile.c src/format/tensor_dir.c src/format/gguf.c src/format/gguf_write.c \
@@ -22,9 +23,12 @@ TEST_BIN := $(TESTS:%=$(BUILD)/tests/%)
 
 .SECONDARY:
 
-.PHONY: all test check debug asan fuzz fuzz-run clean help
+.PHONY: all deps test check debug asan fuzz fuzz-run clean help
 
-all: $(BUILD)/libg4.a $(BUILD)/libg4.so g4
+deps:
+	@scripts/install-deps.sh
+
+all: $(BUILD)/libg4.a $(BUILD)/libg4.so $(G4BIN)
 
 help:
 	@echo "make            libg4.a, libg4.so and the g4 command"
@@ -33,7 +37,7 @@ help:
 	@echo "make fuzz       libFuzzer targets (clang) in build-fuzz/; make fuzz-run FUZZ_SECONDS=600"
 	@echo "make clean"
 
-$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h) Makefile
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE) $(CFLAGS) -c $< -o $@
 
@@ -43,20 +47,20 @@ $(BUILD)/libg4.a: $(LIB_OBJ)
 $(BUILD)/libg4.so: $(LIB_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-g4: $(BUILD)/tools/g4.o $(BUILD)/libg4.a
+$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-test: all $(TEST_BIN)
-	@G4=./g4 BUILD=$(BUILD) sh tests/run.sh $(TESTS)
+test: deps all $(TEST_BIN)
+	@G4=./$(G4BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS)
 
 check: test
 
 # Sanitizer build of the library and tests (UB is an error, not a warning).
 asan:
-	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
+	$(MAKE) BUILD=build-asan G4BIN=build-asan/g4 CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
 
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config

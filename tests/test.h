@@ -56,15 +56,17 @@ static inline int test_report(const char *name) {
     return test_failed ? 1 : 0;
 }
 
-/* Reads a whole binary file (allocates; caller frees). NULL if unreadable. */
+/* Reads a whole file (allocates; caller frees) with a NUL byte after the end, so text
+ * can be used as a string. NULL if unreadable. */
 static inline void *test_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    void *buf = malloc(n > 0 ? (size_t)n : 1);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (buf && n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+    if (buf) buf[n] = 0;
     fclose(f);
     if (buf && len) *len = (size_t)n;
     return buf;

@@ -135,6 +135,53 @@ static void check_incremental(const char *label, const char *path, const ref *r,
     g4_model_free(m);
 }
 
+/* A 6-token prompt decoded greedily for 26 steps one token at a time, so decoding itself
+ * crosses the 16-token sliding window: every step's logits against transformers'. */
+static void check_short_decode(const char *name, const char *dir, double max_abs) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/ref.json", dir);
+    char *text = test_read_file(path, NULL);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON *sd = cJSON_GetObjectItem(j, "short_prompt_decode");
+    if (!sd) { cJSON_Delete(j); SKIP("%s: no short_prompt_decode reference", name); return; }
+    cJSON *t = cJSON_GetObjectItem(sd, "tokens"), *g = cJSON_GetObjectItem(sd, "greedy");
+    int nt = cJSON_GetArraySize(t), ng = cJSON_GetArraySize(g);
+    snprintf(path, sizeof path, "%s/%s", dir, cJSON_GetObjectItem(sd, "file")->valuestring);
+    size_t len = 0;
+    float *rl = test_read_file(path, &len);
+    g4_error err;
+    g4_model *m = NULL;
+    g4_session *s = NULL;
+    int32_t toks[64];
+    for (int i = 0; i < nt && i < 64; i++) toks[i] = cJSON_GetArrayItem(t, i)->valueint;
+    if (!rl || nt > 64 || g4_model_open(&m, dir, NULL, &err) != G4_OK) {
+        CHECK_MSG(0, "%s: short decode reference or model unreadable", name);
+        goto done;
+    }
+    const int V = g4_model_get_info(m)->n_vocab;
+    CHECK(len == (size_t)ng * (size_t)V * 4);
+    g4_session_params sp = {.n_ctx = nt + ng};
+    CHECK(g4_session_create(&s, m, &sp, &err) == G4_OK && g4_session_eval(s, toks, nt, &err) == G4_OK);
+    double maxdiff = 0;
+    int same = 1;
+    for (int k = 0; k < ng && s; k++) {
+        const float *lg = g4_session_logits(s, -1);
+        for (int v = 0; v < V; v++) maxdiff = fmax(maxdiff, fabs((double)lg[v] - rl[(size_t)k * (size_t)V + (size_t)v]));
+        int32_t want = cJSON_GetArrayItem(g, k)->valueint;
+        same &= argmax(lg, V) == want;
+        if (k + 1 < ng) CHECK(g4_session_eval(s, &want, 1, &err) == G4_OK);
+    }
+    CHECK_MSG(maxdiff <= 1e-3 * max_abs, "%s: short-prompt decode differs by %.3g", name, maxdiff);
+    CHECK_MSG(same, "%s: short-prompt greedy tokens differ", name);
+    printf("%-14s decode %d steps past the window: max|diff| %.3g\n", name, ng, maxdiff);
+done:
+    g4_session_free(s);
+    g4_model_free(m);
+    free(rl);
+    cJSON_Delete(j);
+}
+
 int main(void) {
     static const char *names[] = {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b"};
     char tmpdir[] = "/tmp/g4-test-fixtures-XXXXXX";
@@ -150,6 +197,7 @@ int main(void) {
         check_incremental(label, dir, &r, 1, 0);
         check_incremental(label, dir, &r, 7, 7);   /* ring of W-1+7 slots wraps during the prompt */
         check_incremental(label, dir, &r, 13, 5);  /* chunks larger than the ubatch */
+        check_short_decode(names[k], dir, r.max_abs);
 
         static const struct { g4_dtype t; const char *name; double tol; } types[] = {
             {G4_DTYPE_F32, "f32", 1e-3}, {G4_DTYPE_BF16, "bf16", 1e-3}, {G4_DTYPE_F16, "f16", 1e-3},
