@@ -39,7 +39,8 @@ if [ "$(installed_version "$PKG" || true)" = "$VERSION" ] && \
     say "node-llama-cpp@$VERSION and @node-llama-cpp/linux-x64@$VERSION already installed in $LC"
 else
     say "checking that the npm registry is reachable ..."
-    if ! npm view "node-llama-cpp@$VERSION" version >/dev/null 2>&1; then
+    if ! npm view --fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=5000 --fetch-timeout=30000 \
+            "node-llama-cpp@$VERSION" version >/dev/null 2>&1; then
         die "cannot reach the npm registry ($(npm config get registry)); node-llama-cpp@$VERSION is needed from there"
     fi
     [ -f "$LC/package.json" ] || printf '{ "name": "g4-llamacpp-reference", "private": true }\n' > "$LC/package.json"
