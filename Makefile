@@ -7,7 +7,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
-BASE    := -std=c11 -D_POSIX_C_SOURCE=200809L -ffp-contract=off -fPIC -Iinclude -Isrc $(WARN)
+BASE    := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off -fPIC -Iinclude -Isrc $(WARN)
 LDLIBS  := -lcjson -lm -lpthread
 BUILD   ?= build
 G4BIN   ?= g4
@@ -18,8 +18,10 @@ LIB_SRC := src/error.c src/dtype.c \
            src/model/config.c src/model/model.c src/model/ops.c src/model/session.c \
            src/model/convert.c src/model/describe.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TESTS   := test_dtype test_fixtures
-TEST_BIN := $(TESTS:%=$(BUILD)/tests/%)
+TESTS   := test_dtype test_fixtures test_badfiles
+FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
+REPLAYS := $(FUZZERS:%=replay_%)
+TEST_BIN := $(TESTS:%=$(BUILD)/tests/%) $(REPLAYS:%=$(BUILD)/tests/%)
 
 .SECONDARY:
 
@@ -50,11 +52,15 @@ $(BUILD)/libg4.so: $(LIB_OBJ)
 $(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# fuzz targets replayed over their stored corpora, without libFuzzer
+$(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/replay.o $(BUILD)/tests/fuzz/%.o $(BUILD)/libg4.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 test: deps all $(TEST_BIN)
-	@G4=./$(G4BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS)
+	@G4=./$(G4BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS) $(REPLAYS)
 
 check: test
 
@@ -63,7 +69,6 @@ asan:
 	$(MAKE) BUILD=build-asan G4BIN=build-asan/g4 CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
 
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
 fuzz:
 	@mkdir -p build-fuzz
 	for f in $(FUZZERS); do \
@@ -73,8 +78,8 @@ fuzz:
 FUZZ_SECONDS ?= 60
 fuzz-run: fuzz
 	for f in $(FUZZERS); do \
-	  mkdir -p build-fuzz/corpus-$$f; \
-	  ./build-fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  mkdir -p build-fuzz/corpus-$$f tests/fuzz/regressions/$$f; \
+	  ./build-fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=tests/fuzz/regressions/$$f/ -max_len=262144 -rss_limit_mb=2048 \
 	     build-fuzz/corpus-$$f tests/fuzz/seeds/$$f || exit 1; \
 	done
 

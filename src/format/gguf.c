@@ -133,9 +133,7 @@ static void read_tensor_info(cursor *c, tensor_entry *t) {
 g4_status gguf_parse(gguf_file *g, const uint8_t *data, uint64_t size, const char *name, g4_error *err) {
     g4_error local;
     if (!err) { g4_error_clear(&local); err = &local; }
-    mapfile keep = g->mf;
     memset(g, 0, sizeof *g);
-    g->mf = keep;
     g->name = name;
     cursor c = {.p = data, .size = size, .err = err, .name = name};
 
@@ -222,20 +220,19 @@ g4_status gguf_parse(gguf_file *g, const uint8_t *data, uint64_t size, const cha
 fail:
     {
         g4_status st = err->status != G4_OK ? err->status : G4_ERR_FORMAT;
-        mapfile mf = g->mf;
-        g->mf = (mapfile){0};
         gguf_close(g);
-        g->mf = mf;
         return st;
     }
 }
 
 g4_status gguf_open(gguf_file *g, const char *path, g4_error *err) {
     memset(g, 0, sizeof *g);
-    g4_status st = mapfile_open(&g->mf, path, err);
+    mapfile mf;
+    g4_status st = mapfile_open(&mf, path, err);
     if (st != G4_OK) return st;
-    st = gguf_parse(g, g->mf.data, g->mf.size, g->mf.path, err);
-    if (st != G4_OK) mapfile_close(&g->mf);
+    st = gguf_parse(g, mf.data, mf.size, mf.path, err); /* mf.path outlives the move below */
+    if (st != G4_OK) mapfile_close(&mf);
+    else g->mf = mf;
     return st;
 }
 

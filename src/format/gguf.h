@@ -45,8 +45,8 @@ typedef struct gguf_file {
 } gguf_file;
 
 g4_status gguf_open(gguf_file *g, const char *path, g4_error *err);
-/* Parses a GGUF image already in memory (the fuzzer's entry point). name is used in
- * messages and must outlive g. */
+/* Parses a GGUF image already in memory (the fuzzer's entry point). g need not be
+ * initialised; on failure it is left empty. name is used in messages and must outlive g. */
 g4_status gguf_parse(gguf_file *g, const uint8_t *data, uint64_t size, const char *name,
                      g4_error *err);
 void gguf_close(gguf_file *g);
