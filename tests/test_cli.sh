@@ -1,0 +1,38 @@
+#!/bin/sh
+# The g4 command as a user meets it: exit status 0 on success, 2 on a usage error, 1 on a
+# failure, and failures explained in one line on stderr.
+G4=${G4:-./g4}
+pass=0; fail=0
+tmp=$(mktemp -d /tmp/g4-cli-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+expect() { # expect STATUS DESCRIPTION -- command...
+    want=$1; what=$2; shift 3
+    "$@" >"$tmp/out" 2>"$tmp/err"; rc=$?
+    lines=$(wc -l < "$tmp/err")
+    if [ $rc -ne "$want" ]; then fail=$((fail + 1)); echo "FAIL test_cli: $what: exit $rc, expected $want: $(head -c 300 "$tmp/err")"
+    elif [ "$want" -eq 1 ] && [ "$lines" -ne 1 ]; then fail=$((fail + 1)); echo "FAIL test_cli: $what: $lines lines of error"
+    else pass=$((pass + 1)); fi
+}
+expect 2 "no arguments" -- $G4
+expect 2 "unknown command" -- $G4 frobnicate
+expect 0 "help" -- $G4 help
+expect 0 "version" -- $G4 version
+expect 2 "inspect without a path" -- $G4 inspect
+expect 1 "inspect a missing file" -- $G4 inspect /nonexistent.gguf
+expect 0 "inspect an HF directory" -- $G4 inspect tests/data/tiny-26b-a4b
+grep -q "experts    8, 2 used" "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: inspect lacks the expert line"; }
+expect 2 "convert with an unknown type" -- $G4 convert tests/data/micro "$tmp/x.gguf" --type q9
+expect 1 "convert into a missing directory" -- $G4 convert tests/data/micro /nonexistent/dir/x.gguf
+[ ! -e /nonexistent/dir/x.gguf.tmp ] && pass=$((pass + 1)) || fail=$((fail + 1))
+expect 0 "convert" -- $G4 convert tests/data/micro "$tmp/m.gguf" --type q8_0
+expect 0 "inspect a GGUF" -- $G4 inspect "$tmp/m.gguf" --ctx 1024
+grep -q "format     gguf" "$tmp/out" && grep -q "KV cache" "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: inspect output"; }
+expect 2 "logits with bad token list" -- $G4 logits "$tmp/m.gguf" --tokens 2,x --out "$tmp/l.f32"
+expect 2 "logits without --out" -- $G4 logits "$tmp/m.gguf" --tokens 2,3
+expect 1 "logits with an out-of-vocabulary id" -- $G4 logits "$tmp/m.gguf" --tokens 2,300 --out "$tmp/l.f32"
+expect 1 "logits beyond the context" -- $G4 logits "$tmp/m.gguf" --tokens 2,3,4,5 --ctx 2 --out "$tmp/l.f32"
+expect 0 "logits" -- $G4 logits "$tmp/m.gguf" --tokens 2,3,4 --out "$tmp/l.f32" --greedy 3
+[ "$(wc -c < "$tmp/l.f32")" -eq $((3 * 300 * 4)) ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: logits file size"; }
+grep -qE '^\[[0-9]+,[0-9]+,[0-9]+\]$' "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: greedy output"; }
+echo "test_cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]
