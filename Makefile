@@ -17,8 +17,10 @@ LIB_SRC := src/error.c src/dtype.c \
            src/format/safetensors.c \
            src/model/config.c src/model/model.c src/model/ops.c src/model/session.c \
            src/model/convert.c src/model/describe.c
+LIB_SRC += src/tokenizer/vocab.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TESTS   := test_dtype test_fixtures test_badfiles
+TESTS   += test_tokenizer
 FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
 REPLAYS := $(FUZZERS:%=replay_%)
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/%) $(REPLAYS:%=$(BUILD)/tests/%)

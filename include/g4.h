@@ -144,6 +144,123 @@ void g4_session_reset(g4_session *s);
 const char *g4_status_str(g4_status st);
 const char *g4_dtype_name(g4_dtype t);
 
+/* ---- tokenizer and chat -------------------------------------------------------
+ *
+ * A g4_tokenizer is a Gemma 4 vocabulary: text to token ids and back exactly as Hugging
+ * Face's tokenizer does it, and the Gemma 4 chat format (rendering a conversation into
+ * a prompt, reading the model's reply). It is immutable once opened, so threads may
+ * share it.
+ *
+ *     g4_tokenizer *tok;
+ *     g4_tokenizer_open(&tok, "gemma-4-e2b.gguf", &err);     // or an HF directory
+ *     int32_t *ids; size_t n;
+ *     g4_tokenize(tok, "Hello world", 11, G4_TOKENIZE_ADD_BOS, &ids, &n, &err);
+ *     char *prompt;
+ *     g4_chat_render(tok, "[{\"role\":\"user\",\"content\":\"Hi\"}]", NULL, NULL, &prompt, &err);
+ *     g4_tokenize(tok, prompt, strlen(prompt), G4_TOKENIZE_SPECIAL, &ids, &n, &err);
+ *     ... free(ids); free(prompt); g4_tokenizer_free(tok);
+ *
+ * User text must be tokenized without G4_TOKENIZE_SPECIAL: then a user who types
+ * "<|turn>" gets the characters, not the control token. Rendered prompts (which hold
+ * control tokens on purpose) are tokenized with it. */
+
+typedef struct g4_tokenizer g4_tokenizer;
+
+/* Ids of the tokens the chat format and generation loop need; -1 when absent. */
+typedef struct g4_special_tokens {
+    int32_t bos, eos, pad, unk;
+    int32_t turn_start, turn_end;                   /* <|turn> <turn|> */
+    int32_t channel_start, channel_end;             /* <|channel> <channel|> */
+    int32_t tool_start, tool_end;                   /* <|tool> <tool|> (declarations) */
+    int32_t tool_call_start, tool_call_end;         /* <|tool_call> <tool_call|> */
+    int32_t tool_response_start, tool_response_end; /* <|tool_response> <tool_response|> */
+    int32_t think;                                  /* <|think|> */
+    int32_t string_quote;                           /* <|"|> */
+    bool add_bos; /* the vocabulary asks for <bos> in front of a plain-text prompt */
+} g4_special_tokens;
+
+/* Opens the vocabulary of a GGUF file (model or vocabulary-only, tokenizer model
+ * "gemma4") or of a Hugging Face directory (tokenizer.json + tokenizer_config.json). */
+g4_status g4_tokenizer_open(g4_tokenizer **out, const char *path, g4_error *err);
+void g4_tokenizer_free(g4_tokenizer *t);
+
+int32_t g4_tokenizer_n_vocab(const g4_tokenizer *t);
+/* Borrowed; valid as long as the tokenizer. */
+const g4_special_tokens *g4_tokenizer_special(const g4_tokenizer *t);
+/* The vocabulary's own string for id ("\u2581Hello", "<0x0A>", "<|turn>"), NUL-terminated.
+ * Borrowed; NULL for an id outside the vocabulary. */
+const char *g4_tokenizer_piece(const g4_tokenizer *t, int32_t id);
+/* The id whose piece is exactly `piece`, or -1. */
+int32_t g4_tokenizer_find(const g4_tokenizer *t, const char *piece);
+/* True for control tokens (<bos>, <|turn>, ...), which decode leaves out on request. */
+bool g4_tokenizer_is_control(const g4_tokenizer *t, int32_t id);
+/* True for the tokens that end a model turn: <eos>, <turn|> and <|tool_response>. */
+bool g4_tokenizer_is_end_of_turn(const g4_tokenizer *t, int32_t id);
+/* The chat template text the file carries (for display and comparison), or NULL.
+ * g4 renders the Gemma 4 format in C; it does not interpret this text. */
+const char *g4_tokenizer_chat_template(const g4_tokenizer *t);
+
+#define G4_TOKENIZE_ADD_BOS 1u /* put <bos> first */
+#define G4_TOKENIZE_SPECIAL 2u /* control tokens written in the text become their ids */
+
+/* Tokenizes text[0..len) (any bytes; malformed UTF-8 becomes byte tokens). *ids gets
+ * the ids (allocates, caller frees with free()) and *n_ids their count. */
+g4_status g4_tokenize(const g4_tokenizer *t, const char *text, size_t len, uint32_t flags,
+                      int32_t **ids, size_t *n_ids, g4_error *err);
+
+#define G4_DETOKENIZE_SKIP_SPECIAL 1u /* leave control tokens out of the text */
+
+/* The text of ids: pieces with '\u2581' as ' ' and byte tokens as their bytes, so
+ * detokenize(tokenize(x)) == x for any x. *text is NUL-terminated (allocates, caller
+ * frees with free()); *len (may be NULL) gets its length. Fails with G4_ERR_ARG for an
+ * id outside the vocabulary. */
+g4_status g4_detokenize(const g4_tokenizer *t, const int32_t *ids, size_t n_ids, uint32_t flags,
+                        char **text, size_t *len, g4_error *err);
+
+/* Streaming detokenizer for generation: push ids one at a time and get back only
+ * complete UTF-8 characters. Bytes of a character split over several byte tokens wait
+ * until the character is complete; malformed bytes come out as U+FFFD. */
+typedef struct g4_detok g4_detok;
+g4_status g4_detok_create(g4_detok **out, const g4_tokenizer *t, uint32_t flags, g4_error *err);
+/* Appends id. *text and *len get the text that became complete (may be empty). Borrowed,
+ * valid until the next call on d. */
+g4_status g4_detok_push(g4_detok *d, int32_t id, const char **text, size_t *len, g4_error *err);
+/* Ends the stream: returns what is still held (an incomplete character, as U+FFFD) and
+ * resets d for a new stream. Borrowed, valid until the next call on d. */
+const char *g4_detok_flush(g4_detok *d, size_t *len);
+void g4_detok_free(g4_detok *d);
+
+typedef struct g4_chat_params {
+    bool enable_thinking;      /* <|think|> in the system turn: the model reasons first */
+    bool no_generation_prompt; /* leave out the opening of the model's turn at the end */
+    bool no_bos;               /* leave out the leading <bos> */
+} g4_chat_params;
+
+/* Renders an OpenAI-style conversation as the Gemma 4 prompt, byte for byte what the
+ * official chat template (the one in the vocabulary GGUF) gives. messages_json is a
+ * JSON array of {"role", "content", "tool_calls", "tool_responses"} objects;
+ * tools_json (may be NULL) a JSON array of {"type": "function", "function": {...}}.
+ * params may be NULL (thinking off, generation prompt on). t may be NULL (then the
+ * large-model template is assumed). *out is NUL-terminated (allocates, caller frees). */
+g4_status g4_chat_render(const g4_tokenizer *t, const char *messages_json, const char *tools_json,
+                         const g4_chat_params *params, char **out, g4_error *err);
+
+/* A model reply taken apart. Strings are allocated and freed by g4_chat_reply_free. */
+typedef struct g4_chat_reply {
+    char *content;       /* the answer: channels and tool calls removed, trimmed */
+    char *thinking;      /* the thought channel's text, or NULL */
+    char *tool_calls;    /* JSON array [{"name": "...", "arguments": {...}}, ...], or NULL */
+    int32_t n_tool_calls;
+    bool malformed;      /* the reply broke the format; content then holds all of it */
+    bool truncated;      /* it ended inside a thought channel or tool call */
+} g4_chat_reply;
+
+/* Parses the decoded text of a model turn (decoded without SKIP_SPECIAL or with it: the
+ * channel and tool tokens are user-defined and always appear as text). Never fails on
+ * bad text: that sets `malformed`; errors are for out-of-memory only. */
+g4_status g4_chat_parse(const char *text, size_t len, g4_chat_reply *out, g4_error *err);
+void g4_chat_reply_free(g4_chat_reply *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,730 @@
+/* vocab.c - loading a Gemma 4 vocabulary and building the indexes the encoder needs.
+ *
+ * Two sources give the same tokenizer: the `tokenizer.*` metadata of a GGUF file (model
+ * "gemma4": tokens, token types, merges, special ids, chat template) and a Hugging Face
+ * directory (tokenizer.json with a BPE model + tokenizer_config.json). Both are reduced
+ * to the same arrays and handed to tok_build_vocab, which builds:
+ *   - a piece -> id hash map (the vocabulary's text index),
+ *   - a (left id, right id) -> (rank, joined id) hash map of the merges,
+ *   - the list of added tokens cut out of text before BPE,
+ *   - the facts bpe.c needs to split text into independent words safely.
+ * Everything read from a file is checked: a malformed vocabulary gives an error, never a
+ * crash. Load time matters (the target is < 150 ms for 262,144 tokens and 514,906
+ * merges), so the maps are flat arrays with linear probing and no per-entry allocation. */
+#include "tokenizer.h"
+
+#include "../format/gguf.h"
+#include "../format/mapfile.h"
+#include "utf8.h"
+
+#include <cjson/cJSON.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+/* ---- maps ------------------------------------------------------------------- */
+
+/* Zeroed memory for a large hash table. The tables are probed at random, so on Linux
+ * they are aligned to 2 MB and marked for transparent huge pages: that removes most TLB
+ * misses, which otherwise cost as much as the cache misses (measured: load time of the
+ * real vocabulary drops by about a third). free() releases it. */
+static void *table_alloc(size_t bytes) {
+    void *p = NULL;
+    size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+        madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
+        memset(p, 0, bytes);
+        return p;
+    }
+    return g4_calloc(1, bytes);
+}
+
+static uint32_t pow2_at_least(uint64_t n) {
+    uint64_t c = 16;
+    while (c < n) c <<= 1;
+    return (uint32_t)c;
+}
+
+static inline bool span_is(const g4_tokenizer *t, int32_t id, const char *s, size_t n) {
+    return t->span[id].len == n && memcmp(t->strings + t->span[id].off, s, n) == 0;
+}
+
+int32_t tok_find(const g4_tokenizer *t, const char *s, size_t n) {
+    if (!t->pieces.slot) return -1;
+    uint64_t h = tok_hash(s, n);
+    uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & t->pieces.mask;
+    for (;;) {
+        uint64_t e = t->pieces.slot[i];
+        if (!e) return -1;
+        if ((uint32_t)(e >> 32) == tag && span_is(t, (int32_t)(uint32_t)e - 1, s, n)) return (int32_t)(uint32_t)e - 1;
+        i = (i + 1) & t->pieces.mask;
+    }
+}
+
+static g4_status build_piece_map(g4_tokenizer *t, g4_error *err) {
+    uint32_t cap = pow2_at_least((uint64_t)t->n_vocab * 2);
+    t->pieces.slot = table_alloc((size_t)cap * sizeof(uint64_t));
+    if (!t->pieces.slot) return g4_fail(err, G4_ERR_NOMEM, "out of memory for the vocabulary index");
+    t->pieces.mask = cap - 1;
+    /* in batches: hash and prefetch first, insert second (the inserts are cache misses) */
+    enum { BATCH = 64 };
+    for (int32_t id0 = 0; id0 < t->n_vocab; id0 += BATCH) {
+        uint64_t hs[BATCH];
+        int32_t nb = G4_MIN(BATCH, t->n_vocab - id0);
+        for (int32_t k = 0; k < nb; k++) {
+            hs[k] = tok_hash(t->strings + t->span[id0 + k].off, t->span[id0 + k].len);
+            __builtin_prefetch(&t->pieces.slot[(uint32_t)hs[k] & t->pieces.mask], 1);
+        }
+        for (int32_t k = 0; k < nb; k++) {
+            int32_t id = id0 + k;
+            uint32_t n = t->span[id].len;
+            const char *s = t->strings + t->span[id].off;
+            if (n == 0) continue; /* holes in an HF vocabulary: never matched */
+            uint32_t tag = (uint32_t)(hs[k] >> 32), i = (uint32_t)hs[k] & t->pieces.mask;
+            for (;;) {
+                uint64_t e = t->pieces.slot[i];
+                if (!e) { t->pieces.slot[i] = (uint64_t)tag << 32 | (uint32_t)(id + 1); break; }
+                /* a duplicated piece keeps its first (lowest) id, as llama.cpp's loader and
+                 * the Hugging Face export of the same vocabulary do */
+                if ((uint32_t)(e >> 32) == tag && span_is(t, (int32_t)(uint32_t)e - 1, s, n)) break;
+                i = (i + 1) & t->pieces.mask;
+            }
+        }
+    }
+    return G4_OK;
+}
+
+/* Looking up three pieces per merge for half a million merges is dominated by cache
+ * misses, so merges are resolved in batches: hash everything, prefetch the slots, find
+ * candidates by tag, prefetch their spans and bytes, then compare. The result is the
+ * same as calling tok_find on each piece (which is the fallback on any doubt). */
+#define MERGE_BATCH 64
+
+typedef struct lookup {
+    const char *s;
+    uint32_t n, tag, slot;
+    int32_t cand;
+} lookup;
+
+static void lookup_start(const g4_tokenizer *t, lookup *l, const char *s, uint32_t n) {
+    uint64_t h = tok_hash(s, n);
+    l->s = s;
+    l->n = n;
+    l->tag = (uint32_t)(h >> 32);
+    l->slot = (uint32_t)h & t->pieces.mask;
+    __builtin_prefetch(&t->pieces.slot[l->slot]);
+}
+
+static void lookup_probe(const g4_tokenizer *t, lookup *l) {
+    l->cand = -1;
+    for (uint32_t i = l->slot;; i = (i + 1) & t->pieces.mask) {
+        uint64_t e = t->pieces.slot[i];
+        if (!e) return;
+        if ((uint32_t)(e >> 32) == l->tag) { l->cand = (int32_t)(uint32_t)e - 1; break; }
+    }
+    __builtin_prefetch(&t->span[l->cand]);
+}
+
+static int32_t lookup_finish(const g4_tokenizer *t, const lookup *l) {
+    if (l->cand >= 0 && span_is(t, l->cand, l->s, l->n)) return l->cand;
+    return l->cand < 0 ? -1 : tok_find(t, l->s, l->n); /* tag collision: do it slowly */
+}
+
+static void merge_put(tok_mergemap *m, uint64_t key, uint32_t rank, int32_t out) {
+    uint32_t i = tok_merge_slot(m, key);
+    while (m->slot[i].key && m->slot[i].key != key) i = (i + 1) & m->mask;
+    /* a repeated pair takes the later rank, as Hugging Face's merge map does */
+    m->slot[i] = (tok_merge){key, rank, out};
+}
+
+/* ---- building ---------------------------------------------------------------- */
+
+static int cmp_added(const void *pa, const void *pb) {
+    const tok_added *a = pa, *b = pb;
+    unsigned ca = (unsigned char)a->text[0], cb = (unsigned char)b->text[0];
+    if (ca != cb) return ca < cb ? -1 : 1;
+    if (a->len != b->len) return a->len > b->len ? -1 : 1; /* longest first */
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int cmp_u32(const void *pa, const void *pb) {
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
+/* Scans every piece for the two facts that let bpe.c cut text into words (see
+ * tokenizer.h): which characters a '▁' may follow inside a piece, and whether any
+ * piece mixes newlines with other characters. */
+static g4_status scan_word_boundaries(g4_tokenizer *t, g4_error *err) {
+    uint32_t cap = 16, n = 0;
+    uint32_t *glue = g4_malloc(cap * sizeof *glue);
+    if (!glue) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    bool mixed_newline = false;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        uint32_t len;
+        const unsigned char *s = (const unsigned char *)tok_piece(t, id, &len);
+        if (t->type[id] == TOK_BYTE) continue;
+        bool has_nl = false, has_other = false;
+        uint32_t prev = 0;
+        bool have_prev = false;
+        for (uint32_t i = 0; i < len;) {
+            uint32_t cp;
+            size_t k = utf8_decode(s + i, len - i, &cp);
+            if (k == 0) k = 1;
+            if (cp == '\n') has_nl = true; else has_other = true;
+            if (cp == 0x2581 && have_prev && prev != 0x2581) {
+                bool seen = false;
+                for (uint32_t j = 0; j < n; j++) seen |= glue[j] == prev;
+                if (!seen) {
+                    if (n == cap) {
+                        uint32_t *g = realloc(glue, (size_t)cap * 2 * sizeof *glue);
+                        if (!g) { free(glue); return g4_fail(err, G4_ERR_NOMEM, "out of memory"); }
+                        glue = g;
+                        cap *= 2;
+                    }
+                    glue[n++] = prev;
+                }
+            }
+            prev = cp;
+            have_prev = true;
+            i += (uint32_t)k;
+        }
+        mixed_newline |= has_nl && has_other;
+    }
+    qsort(glue, n, sizeof *glue, cmp_u32);
+    t->glue_before_space = glue;
+    t->n_glue = (int32_t)n;
+    t->split_newlines = !mixed_newline;
+    return G4_OK;
+}
+
+/* Parses "<0xHH>" (either hex case, as Hugging Face's ByteFallback decoder accepts). */
+static int parse_byte_piece(const char *s, uint32_t n) {
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+g4_status tok_build_vocab(g4_tokenizer *t, const tok_build *b, g4_error *err) {
+    g4_status st;
+    if (b->n_vocab <= 0 || b->n_vocab > (1 << 24))
+        return g4_fail(err, G4_ERR_FORMAT, "vocabulary size %d is out of range", b->n_vocab);
+    t->n_vocab = b->n_vocab;
+    uint64_t total = 0;
+    for (int32_t i = 0; i < b->n_vocab; i++) total += (uint64_t)b->lens[i] + 1;
+    if (total > G4_MAX_METADATA_BYTES || total > UINT32_MAX)
+        return g4_fail(err, G4_ERR_FORMAT, "vocabulary strings are too large (%llu bytes)",
+                       (unsigned long long)total);
+    t->strings = g4_malloc((size_t)total);
+    t->span = g4_malloc((size_t)b->n_vocab * sizeof *t->span);
+    t->type = g4_malloc((size_t)b->n_vocab);
+    t->byte_of = g4_malloc((size_t)b->n_vocab * sizeof(int16_t));
+    if (!t->strings || !t->span || !t->type || !t->byte_of)
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory for %d tokens", b->n_vocab);
+    uint32_t off = 0;
+    for (int32_t i = 0; i < b->n_vocab; i++) {
+        uint32_t n = b->lens[i];
+        if (n) memcpy(t->strings + off, b->pieces[i], n);
+        t->strings[off + n] = 0;
+        t->span[i] = (tok_span){off, n};
+        uint8_t ty = b->types ? b->types[i] : TOK_NORMAL;
+        if (ty < TOK_NORMAL || ty > TOK_BYTE) ty = TOK_NORMAL; /* 0 or unknown: plain */
+        int bv = parse_byte_piece(b->pieces[i], n);
+        if (!b->types && bv >= 0) ty = TOK_BYTE;
+        t->type[i] = ty;
+        t->byte_of[i] = (int16_t)bv;
+        off += n + 1;
+    }
+    if ((st = build_piece_map(t, err)) != G4_OK) return st;
+
+    for (int i = 0; i < 256; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", i);
+        t->byte_id[i] = tok_find(t, name, 6);
+    }
+    for (int i = 0; i < 128; i++) {
+        char c = (char)i;
+        t->ascii_id[i] = tok_find(t, &c, 1);
+    }
+    t->space_id = tok_find(t, UTF8_SPACE_MARK, 3);
+    t->byte_fallback = b->byte_fallback;
+
+    /* merges */
+    uint32_t cap = pow2_at_least((uint64_t)b->n_merges * 2 + 1);
+    t->merges.slot = table_alloc((size_t)cap * sizeof *t->merges.slot);
+    if (!t->merges.slot)
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory for %lld merges", (long long)b->n_merges);
+    t->merges.mask = cap - 1;
+    t->n_merges = b->n_merges;
+    /* joined strings of one batch, back to back */
+    char *joined = NULL;
+    size_t joined_cap = 0;
+    for (int64_t r0 = 0; r0 < b->n_merges; r0 += MERGE_BATCH) {
+        int64_t nb = G4_MIN((int64_t)MERGE_BATCH, b->n_merges - r0);
+        lookup lk[3 * MERGE_BATCH];
+        size_t need = 0;
+        for (int64_t k = 0; k < nb; k++) {
+            int64_t r = r0 + k;
+            need += b->merge_pairs ? (size_t)b->merge_lens[2 * r] + b->merge_lens[2 * r + 1] : b->merge_lens[r];
+        }
+        if (need > joined_cap) {
+            char *p = realloc(joined, need + 64);
+            if (!p) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
+            joined = p;
+            joined_cap = need + 64;
+        }
+        size_t jo = 0;
+        for (int64_t k = 0; k < nb; k++) {
+            int64_t r = r0 + k;
+            const char *l, *rt;
+            uint32_t ln, rn;
+            if (b->merge_pairs) {
+                l = b->merges[2 * r]; ln = b->merge_lens[2 * r];
+                rt = b->merges[2 * r + 1]; rn = b->merge_lens[2 * r + 1];
+            } else {
+                const char *ms = b->merges[r];
+                uint32_t n = b->merge_lens[r];
+                const char *sp = memchr(ms, ' ', n);
+                if (!sp) {
+                    st = g4_fail(err, G4_ERR_FORMAT, "merge %lld has no space separator", (long long)r);
+                    goto out;
+                }
+                l = ms; ln = (uint32_t)(sp - ms);
+                rt = sp + 1; rn = n - ln - 1;
+            }
+            memcpy(joined + jo, l, ln);
+            memcpy(joined + jo + ln, rt, rn);
+            lookup_start(t, &lk[3 * k], l, ln);
+            lookup_start(t, &lk[3 * k + 1], rt, rn);
+            lookup_start(t, &lk[3 * k + 2], joined + jo, ln + rn);
+            jo += (size_t)ln + rn;
+        }
+        for (int64_t k = 0; k < 3 * nb; k++) lookup_probe(t, &lk[k]);
+        for (int64_t k = 0; k < 3 * nb; k++)
+            if (lk[k].cand >= 0) __builtin_prefetch(t->strings + t->span[lk[k].cand].off);
+        uint64_t keys[MERGE_BATCH];
+        int32_t outs[MERGE_BATCH];
+        for (int64_t k = 0; k < nb; k++) {
+            int32_t a = lookup_finish(t, &lk[3 * k]), c = lookup_finish(t, &lk[3 * k + 1]);
+            int32_t j = lookup_finish(t, &lk[3 * k + 2]);
+            if (a < 0 || c < 0 || j < 0) {
+                /* Hugging Face refuses such a vocabulary too (MergeTokenOutOfVocabulary) */
+                st = g4_fail(err, G4_ERR_FORMAT, "merge %lld joins pieces that are not in the vocabulary",
+                             (long long)(r0 + k));
+                goto out;
+            }
+            keys[k] = ((uint64_t)(uint32_t)a << 32 | (uint32_t)c) + 1;
+            outs[k] = j;
+            __builtin_prefetch(&t->merges.slot[tok_merge_slot(&t->merges, keys[k])], 1);
+        }
+        for (int64_t k = 0; k < nb; k++) merge_put(&t->merges, keys[k], (uint32_t)(r0 + k), outs[k]);
+    }
+
+    /* added tokens: control, unknown and user-defined pieces are matched as a whole */
+    int32_t n_added = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++)
+        if ((t->type[i] == TOK_CONTROL || t->type[i] == TOK_USER_DEFINED || t->type[i] == TOK_UNKNOWN) &&
+            t->span[i].len > 0)
+            n_added++;
+    t->added = g4_calloc((size_t)n_added, sizeof *t->added);
+    if (!t->added) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
+    for (int32_t i = 0; i < t->n_vocab; i++) {
+        uint8_t ty = t->type[i];
+        if ((ty == TOK_CONTROL || ty == TOK_USER_DEFINED || ty == TOK_UNKNOWN) && t->span[i].len > 0) {
+            tok_added *a = &t->added[t->n_added++];
+            a->id = i;
+            a->text = tok_piece(t, i, &a->len);
+            a->always = ty == TOK_USER_DEFINED;
+            unsigned c0 = (unsigned char)a->text[0];
+            t->added_first[c0 >> 5] |= 1u << (c0 & 31);
+        }
+    }
+    qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
+    st = scan_word_boundaries(t, err);
+out:
+    free(joined);
+    return st;
+}
+
+void tok_destroy(g4_tokenizer *t) {
+    if (!t) return;
+    free(t->strings);
+    free(t->span);
+    free(t->type);
+    free(t->byte_of);
+    free(t->pieces.slot);
+    free(t->merges.slot);
+    free(t->added);
+    free(t->glue_before_space);
+    free(t->chat_template);
+    free(t->source);
+    memset(t, 0, sizeof *t);
+}
+
+/* Fills the ids the library cares about by name when the file does not give them. */
+static void fill_special_ids(g4_tokenizer *t) {
+    struct { int32_t *id; const char *name; } d[] = {
+        {&t->bos, "<bos>"}, {&t->eos, "<eos>"}, {&t->unk, "<unk>"}, {&t->pad, "<pad>"},
+        {&t->mask, "<mask>"},
+    };
+    for (size_t i = 0; i < G4_ARRAY_LEN(d); i++)
+        if (*d[i].id < 0 || *d[i].id >= t->n_vocab) *d[i].id = tok_find(t, d[i].name, strlen(d[i].name));
+    t->eot = tok_find(t, "<turn|>", 7);
+    g4_special_tokens *sp = &t->special;
+    sp->bos = t->bos; sp->eos = t->eos; sp->pad = t->pad; sp->unk = t->unk;
+    struct { int32_t *id; const char *name; } c[] = {
+        {&sp->turn_start, "<|turn>"}, {&sp->turn_end, "<turn|>"},
+        {&sp->channel_start, "<|channel>"}, {&sp->channel_end, "<channel|>"},
+        {&sp->tool_start, "<|tool>"}, {&sp->tool_end, "<tool|>"},
+        {&sp->tool_call_start, "<|tool_call>"}, {&sp->tool_call_end, "<tool_call|>"},
+        {&sp->tool_response_start, "<|tool_response>"}, {&sp->tool_response_end, "<tool_response|>"},
+        {&sp->think, "<|think|>"}, {&sp->string_quote, "<|\"|>"},
+    };
+    for (size_t i = 0; i < G4_ARRAY_LEN(c); i++) *c[i].id = tok_find(t, c[i].name, strlen(c[i].name));
+}
+
+/* ---- GGUF --------------------------------------------------------------------- */
+
+static int32_t gguf_id(const gguf_file *g, const char *key, g4_error *err) {
+    uint32_t v;
+    if (!gguf_get_u32(g, key, &v, err)) return -1;
+    return v > INT32_MAX ? -1 : (int32_t)v;
+}
+
+g4_status tok_load_gguf(g4_tokenizer *t, const char *path, g4_error *err) {
+    gguf_file g;
+    g4_status st = gguf_open(&g, path, err);
+    if (st != G4_OK) return st;
+    gguf_str *toks = NULL, *merges = NULL;
+    uint32_t *lens = NULL, *mlens = NULL;
+    const char **ptrs = NULL, **mptrs = NULL;
+    uint8_t *types = NULL;
+    t->bos = t->eos = t->unk = t->pad = t->mask = t->eot = -1;
+
+    gguf_str model;
+    if (!gguf_get_str(&g, "tokenizer.ggml.model", &model, err)) {
+        st = g4_fail(err, G4_ERR_FORMAT, "%s: no tokenizer.ggml.model (not a model or vocabulary file?)", path);
+        goto out;
+    }
+    if (!(model.n == 6 && memcmp(model.s, "gemma4", 6) == 0)) {
+        st = g4_fail(err, G4_ERR_UNSUPPORTED, "%s: tokenizer model '%.*s' is not gemma4", path,
+                     (int)G4_MIN(model.n, 64), model.s);
+        goto out;
+    }
+    const gguf_kv *kt = gguf_find(&g, "tokenizer.ggml.tokens");
+    const gguf_kv *km = gguf_find(&g, "tokenizer.ggml.merges");
+    const gguf_kv *kty = gguf_find(&g, "tokenizer.ggml.token_type");
+    if (!kt || !km) {
+        st = g4_fail(err, G4_ERR_FORMAT, "%s: tokenizer.ggml.%s is missing", path, kt ? "merges" : "tokens");
+        goto out;
+    }
+    if ((st = gguf_arr_strings(kt, &toks, err)) != G4_OK) goto out;
+    if ((st = gguf_arr_strings(km, &merges, err)) != G4_OK) goto out;
+    if (kt->arr_n == 0 || kt->arr_n > (1 << 24) || km->arr_n > (1u << 26)) {
+        st = g4_fail(err, G4_ERR_FORMAT, "%s: %llu tokens / %llu merges is out of range", path,
+                     (unsigned long long)kt->arr_n, (unsigned long long)km->arr_n);
+        goto out;
+    }
+    int32_t n = (int32_t)kt->arr_n;
+    lens = g4_malloc((size_t)n * sizeof *lens);
+    ptrs = g4_malloc((size_t)n * sizeof *ptrs);
+    mlens = g4_malloc((size_t)km->arr_n * sizeof *mlens);
+    mptrs = g4_malloc((size_t)km->arr_n * sizeof *mptrs);
+    if (!lens || !ptrs || !mlens || !mptrs) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
+    for (int32_t i = 0; i < n; i++) {
+        if (toks[i].n > UINT32_MAX / 2) { st = g4_fail(err, G4_ERR_FORMAT, "%s: token %d is too long", path, i); goto out; }
+        lens[i] = (uint32_t)toks[i].n;
+        ptrs[i] = toks[i].s;
+    }
+    for (uint64_t i = 0; i < km->arr_n; i++) {
+        if (merges[i].n > UINT32_MAX / 2) { st = g4_fail(err, G4_ERR_FORMAT, "%s: merge too long", path); goto out; }
+        mlens[i] = (uint32_t)merges[i].n;
+        mptrs[i] = merges[i].s;
+    }
+    if (kty) {
+        if (kty->type != GGUF_TYPE_ARRAY || kty->arr_n != kt->arr_n) {
+            st = g4_fail(err, G4_ERR_FORMAT, "%s: tokenizer.ggml.token_type does not match the token list", path);
+            goto out;
+        }
+        types = g4_malloc((size_t)n);
+        if (!types) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
+        for (int32_t i = 0; i < n; i++) {
+            int64_t v;
+            if (!gguf_arr_int(kty, (uint64_t)i, &v)) {
+                st = g4_fail(err, G4_ERR_FORMAT, "%s: tokenizer.ggml.token_type is not an integer array", path);
+                goto out;
+            }
+            types[i] = v >= TOK_NORMAL && v <= TOK_BYTE ? (uint8_t)v : TOK_NORMAL;
+        }
+    }
+    tok_build b = {
+        .n_vocab = n, .pieces = ptrs, .lens = lens, .types = types,
+        .n_merges = (int64_t)km->arr_n, .merges = mptrs, .merge_lens = mlens,
+        .merge_pairs = false, .byte_fallback = true,
+    };
+    if ((st = tok_build_vocab(t, &b, err)) != G4_OK) goto out;
+
+    t->bos = gguf_id(&g, "tokenizer.ggml.bos_token_id", err);
+    t->eos = gguf_id(&g, "tokenizer.ggml.eos_token_id", err);
+    t->unk = gguf_id(&g, "tokenizer.ggml.unknown_token_id", err);
+    t->pad = gguf_id(&g, "tokenizer.ggml.padding_token_id", err);
+    t->mask = gguf_id(&g, "tokenizer.ggml.mask_token_id", err);
+    if (err && err->status != G4_OK) { st = err->status; goto out; }
+    fill_special_ids(t);
+    /* Gemma needs exactly one <bos>; llama.cpp forces add_bos for gemma4 files too. */
+    bool add_bos = true;
+    gguf_get_bool(&g, "tokenizer.ggml.add_bos_token", &add_bos, err);
+    t->add_bos = add_bos;
+    gguf_str tmpl;
+    if (gguf_get_str(&g, "tokenizer.chat_template", &tmpl, err)) {
+        t->chat_template = g4_malloc((size_t)tmpl.n + 1);
+        if (!t->chat_template) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
+        memcpy(t->chat_template, tmpl.s, (size_t)tmpl.n);
+        t->chat_template[tmpl.n] = 0;
+    }
+    if (err && err->status != G4_OK) st = err->status;
+    t->source = g4_strdup("gguf");
+    if (!t->source && st == G4_OK) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+out:
+    free(toks);
+    free(merges);
+    free(lens);
+    free(ptrs);
+    free(mlens);
+    free(mptrs);
+    free(types);
+    gguf_close(&g);
+    return st;
+}
+
+/* ---- Hugging Face tokenizer.json ------------------------------------------------ */
+
+/* The tokenizer.json of the largest Gemma vocabularies is ~35 MB. */
+#define HF_JSON_MAX ((uint64_t)256 << 20)
+
+static bool json_is_str(const cJSON *j, const char *s) {
+    return cJSON_IsString(j) && strcmp(j->valuestring, s) == 0;
+}
+
+/* Accepts only what Gemma's converter writes: nothing, or Replace(' ' -> '▁'), alone
+ * or in a Sequence. Anything else would change the text before BPE. */
+static bool normalizer_ok(const cJSON *n) {
+    if (!n || cJSON_IsNull(n)) return true;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(n, "type");
+    if (json_is_str(type, "Sequence")) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(n, "normalizers"))
+            if (!normalizer_ok(it)) return false;
+        return true;
+    }
+    if (!json_is_str(type, "Replace")) return false;
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(n, "pattern"), "String");
+    return json_is_str(pat, " ") && json_is_str(cJSON_GetObjectItemCaseSensitive(n, "content"), UTF8_SPACE_MARK);
+}
+
+/* Accepts no pre-tokenizer, or splits on a literal ' ' (a no-op after the normalizer
+ * has replaced every space). */
+static bool pretokenizer_ok(const cJSON *p) {
+    if (!p || cJSON_IsNull(p)) return true;
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+    if (json_is_str(type, "Sequence")) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(p, "pretokenizers"))
+            if (!pretokenizer_ok(it)) return false;
+        return true;
+    }
+    const cJSON *pat = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "pattern"), "String");
+    return json_is_str(type, "Split") && json_is_str(pat, " ");
+}
+
+/* A token named in tokenizer_config.json: a string or {"content": ...}. */
+static int32_t config_token(const g4_tokenizer *t, const cJSON *cfg, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    if (cJSON_IsObject(v)) v = cJSON_GetObjectItemCaseSensitive(v, "content");
+    if (!cJSON_IsString(v)) return -1;
+    return tok_find(t, v->valuestring, strlen(v->valuestring));
+}
+
+static bool file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+g4_status tok_load_hf(g4_tokenizer *t, const char *dir, g4_error *err) {
+    g4_status st = G4_OK;
+    char path[4096];
+    char *text = NULL, *cfg_text = NULL;
+    cJSON *root = NULL, *cfg = NULL;
+    const char **ptrs = NULL, **mptrs = NULL;
+    uint32_t *lens = NULL, *mlens = NULL;
+    uint8_t *types = NULL;
+    t->bos = t->eos = t->unk = t->pad = t->mask = t->eot = -1;
+
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if ((st = read_text_file(path, HF_JSON_MAX, &text, err)) != G4_OK) return st;
+    root = cJSON_Parse(text);
+    if (!root) { st = g4_fail(err, G4_ERR_FORMAT, "%s: not valid JSON", path); goto out; }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    if (!json_is_str(cJSON_GetObjectItemCaseSensitive(model, "type"), "BPE") || !cJSON_IsObject(vocab) ||
+        !cJSON_IsArray(merges)) {
+        st = g4_fail(err, G4_ERR_UNSUPPORTED, "%s: not a BPE tokenizer with vocab and merges", path);
+        goto out;
+    }
+    if (!normalizer_ok(cJSON_GetObjectItemCaseSensitive(root, "normalizer")) ||
+        !pretokenizer_ok(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"))) {
+        st = g4_fail(err, G4_ERR_UNSUPPORTED,
+                     "%s: normalizer or pre-tokenizer is not Gemma's (space -> U+2581, no splitting)", path);
+        goto out;
+    }
+    const cJSON *ign = cJSON_GetObjectItemCaseSensitive(model, "ignore_merges");
+    const cJSON *cont = cJSON_GetObjectItemCaseSensitive(model, "continuing_subword_prefix");
+    const cJSON *eow = cJSON_GetObjectItemCaseSensitive(model, "end_of_word_suffix");
+    if (cJSON_IsTrue(ign) || (cont && !cJSON_IsNull(cont)) || (eow && !cJSON_IsNull(eow))) {
+        st = g4_fail(err, G4_ERR_UNSUPPORTED, "%s: BPE options other than Gemma's are not supported", path);
+        goto out;
+    }
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+
+    /* vocabulary size: the largest id named anywhere, plus one */
+    int64_t n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, vocab) {
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble >= (1 << 24) ||
+            it->valuedouble != (double)(int64_t)it->valuedouble) {
+            st = g4_fail(err, G4_ERR_FORMAT, "%s: vocabulary id of '%.40s' is not a valid id", path, it->string);
+            goto out;
+        }
+        n = G4_MAX(n, (int64_t)it->valuedouble + 1);
+    }
+    cJSON_ArrayForEach(it, added) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "id");
+        if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble >= (1 << 24) ||
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(it, "content"))) {
+            st = g4_fail(err, G4_ERR_FORMAT, "%s: an added token lacks a valid id or content", path);
+            goto out;
+        }
+        n = G4_MAX(n, (int64_t)id->valuedouble + 1);
+    }
+    if (n == 0) { st = g4_fail(err, G4_ERR_FORMAT, "%s: empty vocabulary", path); goto out; }
+    ptrs = g4_calloc((size_t)n, sizeof *ptrs);
+    lens = g4_calloc((size_t)n, sizeof *lens);
+    types = g4_calloc((size_t)n, 1);
+    if (!ptrs || !lens || !types) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
+    cJSON_ArrayForEach(it, vocab) {
+        int32_t id = (int32_t)it->valuedouble;
+        ptrs[id] = it->string;
+        lens[id] = (uint32_t)strlen(it->string);
+        types[id] = parse_byte_piece(it->string, lens[id]) >= 0 ? TOK_BYTE : TOK_NORMAL;
+    }
+    cJSON_ArrayForEach(it, added) {
+        int32_t id = (int32_t)cJSON_GetObjectItemCaseSensitive(it, "id")->valuedouble;
+        const char *content = cJSON_GetObjectItemCaseSensitive(it, "content")->valuestring;
+        ptrs[id] = content;
+        lens[id] = (uint32_t)strlen(content);
+        types[id] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "special")) ? TOK_CONTROL : TOK_USER_DEFINED;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!ptrs[i]) { ptrs[i] = ""; types[i] = TOK_UNUSED; }
+    }
+
+    int64_t nm = cJSON_GetArraySize(merges);
+    bool pairs = nm > 0 && cJSON_IsArray(merges->child);
+    mptrs = g4_malloc((size_t)(nm * 2) * sizeof *mptrs);
+    mlens = g4_malloc((size_t)(nm * 2) * sizeof *mlens);
+    if (!mptrs || !mlens) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
+    int64_t k = 0;
+    cJSON_ArrayForEach(it, merges) {
+        if (pairs) {
+            const cJSON *a = cJSON_GetArrayItem(it, 0), *b = cJSON_GetArrayItem(it, 1);
+            if (!cJSON_IsString(a) || !cJSON_IsString(b) || cJSON_GetArraySize(it) != 2) {
+                st = g4_fail(err, G4_ERR_FORMAT, "%s: merge %lld is not a pair of strings", path, (long long)k);
+                goto out;
+            }
+            mptrs[2 * k] = a->valuestring; mlens[2 * k] = (uint32_t)strlen(a->valuestring);
+            mptrs[2 * k + 1] = b->valuestring; mlens[2 * k + 1] = (uint32_t)strlen(b->valuestring);
+        } else {
+            if (!cJSON_IsString(it)) {
+                st = g4_fail(err, G4_ERR_FORMAT, "%s: merge %lld is not a string", path, (long long)k);
+                goto out;
+            }
+            mptrs[k] = it->valuestring;
+            mlens[k] = (uint32_t)strlen(it->valuestring);
+        }
+        k++;
+    }
+    const cJSON *bf = cJSON_GetObjectItemCaseSensitive(model, "byte_fallback");
+    tok_build b = {
+        .n_vocab = (int32_t)n, .pieces = ptrs, .lens = lens, .types = types,
+        .n_merges = nm, .merges = mptrs, .merge_lens = mlens, .merge_pairs = pairs,
+        .byte_fallback = cJSON_IsTrue(bf),
+    };
+    if ((st = tok_build_vocab(t, &b, err)) != G4_OK) {
+        g4_error_prefix(err, "%s", path);
+        goto out;
+    }
+    const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
+    if (cJSON_IsString(unk)) t->unk = tok_find(t, unk->valuestring, strlen(unk->valuestring));
+
+    /* tokenizer_config.json: special tokens, add_bos_token, chat template */
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    bool add_bos_known = false;
+    if (file_exists(path)) {
+        if ((st = read_text_file(path, HF_JSON_MAX, &cfg_text, err)) != G4_OK) goto out;
+        cfg = cJSON_Parse(cfg_text);
+        if (!cJSON_IsObject(cfg)) { st = g4_fail(err, G4_ERR_FORMAT, "%s: not a JSON object", path); goto out; }
+        t->bos = config_token(t, cfg, "bos_token");
+        t->eos = config_token(t, cfg, "eos_token");
+        t->pad = config_token(t, cfg, "pad_token");
+        int32_t u = config_token(t, cfg, "unk_token");
+        if (u >= 0) t->unk = u;
+        const cJSON *ab = cJSON_GetObjectItemCaseSensitive(cfg, "add_bos_token");
+        if (cJSON_IsBool(ab)) { t->add_bos = cJSON_IsTrue(ab); add_bos_known = true; }
+        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+        if (cJSON_IsString(ct)) {
+            t->chat_template = g4_strdup(ct->valuestring);
+        } else if (cJSON_IsArray(ct)) { /* [{"name": "default", "template": ...}, ...] */
+            cJSON_ArrayForEach(it, ct) {
+                const cJSON *nm2 = cJSON_GetObjectItemCaseSensitive(it, "name");
+                const cJSON *tp = cJSON_GetObjectItemCaseSensitive(it, "template");
+                if (json_is_str(nm2, "default") && cJSON_IsString(tp)) t->chat_template = g4_strdup(tp->valuestring);
+            }
+        }
+    }
+    if (!add_bos_known) {
+        /* no explicit setting: follow the post-processor (TemplateProcessing "<bos> $A") */
+        const cJSON *single = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(root, "post_processor"), "single");
+        const cJSON *first = cJSON_GetArrayItem(single, 0);
+        t->add_bos = first && cJSON_GetObjectItemCaseSensitive(first, "SpecialToken");
+    }
+    if (!t->chat_template) {
+        snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+        if (file_exists(path) && (st = read_text_file(path, HF_JSON_MAX, &t->chat_template, err)) != G4_OK) goto out;
+    }
+    fill_special_ids(t);
+    t->source = g4_strdup("hf");
+    if (!t->source) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+out:
+    cJSON_Delete(root);
+    cJSON_Delete(cfg);
+    free(text);
+    free(cfg_text);
+    free(ptrs);
+    free(lens);
+    free(mptrs);
+    free(mlens);
+    free(types);
+    return st;
+}
