@@ -40,15 +40,6 @@ bool tok_ids_push(tok_ids *a, int32_t id) {
     return true;
 }
 
-static inline bool merge_get(const tok_mergemap *m, int32_t a, int32_t b, uint32_t *rank, int32_t *out) {
-    uint64_t key = ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
-    for (uint32_t i = tok_merge_slot(m, key);; i = (i + 1) & m->mask) {
-        const tok_merge *e = &m->slot[i];
-        if (e->key == key) { *rank = e->rank; *out = e->out; return true; }
-        if (e->key == 0) return false;
-    }
-}
-
 /* ---- per-call scratch ------------------------------------------------------------ */
 
 /* Words longer than this are not cached: they rarely repeat. */
@@ -162,7 +153,7 @@ static void bpe_small(enc_ctx *c, int64_t n, int64_t *n_out) {
     int32_t *id = c->id, *join = c->join;
     uint32_t *rank = c->rank;
     for (int64_t i = 0; i + 1 < n; i++)
-        if (!merge_get(m, id[i], id[i + 1], &rank[i], &join[i])) rank[i] = UINT32_MAX;
+        if (!tok_merge_get(m, id[i], id[i + 1], &rank[i], &join[i])) rank[i] = UINT32_MAX;
     while (n > 1) {
         int64_t best = -1;
         uint32_t br = UINT32_MAX;
@@ -175,9 +166,9 @@ static void bpe_small(enc_ctx *c, int64_t n, int64_t *n_out) {
         memmove(rank + best + 1, rank + best + 2, (size_t)G4_MAX(tail - 1, 0) * sizeof *rank);
         memmove(join + best + 1, join + best + 2, (size_t)G4_MAX(tail - 1, 0) * sizeof *join);
         n--;
-        if (best > 0 && !merge_get(m, id[best - 1], id[best], &rank[best - 1], &join[best - 1]))
+        if (best > 0 && !tok_merge_get(m, id[best - 1], id[best], &rank[best - 1], &join[best - 1]))
             rank[best - 1] = UINT32_MAX;
-        if (best + 1 < n && !merge_get(m, id[best], id[best + 1], &rank[best], &join[best]))
+        if (best + 1 < n && !tok_merge_get(m, id[best], id[best + 1], &rank[best], &join[best]))
             rank[best] = UINT32_MAX;
     }
     *n_out = n;
@@ -225,7 +216,7 @@ static bool push_pair(enc_ctx *c, int32_t left) {
     int32_t right = c->next[left];
     uint32_t r;
     int32_t j;
-    if (right < 0 || !merge_get(&c->t->merges, c->id[left], c->id[right], &r, &j)) return true;
+    if (right < 0 || !tok_merge_get(&c->t->merges, c->id[left], c->id[right], &r, &j)) return true;
     return heap_push(c, (uint64_t)r << 32 | (uint32_t)left);
 }
 
@@ -244,7 +235,7 @@ static bool bpe_heap(enc_ctx *c, int64_t n, int64_t *n_out) {
         uint32_t want = (uint32_t)(top >> 32), r;
         int32_t q = next[pos], j;
         if (id[pos] < 0 || q < 0) continue;
-        if (!merge_get(&c->t->merges, id[pos], id[q], &r, &j) || r != want) continue; /* stale */
+        if (!tok_merge_get(&c->t->merges, id[pos], id[q], &r, &j) || r != want) continue; /* stale */
         id[pos] = j;
         id[q] = -1;
         next[pos] = next[q];

@@ -46,12 +46,45 @@ typedef struct tok_merge {
     int32_t out;   /* id of the joined token */
 } tok_merge;
 typedef struct tok_mergemap {
-    tok_merge *slot; /* one cache line holds four slots: a lookup is one miss */
+    tok_merge *slot;   /* every merge */
     uint32_t mask;
+    /* Most lookups are for frequent merges or for pairs that merge at all, yet the full
+     * table (16 MB for Gemma 4) misses the cache on almost every probe. So the merges of
+     * low rank also live in a small table that stays in cache, and a bit set over a
+     * second hash of every merge's pair answers "no merge" without the big table. */
+    tok_merge *hot;    /* merges of rank < TOK_HOT_RANKS */
+    uint32_t hot_mask;
+    uint64_t *filter;  /* bit (h2 & filter_mask) set for every merge */
+    uint32_t filter_mask;
 } tok_mergemap;
 
-static inline uint32_t tok_merge_slot(const tok_mergemap *m, uint64_t key) {
-    return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & m->mask;
+#define TOK_HOT_RANKS 32768
+
+static inline uint64_t tok_pair_key(int32_t a, int32_t b) {
+    return ((uint64_t)(uint32_t)a << 32 | (uint32_t)b) + 1;
+}
+static inline uint32_t tok_merge_slot(uint64_t key, uint32_t mask) {
+    return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+}
+static inline uint32_t tok_merge_bit(uint64_t key, uint32_t mask) {
+    return (uint32_t)((key * 0xD6E8FEB86659FD93ull) >> 35) & mask;
+}
+
+/* The merge that joins ids a and b: its rank and the joined id. */
+static inline bool tok_merge_get(const tok_mergemap *m, int32_t a, int32_t b, uint32_t *rank, int32_t *out) {
+    uint64_t key = tok_pair_key(a, b);
+    for (uint32_t i = tok_merge_slot(key, m->hot_mask);; i = (i + 1) & m->hot_mask) {
+        const tok_merge *e = &m->hot[i];
+        if (e->key == key) { *rank = e->rank; *out = e->out; return true; }
+        if (e->key == 0) break;
+    }
+    uint32_t bit = tok_merge_bit(key, m->filter_mask);
+    if (!(m->filter[bit >> 6] >> (bit & 63) & 1)) return false;
+    for (uint32_t i = tok_merge_slot(key, m->mask);; i = (i + 1) & m->mask) {
+        const tok_merge *e = &m->slot[i];
+        if (e->key == key) { *rank = e->rank; *out = e->out; return true; }
+        if (e->key == 0) return false;
+    }
 }
 
 /* An added token (control or user-defined) that is cut out of text before BPE. */
@@ -99,17 +132,25 @@ struct g4_tokenizer {
 
 /* ---- building (vocab.c) ------------------------------------------------------ */
 
-/* Fills a zeroed tokenizer from parallel arrays. pieces[i]/lens[i]/types[i] describe
- * token i; merges are "LEFT RIGHT" strings in rank order (or, with merge_pairs, a
- * sequence of left/right pairs: merges[2k], merges[2k+1]). Builds every index. */
+/* A list of strings handed to tok_build_vocab: arrays of pointers and lengths, or a
+ * GGUF string array read in place (u64 little-endian length + bytes, repeated; the GGUF
+ * parser has checked that it lies inside the file). Walking the GGUF array directly
+ * avoids building a pointer array for 777k strings, which matters for load time. */
+typedef struct tok_strlist {
+    const char *const *ptrs; /* arrays, or NULL */
+    const uint32_t *lens;
+    const uint8_t *gguf;     /* GGUF array data when ptrs is NULL */
+} tok_strlist;
+
+/* Fills a zeroed tokenizer: n_vocab pieces with their types (NULL: all normal, <0xHH>
+ * pieces as byte tokens), and the merges in rank order, as "LEFT RIGHT" strings or, with
+ * merge_pairs, as 2*n_merges halves. Builds every index. */
 typedef struct tok_build {
     int32_t n_vocab;
-    const char *const *pieces;
-    const uint32_t *lens;
+    tok_strlist pieces;
     const uint8_t *types;
     int64_t n_merges;
-    const char *const *merges;     /* n_merges strings, or 2*n_merges halves */
-    const uint32_t *merge_lens;    /* lengths of the above */
+    tok_strlist merges;
     bool merge_pairs;
     bool byte_fallback;
 } tok_build;

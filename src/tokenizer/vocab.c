@@ -133,11 +133,11 @@ static int32_t lookup_finish(const g4_tokenizer *t, const lookup *l) {
     return l->cand < 0 ? -1 : tok_find(t, l->s, l->n); /* tag collision: do it slowly */
 }
 
-static void merge_put(tok_mergemap *m, uint64_t key, uint32_t rank, int32_t out) {
-    uint32_t i = tok_merge_slot(m, key);
-    while (m->slot[i].key && m->slot[i].key != key) i = (i + 1) & m->mask;
+static void merge_put(tok_merge *slots, uint32_t mask, uint64_t key, uint32_t rank, int32_t out) {
+    uint32_t i = tok_merge_slot(key, mask);
+    while (slots[i].key && slots[i].key != key) i = (i + 1) & mask;
     /* a repeated pair takes the later rank, as Hugging Face's merge map does */
-    m->slot[i] = (tok_merge){key, rank, out};
+    slots[i] = (tok_merge){key, rank, out};
 }
 
 /* ---- building ---------------------------------------------------------------- */
@@ -215,13 +215,45 @@ static int parse_byte_piece(const char *s, uint32_t n) {
     return v;
 }
 
+typedef struct strcur {
+    const tok_strlist *l;
+    const uint8_t *p;
+    int64_t i;
+} strcur;
+
+static strcur strcur_start(const tok_strlist *l) { return (strcur){l, l->gguf, 0}; }
+
+/* The next string of the list; false for one longer than 1 GB (a corrupt file). */
+static bool strcur_next(strcur *c, const char **s, uint32_t *n) {
+    if (c->l->ptrs) {
+        *s = c->l->ptrs[c->i];
+        *n = c->l->lens[c->i];
+        c->i++;
+        return true;
+    }
+    uint64_t len = 0;
+    for (int k = 7; k >= 0; k--) len = len << 8 | c->p[k];
+    if (len > (1u << 30)) return false;
+    *s = (const char *)c->p + 8;
+    *n = (uint32_t)len;
+    c->p += 8 + len;
+    c->i++;
+    return true;
+}
+
 g4_status tok_build_vocab(g4_tokenizer *t, const tok_build *b, g4_error *err) {
     g4_status st;
     if (b->n_vocab <= 0 || b->n_vocab > (1 << 24))
         return g4_fail(err, G4_ERR_FORMAT, "vocabulary size %d is out of range", b->n_vocab);
     t->n_vocab = b->n_vocab;
     uint64_t total = 0;
-    for (int32_t i = 0; i < b->n_vocab; i++) total += (uint64_t)b->lens[i] + 1;
+    strcur cur = strcur_start(&b->pieces);
+    for (int32_t i = 0; i < b->n_vocab; i++) {
+        const char *ps;
+        uint32_t n;
+        if (!strcur_next(&cur, &ps, &n)) return g4_fail(err, G4_ERR_FORMAT, "token %d is too long", i);
+        total += (uint64_t)n + 1;
+    }
     if (total > G4_MAX_METADATA_BYTES || total > UINT32_MAX)
         return g4_fail(err, G4_ERR_FORMAT, "vocabulary strings are too large (%llu bytes)",
                        (unsigned long long)total);
@@ -232,14 +264,17 @@ g4_status tok_build_vocab(g4_tokenizer *t, const tok_build *b, g4_error *err) {
     if (!t->strings || !t->span || !t->type || !t->byte_of)
         return g4_fail(err, G4_ERR_NOMEM, "out of memory for %d tokens", b->n_vocab);
     uint32_t off = 0;
+    cur = strcur_start(&b->pieces);
     for (int32_t i = 0; i < b->n_vocab; i++) {
-        uint32_t n = b->lens[i];
-        if (n) memcpy(t->strings + off, b->pieces[i], n);
+        const char *ps;
+        uint32_t n;
+        strcur_next(&cur, &ps, &n);
+        if (n) memcpy(t->strings + off, ps, n);
         t->strings[off + n] = 0;
         t->span[i] = (tok_span){off, n};
         uint8_t ty = b->types ? b->types[i] : TOK_NORMAL;
         if (ty < TOK_NORMAL || ty > TOK_BYTE) ty = TOK_NORMAL; /* 0 or unknown: plain */
-        int bv = parse_byte_piece(b->pieces[i], n);
+        int bv = parse_byte_piece(ps, n);
         if (!b->types && bv >= 0) ty = TOK_BYTE;
         t->type[i] = ty;
         t->byte_of[i] = (int16_t)bv;
@@ -261,46 +296,57 @@ g4_status tok_build_vocab(g4_tokenizer *t, const tok_build *b, g4_error *err) {
 
     /* merges */
     uint32_t cap = pow2_at_least((uint64_t)b->n_merges * 2 + 1);
+    uint32_t hot_cap = pow2_at_least((uint64_t)G4_MIN(b->n_merges, TOK_HOT_RANKS) * 2 + 1);
+    uint32_t filter_bits = pow2_at_least((uint64_t)b->n_merges * 16 + 64); /* ~6% false "maybe" */
     t->merges.slot = table_alloc((size_t)cap * sizeof *t->merges.slot);
-    if (!t->merges.slot)
+    t->merges.hot = table_alloc((size_t)hot_cap * sizeof *t->merges.hot);
+    t->merges.filter = table_alloc(filter_bits / 8);
+    t->merges.hot_mask = hot_cap - 1;
+    t->merges.filter_mask = filter_bits - 1;
+    if (!t->merges.slot || !t->merges.hot || !t->merges.filter)
         return g4_fail(err, G4_ERR_NOMEM, "out of memory for %lld merges", (long long)b->n_merges);
     t->merges.mask = cap - 1;
     t->n_merges = b->n_merges;
     /* joined strings of one batch, back to back */
     char *joined = NULL;
     size_t joined_cap = 0;
+    cur = strcur_start(&b->merges);
     for (int64_t r0 = 0; r0 < b->n_merges; r0 += MERGE_BATCH) {
         int64_t nb = G4_MIN((int64_t)MERGE_BATCH, b->n_merges - r0);
         lookup lk[3 * MERGE_BATCH];
-        size_t need = 0;
-        for (int64_t k = 0; k < nb; k++) {
-            int64_t r = r0 + k;
-            need += b->merge_pairs ? (size_t)b->merge_lens[2 * r] + b->merge_lens[2 * r + 1] : b->merge_lens[r];
-        }
-        if (need > joined_cap) {
-            char *p = realloc(joined, need + 64);
-            if (!p) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
-            joined = p;
-            joined_cap = need + 64;
-        }
         size_t jo = 0;
         for (int64_t k = 0; k < nb; k++) {
             int64_t r = r0 + k;
             const char *l, *rt;
             uint32_t ln, rn;
+            bool ok;
             if (b->merge_pairs) {
-                l = b->merges[2 * r]; ln = b->merge_lens[2 * r];
-                rt = b->merges[2 * r + 1]; rn = b->merge_lens[2 * r + 1];
+                ok = strcur_next(&cur, &l, &ln) && strcur_next(&cur, &rt, &rn);
             } else {
-                const char *ms = b->merges[r];
-                uint32_t n = b->merge_lens[r];
-                const char *sp = memchr(ms, ' ', n);
-                if (!sp) {
+                const char *ms;
+                uint32_t n;
+                ok = strcur_next(&cur, &ms, &n);
+                const char *sp = ok ? memchr(ms, ' ', n) : NULL;
+                if (ok && !sp) {
                     st = g4_fail(err, G4_ERR_FORMAT, "merge %lld has no space separator", (long long)r);
                     goto out;
                 }
-                l = ms; ln = (uint32_t)(sp - ms);
-                rt = sp + 1; rn = n - ln - 1;
+                if (ok) {
+                    l = ms; ln = (uint32_t)(sp - ms);
+                    rt = sp + 1; rn = n - ln - 1;
+                }
+            }
+            if (!ok) { st = g4_fail(err, G4_ERR_FORMAT, "merge %lld is too long", (long long)r); goto out; }
+            if (jo + ln + rn > joined_cap) {
+                /* joined strings of this batch stay where they are: grow by copying */
+                size_t cap2 = G4_MAX(joined_cap * 2, jo + ln + rn + 4096);
+                char *p = malloc(cap2);
+                if (!p) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
+                if (jo) memcpy(p, joined, jo);
+                for (int64_t q = 0; q < 3 * k; q += 3) lk[q + 2].s = p + (lk[q + 2].s - joined);
+                free(joined);
+                joined = p;
+                joined_cap = cap2;
             }
             memcpy(joined + jo, l, ln);
             memcpy(joined + jo + ln, rt, rn);
@@ -323,11 +369,20 @@ g4_status tok_build_vocab(g4_tokenizer *t, const tok_build *b, g4_error *err) {
                              (long long)(r0 + k));
                 goto out;
             }
-            keys[k] = ((uint64_t)(uint32_t)a << 32 | (uint32_t)c) + 1;
+            keys[k] = tok_pair_key(a, c);
             outs[k] = j;
-            __builtin_prefetch(&t->merges.slot[tok_merge_slot(&t->merges, keys[k])], 1);
+            __builtin_prefetch(&t->merges.slot[tok_merge_slot(keys[k], t->merges.mask)], 1);
         }
-        for (int64_t k = 0; k < nb; k++) merge_put(&t->merges, keys[k], (uint32_t)(r0 + k), outs[k]);
+        for (int64_t k = 0; k < nb; k++) {
+            uint32_t rank = (uint32_t)(r0 + k), bit = tok_merge_bit(keys[k], t->merges.filter_mask);
+            merge_put(t->merges.slot, t->merges.mask, keys[k], rank, outs[k]);
+            t->merges.filter[bit >> 6] |= 1ull << (bit & 63);
+        }
+    }
+
+    for (uint32_t i = 0; i <= t->merges.mask; i++) {
+        const tok_merge *e = &t->merges.slot[i];
+        if (e->key && e->rank < TOK_HOT_RANKS) merge_put(t->merges.hot, t->merges.hot_mask, e->key, e->rank, e->out);
     }
 
     /* added tokens: control, unknown and user-defined pieces are matched as a whole */
@@ -364,6 +419,8 @@ void tok_destroy(g4_tokenizer *t) {
     free(t->byte_of);
     free(t->pieces.slot);
     free(t->merges.slot);
+    free(t->merges.hot);
+    free(t->merges.filter);
     free(t->added);
     free(t->glue_before_space);
     free(t->chat_template);
@@ -405,9 +462,6 @@ g4_status tok_load_gguf(g4_tokenizer *t, const char *path, g4_error *err) {
     gguf_file g;
     g4_status st = gguf_open(&g, path, err);
     if (st != G4_OK) return st;
-    gguf_str *toks = NULL, *merges = NULL;
-    uint32_t *lens = NULL, *mlens = NULL;
-    const char **ptrs = NULL, **mptrs = NULL;
     uint8_t *types = NULL;
     t->bos = t->eos = t->unk = t->pad = t->mask = t->eot = -1;
 
@@ -428,29 +482,17 @@ g4_status tok_load_gguf(g4_tokenizer *t, const char *path, g4_error *err) {
         st = g4_fail(err, G4_ERR_FORMAT, "%s: tokenizer.ggml.%s is missing", path, kt ? "merges" : "tokens");
         goto out;
     }
-    if ((st = gguf_arr_strings(kt, &toks, err)) != G4_OK) goto out;
-    if ((st = gguf_arr_strings(km, &merges, err)) != G4_OK) goto out;
+    if (kt->type != GGUF_TYPE_ARRAY || kt->arr_type != GGUF_TYPE_STRING || km->type != GGUF_TYPE_ARRAY ||
+        km->arr_type != GGUF_TYPE_STRING) {
+        st = g4_fail(err, G4_ERR_FORMAT, "%s: tokenizer.ggml.tokens/merges are not string arrays", path);
+        goto out;
+    }
     if (kt->arr_n == 0 || kt->arr_n > (1 << 24) || km->arr_n > (1u << 26)) {
         st = g4_fail(err, G4_ERR_FORMAT, "%s: %llu tokens / %llu merges is out of range", path,
                      (unsigned long long)kt->arr_n, (unsigned long long)km->arr_n);
         goto out;
     }
     int32_t n = (int32_t)kt->arr_n;
-    lens = g4_malloc((size_t)n * sizeof *lens);
-    ptrs = g4_malloc((size_t)n * sizeof *ptrs);
-    mlens = g4_malloc((size_t)km->arr_n * sizeof *mlens);
-    mptrs = g4_malloc((size_t)km->arr_n * sizeof *mptrs);
-    if (!lens || !ptrs || !mlens || !mptrs) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto out; }
-    for (int32_t i = 0; i < n; i++) {
-        if (toks[i].n > UINT32_MAX / 2) { st = g4_fail(err, G4_ERR_FORMAT, "%s: token %d is too long", path, i); goto out; }
-        lens[i] = (uint32_t)toks[i].n;
-        ptrs[i] = toks[i].s;
-    }
-    for (uint64_t i = 0; i < km->arr_n; i++) {
-        if (merges[i].n > UINT32_MAX / 2) { st = g4_fail(err, G4_ERR_FORMAT, "%s: merge too long", path); goto out; }
-        mlens[i] = (uint32_t)merges[i].n;
-        mptrs[i] = merges[i].s;
-    }
     if (kty) {
         if (kty->type != GGUF_TYPE_ARRAY || kty->arr_n != kt->arr_n) {
             st = g4_fail(err, G4_ERR_FORMAT, "%s: tokenizer.ggml.token_type does not match the token list", path);
@@ -468,11 +510,14 @@ g4_status tok_load_gguf(g4_tokenizer *t, const char *path, g4_error *err) {
         }
     }
     tok_build b = {
-        .n_vocab = n, .pieces = ptrs, .lens = lens, .types = types,
-        .n_merges = (int64_t)km->arr_n, .merges = mptrs, .merge_lens = mlens,
+        .n_vocab = n, .pieces = {.gguf = kt->arr_data}, .types = types,
+        .n_merges = (int64_t)km->arr_n, .merges = {.gguf = km->arr_data},
         .merge_pairs = false, .byte_fallback = true,
     };
-    if ((st = tok_build_vocab(t, &b, err)) != G4_OK) goto out;
+    if ((st = tok_build_vocab(t, &b, err)) != G4_OK) {
+        g4_error_prefix(err, "%s", path);
+        goto out;
+    }
 
     t->bos = gguf_id(&g, "tokenizer.ggml.bos_token_id", err);
     t->eos = gguf_id(&g, "tokenizer.ggml.eos_token_id", err);
@@ -496,12 +541,6 @@ g4_status tok_load_gguf(g4_tokenizer *t, const char *path, g4_error *err) {
     t->source = g4_strdup("gguf");
     if (!t->source && st == G4_OK) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
 out:
-    free(toks);
-    free(merges);
-    free(lens);
-    free(ptrs);
-    free(mlens);
-    free(mptrs);
     free(types);
     gguf_close(&g);
     return st;
@@ -666,8 +705,8 @@ g4_status tok_load_hf(g4_tokenizer *t, const char *dir, g4_error *err) {
     }
     const cJSON *bf = cJSON_GetObjectItemCaseSensitive(model, "byte_fallback");
     tok_build b = {
-        .n_vocab = (int32_t)n, .pieces = ptrs, .lens = lens, .types = types,
-        .n_merges = nm, .merges = mptrs, .merge_lens = mlens, .merge_pairs = pairs,
+        .n_vocab = (int32_t)n, .pieces = {.ptrs = ptrs, .lens = lens}, .types = types,
+        .n_merges = nm, .merges = {.ptrs = mptrs, .lens = mlens}, .merge_pairs = pairs,
         .byte_fallback = cJSON_IsTrue(bf),
     };
     if ((st = tok_build_vocab(t, &b, err)) != G4_OK) {
