@@ -11,6 +11,7 @@ BASE    := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off -fPIC -Iinclude -Isrc $(
 LDLIBS  := -lcjson -lm -lpthread
 BUILD   ?= build
 G4BIN   ?= g4
+.DEFAULT_GOAL := all
 
 LIB_SRC := src/error.c src/dtype.c \
            src/format/mapfile.c src/format/tensor_dir.c src/format/gguf.c src/format/gguf_write.c \

@@ -88,6 +88,11 @@ for f in tests/data/llamacpp/*.gguf; do
                [ "$(tr -d '[]' < "$tmp/g4.json")" = "$(json_get greedy < "$d/ref.json")" ] && ok || bad "$base: greedy differs";;
         *) node -e 'process.exit(Number(process.argv[1]) <= 2e-2 * Number(process.argv[2]) ? 0 : 1)' "$md" "$mx" && ok || bad "$base: g4 differs from transformers by $md";;
     esac
+    # GGUF -> GGUF through g4 keeps everything (partial RoPE factors included)
+    if $G4 convert "$f" "$tmp/re.gguf" --type f32 2>"$tmp/err" && $G4 logits "$tmp/re.gguf" --tokens "$toks" --out "$tmp/re.f32" 2>>"$tmp/err"; then
+        md2=$(node tests/llamacpp/compare.mjs "$tmp/re.f32" "$tmp/g4.f32" "$V" | json_get max_abs_diff)
+        node -e 'process.exit(Number(process.argv[1]) <= 1e-3 * Number(process.argv[2]) ? 0 : 1)' "$md2" "$mx" && ok || bad "$base: re-converted by g4, logits move by $md2"
+    else bad "$base: g4 cannot re-convert it: $(cat "$tmp/err")"; fi
 done
 echo "test_llamacpp: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -70,9 +70,7 @@ static g4_status fill(void *user, int64_t i, void *buf, uint64_t nbytes, g4_erro
     (void)nbytes;
     (void)err;
     if (j->rope_freqs != 0.0f) {
-        /* rotating pairs get factor 1; the rest 1e30, which makes their frequency ~0 */
-        float *f = buf;
-        for (int64_t k = 0; k < j->ne[0]; k++) f[k] = k < c->m->hp.rope_pairs_global ? 1.0f : 1e30f;
+        memcpy(buf, c->m->rope_factors, (size_t)j->ne[0] * sizeof(float));
         return G4_OK;
     }
     if (j->vec) {

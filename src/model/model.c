@@ -155,7 +155,7 @@ static float *rope_table(int32_t D, int32_t pairs, float base, const float *fact
     if (!f) return NULL;
     for (int32_t i = 0; i < D / 2; i++) {
         double v = i < pairs ? pow((double)base, -2.0 * i / D) : 0.0;
-        if (factors) v /= factors[i];
+        if (factors) v = factors[i] >= 1e20f ? 0.0 : v / factors[i]; /* 1e30 marks a pair that does not rotate */
         f[i] = (float)v;
     }
     return f;
@@ -232,27 +232,34 @@ g4_status g4_model_open(g4_model **out, const char *path, const g4_model_params 
     if (!m->layers) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto fail; }
     if (!bind_globals(&b) || !bind_layers(&b)) { st = err ? err->status : G4_ERR_FORMAT; goto fail; }
 
-    const float *factors = NULL;
-    float *fac_owned = NULL;
-    if (m->is_gguf) {
-        const tensor_entry *rf = tensor_dir_find(m->dir, "rope_freqs.weight");
-        if (rf) {
-            if (rf->ne[0] != hp->head_dim_global / 2 || rf->ne[1] != 1 || rf->ne[2] != 1 || !dtype_get(rf->type) ||
-                !dtype_get(rf->type)->computable) {
-                st = g4_fail(err, G4_ERR_FORMAT, "%s: rope_freqs.weight must hold %d factors", path, hp->head_dim_global / 2);
+    /* Global-layer RoPE factors in llama.cpp's form (rope_freqs.weight): 1 for the pairs
+     * that rotate, 1e30 (frequency ~0) for those that pass through. A GGUF carries them;
+     * for an HF checkpoint they follow from partial_rotary_factor. Kept so that a
+     * conversion writes them back unchanged. */
+    const int32_t half_g = hp->head_dim_global / 2;
+    m->rope_factors = g4_malloc((size_t)half_g * sizeof *m->rope_factors);
+    if (!m->rope_factors) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto fail; }
+    const tensor_entry *rf = m->is_gguf ? tensor_dir_find(m->dir, "rope_freqs.weight") : NULL;
+    if (rf) {
+        if (rf->ne[0] != half_g || rf->ne[1] != 1 || rf->ne[2] != 1 || !dtype_get(rf->type) || !dtype_get(rf->type)->computable) {
+            st = g4_fail(err, G4_ERR_FORMAT, "%s: rope_freqs.weight must hold %d factors", path, half_g);
+            goto fail;
+        }
+        dequantize_row(rf->type, rf->data, m->rope_factors, half_g);
+        int32_t pairs = 0;
+        for (int32_t i = 0; i < half_g; i++) {
+            if (!(m->rope_factors[i] > 0) || !isfinite(m->rope_factors[i])) {
+                st = g4_fail(err, G4_ERR_FORMAT, "%s: rope_freqs must be positive and finite", path);
                 goto fail;
             }
-            fac_owned = g4_malloc((size_t)rf->ne[0] * sizeof *fac_owned);
-            if (!fac_owned) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto fail; }
-            dequantize_row(rf->type, rf->data, fac_owned, rf->ne[0]);
-            for (int64_t i = 0; i < rf->ne[0]; i++)
-                if (!(fac_owned[i] > 0)) { free(fac_owned); st = g4_fail(err, G4_ERR_FORMAT, "%s: rope_freqs must be positive", path); goto fail; }
-            factors = fac_owned;
+            pairs += m->rope_factors[i] < 1e20f; /* for display: pairs that really rotate */
         }
+        m->hp.rope_pairs_global = pairs;
+    } else {
+        for (int32_t i = 0; i < half_g; i++) m->rope_factors[i] = i < hp->rope_pairs_global ? 1.0f : 1e30f;
     }
     m->rope_freq_swa = rope_table(hp->head_dim_swa, hp->rope_pairs_swa, hp->rope_base_swa, NULL);
-    m->rope_freq_global = rope_table(hp->head_dim_global, hp->rope_pairs_global, hp->rope_base_global, factors);
-    free(fac_owned);
+    m->rope_freq_global = rope_table(hp->head_dim_global, half_g, hp->rope_base_global, m->rope_factors);
     if (!m->rope_freq_swa || !m->rope_freq_global) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto fail; }
 
     /* transformers multiplies by sqrt(H) cast to the weight dtype (bf16 in released
@@ -301,6 +308,7 @@ void g4_model_free(g4_model *m) {
     free(m->layers);
     free(m->rope_freq_swa);
     free(m->rope_freq_global);
+    free(m->rope_factors);
     if (m->is_gguf) gguf_close(&m->gguf);
     else st_close(&m->st);
     free(m->path);

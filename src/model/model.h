@@ -90,6 +90,7 @@ struct g4_model {
 
     float *rope_freq_swa;    /* (head_dim_swa/2) angle per position; 0 = no rotation */
     float *rope_freq_global; /* (head_dim_global/2) */
+    float *rope_factors;     /* (head_dim_global/2) llama.cpp rope_freqs: 1 rotates, 1e30 does not */
     float embd_scale;        /* sqrt(H) rounded to bf16, as transformers/JAX apply it */
     float ple_embd_scale;    /* sqrt(P) rounded to bf16 */
 
