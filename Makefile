@@ -17,11 +17,18 @@ LIB_SRC := src/error.c src/dtype.c \
            src/format/mapfile.c src/format/tensor_dir.c src/format/gguf.c src/format/gguf_write.c \
            src/format/safetensors.c \
            src/model/config.c src/model/model.c src/model/ops.c src/model/session.c \
-           src/model/convert.c src/model/describe.c
-LIB_SRC += src/tokenizer/vocab.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c
+           src/model/convert.c src/model/describe.c \
+           src/cpu/features.c src/cpu/pool.c src/cpu/kernels.c src/cpu/kernels_ref.c src/cpu/cpu.c
+# SIMD kernels: only these files get ISA flags; the table is chosen at run time
+ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
+LIB_SRC += src/cpu/kernels_avx2.c src/cpu/kernels_avx512.c
+endif
+LIB_SRC += src/quant/quant.c src/quant/legacy.c src/quant/kquants.c src/quant/iq4.c src/quant/mix.c
+LIB_SRC += src/tokenizer/vocab.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c src/tokenizer/pyjson.c \
+           src/tokenizer/chat.c src/tokenizer/chat_parse.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TESTS   := test_dtype test_fixtures test_badfiles
-TESTS   += test_tokenizer
+TESTS   += test_tokenizer test_chat
 FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
 REPLAYS := $(FUZZERS:%=replay_%)
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/%) $(REPLAYS:%=$(BUILD)/tests/%)
@@ -44,7 +51,10 @@ help:
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE) $(CFLAGS) -c $< -o $@
+	$(CC) $(BASE) $(CFLAGS) $(ISA) -c $< -o $@
+
+$(BUILD)/src/cpu/kernels_avx2.o: ISA := -mavx2 -mfma -mf16c
+$(BUILD)/src/cpu/kernels_avx512.o: ISA := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni
 
 $(BUILD)/libg4.a: $(LIB_OBJ)
 	ar rcs $@ $^
