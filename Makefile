@@ -27,7 +27,7 @@ LIB_SRC += src/quant/quant.c src/quant/legacy.c src/quant/kquants.c src/quant/iq
 LIB_SRC += src/tokenizer/vocab.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c src/tokenizer/pyjson.c \
            src/tokenizer/chat.c src/tokenizer/chat_parse.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TESTS   := test_dtype test_fixtures test_badfiles
+TESTS   := test_dtype test_fixtures test_badfiles test_kernels
 TESTS   += test_tokenizer test_chat
 FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
 REPLAYS := $(FUZZERS:%=replay_%)

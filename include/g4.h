@@ -96,6 +96,7 @@ typedef struct g4_model_params {
 
 typedef struct g4_session_params {
     int32_t n_ctx;       /* context length in tokens; 0: 4096 (capped at the model's maximum) */
+    int32_t n_threads;   /* compute threads; 0: G4_THREADS or the number of online CPUs */
     int32_t n_ubatch;    /* tokens evaluated per internal step; 0: 512 */
     bool all_logits;     /* keep logits of every evaluated position, not only the last */
 } g4_session_params;

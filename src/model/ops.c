@@ -1,25 +1,8 @@
 /* ops.c - reference implementations of the forward pass primitives (see ops.h). */
 #include "ops.h"
-#include "../dtype.h"
 
 #include <math.h>
 #include <string.h>
-
-void ops_matmul(float *y, const mat *w, const float *x, int64_t n, float *tmp) {
-    const int64_t rows = w->rows, cols = w->cols;
-    for (int64_t r = 0; r < rows; r++) {
-        const uint8_t *src = w->data + (uint64_t)r * w->row_bytes;
-        const float *wr;
-        if (w->type == G4_DTYPE_F32) wr = (const float *)src; /* mapped rows are 4-byte aligned (GGUF 32, safetensors 8) */
-        else { dequantize_row(w->type, src, tmp, cols); wr = tmp; }
-        for (int64_t t = 0; t < n; t++) {
-            const float *xt = x + t * cols;
-            float acc = 0.0f;
-            for (int64_t c = 0; c < cols; c++) acc += wr[c] * xt[c];
-            y[t * rows + r] = acc;
-        }
-    }
-}
 
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
     double ss = 0.0;

@@ -1,15 +1,17 @@
-/* ops.h - the numeric building blocks of the forward pass, in plain C. These are the
- * reference versions: clear, exact to float rounding, and the oracle for the SIMD and GPU
- * kernels that later replace them behind the same signatures. Shapes: a batch of n
- * tokens is row-major [n][width]. */
+/* ops.h - the numeric building blocks of the forward pass. Matmuls go to the CPU kernels
+ * (src/cpu/, SIMD with a scalar reference); the cheap element-wise ops are plain C here.
+ * Shapes: a batch of n tokens is row-major [n][width]. */
 #ifndef G4_OPS_H
 #define G4_OPS_H
 
+#include "../cpu/cpu.h"
 #include "model.h"
 
-/* y[t][r] = sum_c W[r][c] * x[t][c] for t < n: W (rows, cols) in its storage type.
- * tmp must hold w->cols floats (one dequantized row). */
-void ops_matmul(float *y, const mat *w, const float *x, int64_t n, float *tmp);
+/* y[t][r] = sum_c W[r][c] * x[t][c] for t < n: W (rows, cols) in its storage type,
+ * on the session's threads with the kernels chosen for this CPU (src/cpu/). */
+static inline void ops_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
+    cpu_matmul(c, y, w, x, n);
+}
 
 /* y = x / sqrt(mean(x^2) + eps) * w  (w NULL: no weight), over n elements; y may be x. */
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);

@@ -23,6 +23,7 @@ typedef struct kv_layer {
 
 struct g4_session {
     g4_model *m;
+    cpu_ctx *cpu;             /* threads, kernels and their scratch */
     int32_t n_ctx, n_ubatch, n_past;
     bool all_logits;
     kv_layer *kv;     /* n_layer; empty for KV-shared layers */
@@ -89,7 +90,9 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     s->g = falloc(nu * (size_t)max_ff, &ok);
     s->u = falloc(nu * (size_t)max_ff, &ok);
     s->tmp = falloc(widest, &ok);
-    s->scores = falloc((size_t)s->n_ctx, &ok);
+    s->cpu = cpu_ctx_create(p.n_threads, (int64_t)G4_MAX(G4_MAX(H, qw), (size_t)max_ff), s->n_ubatch);
+    ok = ok && s->cpu;
+    s->scores = falloc((size_t)s->n_ctx * (size_t)(s->cpu ? s->cpu->n_threads : 1), &ok);
     if (hp->n_embd_per_layer) s->ple = falloc(nu * (size_t)hp->n_layer * (size_t)hp->n_embd_per_layer, &ok);
     if (hp->n_expert) {
         s->moe_acc = falloc(nu * H, &ok);
@@ -111,6 +114,7 @@ void g4_session_free(g4_session *s) {
     if (s->kv)
         for (int32_t l = 0; l < s->m->hp.n_layer; l++) { free(s->kv[l].k); free(s->kv[l].v); }
     free(s->kv);
+    cpu_ctx_free(s->cpu);
     float *bufs[] = {s->x, s->h, s->a, s->q, s->o, s->k, s->v, s->g, s->u, s->tmp, s->scores, s->ple,
                      s->moe_acc, s->dense, s->router, s->logits};
     for (size_t i = 0; i < G4_ARRAY_LEN(bufs); i++) free(bufs[i]);
@@ -137,7 +141,7 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
     const g4_model *m = s->m;
     const g4_hparams *hp = &m->hp;
     const int64_t P = hp->n_embd_per_layer, LP = (int64_t)hp->n_layer * P;
-    ops_matmul(s->ple, &m->ple_model_proj, s->x, n, s->tmp);
+    ops_matmul(s->cpu, s->ple, &m->ple_model_proj, s->x, n);
     const float proj_scale = 1.0f / sqrtf((float)hp->n_embd);
     for (int32_t t = 0; t < n; t++) {
         float *pt = s->ple + (size_t)t * (size_t)LP;
@@ -155,43 +159,53 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
 }
 
 /* Attention of n queries (positions pos0..pos0+n-1) over layer l's cache (or its donor's),
- * gemma4.md §2.3 steps 5-7: scale 1, causal, sliding layers see the last W positions. */
-static void attention(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
+ * gemma4.md §2.3 steps 5-7: scale 1, causal, sliding layers see the last W positions.
+ * One work item per (token, head), spread over the session's threads. */
+typedef struct attn_job { g4_session *s; int32_t l, pos0; } attn_job;
+
+static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
+    const attn_job *jb = arg;
+    g4_session *s = jb->s;
     const g4_hparams *hp = &s->m->hp;
-    const layer_config *lc = &hp->layer[l];
+    const layer_config *lc = &hp->layer[jb->l];
     const kv_layer *kv = &s->kv[lc->kv_source];
     const int32_t D = lc->head_dim, nkv = lc->n_kv_head, group = hp->n_head / nkv;
     const size_t qw = (size_t)hp->n_head * (size_t)D;
-    for (int32_t t = 0; t < n; t++) {
-        const int32_t p = pos0 + t;
+    float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx;
+    for (int64_t it = i0; it < i1; it++) {
+        const int32_t t = (int32_t)(it / hp->n_head), hd = (int32_t)(it % hp->n_head);
+        const int32_t p = jb->pos0 + t;
         const int32_t j0 = lc->swa ? G4_MAX(0, p - hp->sliding_window + 1) : 0;
-        for (int32_t hd = 0; hd < hp->n_head; hd++) {
-            const float *qh = s->q + (size_t)t * qw + (size_t)hd * (size_t)D;
-            const int32_t kh = hd / group;
-            float mx = -INFINITY;
-            for (int32_t j = j0; j <= p; j++) {
-                const float *kj = kv->k + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
-                float dot = 0.0f;
-                for (int32_t i = 0; i < D; i++) dot += qh[i] * kj[i];
-                s->scores[j - j0] = dot;
-                mx = fmaxf(mx, dot);
-            }
-            double sum = 0.0;
-            for (int32_t j = j0; j <= p; j++) {
-                float e = expf(s->scores[j - j0] - mx);
-                s->scores[j - j0] = e;
-                sum += e;
-            }
-            float *oh = s->o + (size_t)t * qw + (size_t)hd * (size_t)D;
-            memset(oh, 0, (size_t)D * sizeof *oh);
-            const float inv = (float)(1.0 / sum);
-            for (int32_t j = j0; j <= p; j++) {
-                const float *vj = kv->v + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
-                const float w = s->scores[j - j0] * inv;
-                for (int32_t i = 0; i < D; i++) oh[i] += w * vj[i];
-            }
+        const float *qh = s->q + (size_t)t * qw + (size_t)hd * (size_t)D;
+        const int32_t kh = hd / group;
+        float mx = -INFINITY;
+        for (int32_t j = j0; j <= p; j++) {
+            const float *kj = kv->k + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
+            float dot = 0.0f;
+            for (int32_t i = 0; i < D; i++) dot += qh[i] * kj[i];
+            scores[j - j0] = dot;
+            mx = fmaxf(mx, dot);
+        }
+        double sum = 0.0;
+        for (int32_t j = j0; j <= p; j++) {
+            float e = expf(scores[j - j0] - mx);
+            scores[j - j0] = e;
+            sum += e;
+        }
+        float *oh = s->o + (size_t)t * qw + (size_t)hd * (size_t)D;
+        memset(oh, 0, (size_t)D * sizeof *oh);
+        const float inv = (float)(1.0 / sum);
+        for (int32_t j = j0; j <= p; j++) {
+            const float *vj = kv->v + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
+            const float wgt = scores[j - j0] * inv;
+            for (int32_t i = 0; i < D; i++) oh[i] += wgt * vj[i];
         }
     }
+}
+
+static void attention(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
+    attn_job jb = {s, l, pos0};
+    cpu_parallel(s->cpu, attention_items, &jb, (int64_t)n * s->m->hp.n_head, 1);
 }
 
 /* Attention block, §2.3 (A): x += RMS(Wo · attn(RoPE(RMS_head(Wq h))); post_attn_norm). */
@@ -205,7 +219,7 @@ static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
     const float *freq = lc->swa ? m->rope_freq_swa : m->rope_freq_global;
 
     for (int32_t t = 0; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, w->attn_norm, H, hp->rms_eps);
-    ops_matmul(s->q, &w->wq, s->h, n, s->tmp);
+    ops_matmul(s->cpu, s->q, &w->wq, s->h, n);
     for (int32_t t = 0; t < n; t++)
         for (int64_t hd = 0; hd < hp->n_head; hd++) {
             float *qh = s->q + t * qw + hd * D;
@@ -214,8 +228,8 @@ static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
         }
     if (lc->kv_source == l) {
         kv_layer *kv = &s->kv[l];
-        ops_matmul(s->k, &w->wk, s->h, n, s->tmp);
-        if (lc->has_v) ops_matmul(s->v, &w->wv, s->h, n, s->tmp);
+        ops_matmul(s->cpu, s->k, &w->wk, s->h, n);
+        if (lc->has_v) ops_matmul(s->cpu, s->v, &w->wv, s->h, n);
         else memcpy(s->v, s->k, (size_t)(n * kvw) * sizeof(float)); /* K=V: raw K projection */
         for (int32_t t = 0; t < n; t++) {
             const size_t slot = (size_t)((pos0 + t) % kv->capacity);
@@ -230,7 +244,7 @@ static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
         }
     }
     attention(s, l, pos0, n);
-    ops_matmul(s->a, &w->wo, s->o, n, s->tmp);
+    ops_matmul(s->cpu, s->a, &w->wo, s->o, n);
     for (int32_t t = 0; t < n; t++) {
         ops_rmsnorm(s->a + t * H, s->a + t * H, w->post_attn_norm, H, hp->rms_eps);
         for (int64_t i = 0; i < H; i++) s->x[t * H + i] += s->a[t * H + i];
@@ -240,10 +254,10 @@ static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
 /* Dense GeGLU MLP: out[t] = Wd (gelu(Wg u[t]) * Wu u[t]) for n rows of u. */
 static void mlp(g4_session *s, float *out, const mat *gate, const mat *up, const mat *down, const float *u, int32_t n) {
     const int64_t F = gate->rows;
-    ops_matmul(s->g, gate, u, n, s->tmp);
-    ops_matmul(s->u, up, u, n, s->tmp);
+    ops_matmul(s->cpu, s->g, gate, u, n);
+    ops_matmul(s->cpu, s->u, up, u, n);
     for (int64_t i = 0; i < (int64_t)n * F; i++) s->g[i] = ops_gelu(s->g[i]) * s->u[i];
-    ops_matmul(out, down, s->g, n, s->tmp);
+    ops_matmul(s->cpu, out, down, s->g, n);
 }
 
 /* Mixture of experts for one token, §2.3 (B'): router on the un-normalised residual r,
@@ -255,7 +269,7 @@ static void moe_token(g4_session *s, const layer_weights *w, const float *r, con
     ops_rmsnorm(ri, r, NULL, H, hp->rms_eps);
     const float hs = 1.0f / sqrtf((float)H);
     for (int64_t i = 0; i < H; i++) ri[i] = ri[i] * w->router_scale[i] * hs;
-    ops_matmul(s->router, &w->router, ri, 1, s->tmp);
+    ops_matmul(s->cpu, s->router, &w->router, ri, 1);
     float mx = -INFINITY;
     for (int64_t e = 0; e < E; e++) mx = fmaxf(mx, s->router[e]);
     double sum = 0.0;
@@ -279,9 +293,9 @@ static void moe_token(g4_session *s, const layer_weights *w, const float *r, con
     for (int32_t j = 0; j < k; j++) {
         const float g = gate[j] / gsum * w->expert_scale[sel[j]];
         mat gu = mat_index(w->exp_gate_up, sel[j]), dn = mat_index(w->exp_down, sel[j]);
-        ops_matmul(s->g, &gu, u2, 1, s->tmp); /* rows 0..FE-1: gate, FE..2FE-1: up */
+        ops_matmul(s->cpu, s->g, &gu, u2, 1); /* rows 0..FE-1: gate, FE..2FE-1: up */
         for (int64_t i = 0; i < FE; i++) s->g[i] = ops_gelu(s->g[i]) * s->g[FE + i];
-        ops_matmul(s->u, &dn, s->g, 1, s->tmp);
+        ops_matmul(s->cpu, s->u, &dn, s->g, 1);
         for (int64_t i = 0; i < H; i++) out[i] += g * s->u[i];
     }
 }
@@ -317,10 +331,10 @@ static void ple_block(g4_session *s, int32_t l, int32_t n) {
     const g4_hparams *hp = &s->m->hp;
     const layer_weights *w = &s->m->layers[l];
     const int64_t H = hp->n_embd, P = hp->n_embd_per_layer, LP = (int64_t)hp->n_layer * P;
-    ops_matmul(s->g, &w->ple_gate, s->x, n, s->tmp);
+    ops_matmul(s->cpu, s->g, &w->ple_gate, s->x, n);
     for (int32_t t = 0; t < n; t++)
         for (int64_t i = 0; i < P; i++) s->g[t * P + i] = ops_gelu(s->g[t * P + i]) * s->ple[t * LP + l * P + i];
-    ops_matmul(s->a, &w->ple_proj, s->g, n, s->tmp);
+    ops_matmul(s->cpu, s->a, &w->ple_proj, s->g, n);
     for (int32_t t = 0; t < n; t++) {
         ops_rmsnorm(s->a + t * H, s->a + t * H, w->ple_post_norm, H, hp->rms_eps);
         for (int64_t i = 0; i < H; i++) s->x[t * H + i] += s->a[t * H + i];
@@ -348,7 +362,7 @@ static void forward_chunk(g4_session *s, const int32_t *tok, int32_t n, int32_t 
     }
     const int32_t rows = n - first_logit;
     for (int32_t t = first_logit; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, m->output_norm, H, hp->rms_eps);
-    ops_matmul(out_logits, &m->output, s->h + (size_t)first_logit * (size_t)H, rows, s->tmp);
+    ops_matmul(s->cpu, out_logits, &m->output, s->h + (size_t)first_logit * (size_t)H, rows);
     if (hp->final_softcap > 0) ops_softcap(out_logits, (int64_t)rows * hp->n_vocab, hp->final_softcap);
 }
 

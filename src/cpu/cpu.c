@@ -1,0 +1,92 @@
+/* cpu.c - the CPU compute context and the matmul driver. A matmul is cut into work items
+ * of (a chunk of weight rows) x (a tile of tokens): weights stream from memory once per
+ * token tile, and a tile of quantized activations (64 tokens of a 1536-wide row are
+ * 120 KB) stays in L2 while the rows pass over it. Decode (one token) splits the rows
+ * statically, one contiguous part per thread, so each thread streams its own slice. */
+#include "cpu.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#define TOKEN_TILE 64 /* tokens per work item in prefill */
+#define ROW_CHUNK 64  /* weight rows per work item in prefill */
+
+cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens) {
+    if (n_threads <= 0) {
+        const char *env = getenv("G4_THREADS");
+        n_threads = env && atoi(env) > 0 ? atoi(env) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        if (n_threads < 1) n_threads = 1;
+    }
+    cpu_ctx *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->n_threads = n_threads;
+    c->k = cpu_kernels_get();
+    c->max_cols = max_cols;
+    c->scratch = malloc((size_t)n_threads * (size_t)max_cols * sizeof(float));
+    c->xq_blocks = max_tokens * ((max_cols + 31) / 32);
+    c->xq = malloc((size_t)c->xq_blocks * sizeof(block_a8));
+    c->pool = pool_create(n_threads);
+    if (!c->scratch || !c->xq || !c->pool) { cpu_ctx_free(c); return NULL; }
+    return c;
+}
+
+void cpu_ctx_free(cpu_ctx *c) {
+    if (!c) return;
+    pool_free(c->pool);
+    free(c->scratch);
+    free(c->xq);
+    free(c);
+}
+
+void cpu_parallel(cpu_ctx *c, pool_fn fn, void *arg, int64_t n, int64_t grain) { pool_run(c->pool, fn, arg, n, grain); }
+
+typedef struct mm_job {
+    cpu_ctx *c;
+    float *y;
+    const mat *w;
+    const void *x;
+    int64_t ldx, n, row_chunks;
+    matmul_fn fn;
+} mm_job;
+
+static void mm_static(void *arg, int64_t r0, int64_t r1, int thread) {
+    mm_job *j = arg;
+    j->fn(j->y, j->w->rows, j->w, r0, r1, j->x, j->ldx, j->n, j->c->scratch + (int64_t)thread * j->c->max_cols);
+}
+
+static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
+    mm_job *j = arg;
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t tt = i / j->row_chunks, rc = i % j->row_chunks;
+        const int64_t t0 = tt * TOKEN_TILE, nt = j->n - t0 < TOKEN_TILE ? j->n - t0 : TOKEN_TILE;
+        const int64_t r0 = rc * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->w->rows ? r0 + ROW_CHUNK : j->w->rows;
+        j->fn(j->y + t0 * j->w->rows, j->w->rows, j->w, r0, r1, (const char *)j->x + t0 * j->ldx, j->ldx, nt,
+              j->c->scratch + (int64_t)thread * j->c->max_cols);
+    }
+}
+
+typedef struct q_job { cpu_ctx *c; const float *x; int64_t cols; } q_job;
+
+static void quantize_rows(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    q_job *q = arg;
+    const int64_t nb = q->cols / 32;
+    for (int64_t t = t0; t < t1; t++) q->c->k->quantize_a8(q->x + t * q->cols, q->c->xq + t * nb, q->cols);
+}
+
+void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
+    mm_job j = {.c = c, .y = y, .w = w, .x = x, .ldx = w->cols * (int64_t)sizeof(float), .n = n, .fn = c->k->matmul[w->type]};
+    if (c->k->act[w->type] == ACT_A8) {
+        q_job q = {c, x, w->cols};
+        pool_run(c->pool, quantize_rows, &q, n, n >= 2 * c->n_threads ? 1 : n);
+        j.x = c->xq;
+        j.ldx = (w->cols / 32) * (int64_t)sizeof(block_a8);
+    }
+    if (n == 1) {
+        pool_run(c->pool, mm_static, &j, w->rows, 0);
+        return;
+    }
+    j.row_chunks = (w->rows + ROW_CHUNK - 1) / ROW_CHUNK;
+    const int64_t items = j.row_chunks * ((n + TOKEN_TILE - 1) / TOKEN_TILE);
+    pool_run(c->pool, mm_tiles, &j, items, 1);
+}

@@ -1,0 +1,32 @@
+/* cpu.h - the CPU compute context of a session: the thread pool, the kernel table chosen
+ * for this CPU, and the scratch the kernels need (a dequantized row per thread, the
+ * activations quantized once per matmul). Model code calls cpu_matmul and cpu_parallel;
+ * it never sees a kernel or a thread. */
+#ifndef G4_CPU_H
+#define G4_CPU_H
+
+#include "kernels.h"
+#include "pool.h"
+
+typedef struct cpu_ctx {
+    cpu_pool *pool;
+    const cpu_kernels *k;
+    int n_threads;
+    int64_t max_cols;
+    float *scratch;       /* n_threads * max_cols floats */
+    block_a8 *xq;         /* quantized activations, up to max_rows_x * max_cols / 32 blocks */
+    int64_t xq_blocks;
+} cpu_ctx;
+
+/* n_threads <= 0: the number of online CPUs (G4_THREADS overrides). max_cols is the
+ * widest matrix row, max_tokens the most activation rows per call. */
+cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens);
+void cpu_ctx_free(cpu_ctx *c);
+
+/* y[t][r] = dot(W[r], x[t]) for all rows of w and t < n; y is (n, w->rows), x (n, w->cols). */
+void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n);
+
+/* Runs fn over [0, n) on the pool (see pool_run); `thread` indexes per-thread scratch. */
+void cpu_parallel(cpu_ctx *c, pool_fn fn, void *arg, int64_t n, int64_t grain);
+
+#endif

@@ -1,0 +1,82 @@
+/* features.c - CPU feature detection (see features.h). */
+#include "features.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+static unsigned long long xgetbv0(void) {
+    unsigned int eax, edx;
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((unsigned long long)edx << 32) | eax;
+}
+static void detect(cpu_features *f) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    bool osxsave = c & (1u << 27), avx = c & (1u << 28);
+    f->fma = c & (1u << 12);
+    f->f16c = c & (1u << 29);
+    if (!osxsave || !avx) return;
+    unsigned long long xcr0 = xgetbv0();
+    bool ymm = (xcr0 & 6) == 6, zmm = (xcr0 & 0xe6) == 0xe6;
+    if (!ymm) return;
+    __cpuid_count(7, 0, a, b, c, d);
+    f->avx2 = b & (1u << 5);
+    if (zmm) {
+        f->avx512f = b & (1u << 16);
+        f->avx512bw = b & (1u << 30);
+        f->avx512dq = b & (1u << 17);
+        f->avx512vl = b & (1u << 31);
+        f->avx512vnni = c & (1u << 11);
+        __cpuid_count(7, 1, a, b, c, d);
+        f->avx512bf16 = a & (1u << 5);
+    }
+}
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+static void detect(cpu_features *f) {
+    unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    f->neon = true; /* mandatory on AArch64 */
+    f->dotprod = hw & (1ul << 20);  /* HWCAP_ASIMDDP */
+    f->i8mm = hw2 & (1ul << 13);    /* HWCAP2_I8MM */
+}
+#else
+static void detect(cpu_features *f) { (void)f; }
+#endif
+
+static cpu_features feats;
+static int detected;
+
+const cpu_features *cpu_features_get(void) {
+    if (!__atomic_load_n(&detected, __ATOMIC_ACQUIRE)) { /* idempotent: racing callers compute the same */
+        cpu_features f = {0};
+        detect(&f);
+        feats = f;
+        __atomic_store_n(&detected, 1, __ATOMIC_RELEASE);
+    }
+    return &feats;
+}
+
+const char *cpu_isa_name(cpu_isa isa) {
+    static const char *n[] = {"scalar", "avx2", "avx512", "neon"};
+    return n[isa];
+}
+
+cpu_isa cpu_isa_best(void) {
+    const cpu_features *f = cpu_features_get();
+    cpu_isa best = CPU_ISA_SCALAR;
+    if (f->neon && f->dotprod) best = CPU_ISA_NEON;
+    if (f->avx2 && f->fma && f->f16c) best = CPU_ISA_AVX2;
+    if (best == CPU_ISA_AVX2 && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->avx512vnni) best = CPU_ISA_AVX512;
+    const char *force = getenv("G4_CPU_ISA");
+    if (force && *force) {
+        for (int i = 0; i <= (int)CPU_ISA_NEON; i++)
+            if (!strcmp(force, cpu_isa_name((cpu_isa)i))) {
+                bool ok = i == CPU_ISA_SCALAR || i == (int)best ||
+                          (i == CPU_ISA_AVX2 && best == CPU_ISA_AVX512);
+                if (ok) return (cpu_isa)i;
+            }
+    }
+    return best;
+}

@@ -1,0 +1,22 @@
+/* features.h - what this CPU can run, detected once: x86 CPUID + XGETBV (the OS must
+ * save AVX / AVX-512 state), arm64 HWCAP. G4_CPU_ISA=scalar|avx2|avx512|neon forces a
+ * lower level, for tests and bug reports (a level the CPU lacks is refused). */
+#ifndef G4_CPU_FEATURES_H
+#define G4_CPU_FEATURES_H
+
+#include <stdbool.h>
+
+typedef enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2, CPU_ISA_AVX512, CPU_ISA_NEON } cpu_isa;
+
+typedef struct cpu_features {
+    bool avx2, fma, f16c;                       /* the AVX2 level needs all three */
+    bool avx512f, avx512bw, avx512dq, avx512vl, avx512vnni, avx512bf16;
+    bool neon, dotprod, i8mm;
+} cpu_features;
+
+const cpu_features *cpu_features_get(void);
+/* Best level this CPU supports, lowered by G4_CPU_ISA when set. */
+cpu_isa cpu_isa_best(void);
+const char *cpu_isa_name(cpu_isa isa);
+
+#endif

@@ -1,0 +1,48 @@
+/* kernels.h - the CPU compute kernels, one table per instruction set, chosen once at
+ * start-up (cpu_kernels_get). Entries an ISA does not implement are copied from the
+ * scalar table, so every table is complete; the scalar table (kernels_ref.c) is the
+ * oracle that tests/test_kernels.c compares every other table against.
+ *
+ * Matmul kernels compute y[t*ldy + r] = dot(W[r], x_t) for rows r in [r0, r1) and
+ * tokens t in [0, n). Activations come in the format the weight type pairs with:
+ *   ACT_F32 - float rows (F32/F16/BF16 weights, and the generic dequantizing path);
+ *   ACT_A8  - rows of block_a8: int8 values with a float scale per 32 and their sum
+ *             (Q8_0/Q4_0 weights: int8 x int8 products, int32 sums, one float scale per
+ *             block pair) - the VNNI / dot-product instructions' native shape. */
+#ifndef G4_CPU_KERNELS_H
+#define G4_CPU_KERNELS_H
+
+#include "../model/model.h"
+#include "features.h"
+
+#define KERNEL_TYPES 40 /* GGUF type ids 0..39 */
+
+typedef struct block_a8 {
+    float d;       /* scale: x ~ d * qs */
+    int32_t s;     /* sum of qs, for weights stored with an offset (Q4_0's -8) */
+    int8_t qs[32];
+} block_a8;
+_Static_assert(sizeof(block_a8) == 40, "block_a8 layout");
+
+typedef enum { ACT_F32 = 0, ACT_A8 = 1 } act_format;
+
+typedef void (*matmul_fn)(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *x, int64_t ldx,
+                          int64_t n, float *scratch);
+
+typedef struct cpu_kernels {
+    const char *isa;
+    act_format act[KERNEL_TYPES];     /* activation format each weight type wants */
+    matmul_fn matmul[KERNEL_TYPES];   /* NULL: type not computable */
+    /* float row -> block_a8 row (cols a multiple of 32) */
+    void (*quantize_a8)(const float *x, block_a8 *y, int64_t cols);
+} cpu_kernels;
+
+const cpu_kernels *cpu_kernels_for(cpu_isa isa); /* NULL if not built for this target */
+const cpu_kernels *cpu_kernels_get(void);        /* best for this CPU (honours G4_CPU_ISA) */
+
+/* per-ISA table fillers: copy the reference entries, then override what they implement */
+void kernels_ref_fill(cpu_kernels *k);
+void kernels_avx2_fill(cpu_kernels *k);
+void kernels_avx512_fill(cpu_kernels *k);
+
+#endif

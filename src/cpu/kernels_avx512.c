@@ -1,0 +1,194 @@
+/* kernels_avx512.c - AVX-512 (F, BW, DQ, VL, VNNI) kernels; only this file is compiled with
+ * those flags, and the table is used only when CPUID says they are there.
+ *
+ * Work split: the caller hands each thread a range of weight rows; a kernel walks its
+ * rows four at a time and, for each group, all tokens, so one unpacked weight block is
+ * reused across tokens (prefill) and the activation block across the four rows.
+ *
+ * Int8 blocks (Q4_0, Q8_0 x block_a8): VPDPBUSD multiplies unsigned bytes by signed
+ * bytes. Q4_0 nibbles are already unsigned (0..15): the -8 offset is folded in by
+ * starting the accumulator at -8 * sum(activation block). Q8_0 weights are signed: the
+ * sign moves onto the activation (|w| * sign(w)·a), the usual trick. Each block's int32
+ * lanes are converted to float and scaled by d_w * d_a; lanes are summed at the end.
+ * 256-bit vectors: one block is 32 bytes, and Zen 4 splits 512-bit ops anyway. */
+#include "kernels.h"
+#include "../dtype.h"
+
+#include <immintrin.h>
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __m256i unpack_q4(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
+    return _mm256_set_m128i(hi, lo); /* elements 0..15 then 16..31 */
+}
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+#define RB 4 /* weight rows per group */
+
+static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t nb = w->cols / 32;
+    int64_t r = r0;
+    for (; r + RB <= r1; r += RB) {
+        const block_q4_0 *wb[RB];
+        for (int i = 0; i < RB; i++) wb[i] = (const block_q4_0 *)(w->data + (uint64_t)(r + i) * w->row_bytes);
+        for (int64_t t = 0; t < n; t++) {
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+            __m256 acc[RB];
+            for (int i = 0; i < RB; i++) acc[i] = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
+                const __m256i init = _mm256_castsi128_si256(_mm_cvtsi32_si128(-8 * xb[b].s));
+                const float da = xb[b].d;
+                for (int i = 0; i < RB; i++) {
+                    __m256i dot = _mm256_dpbusd_epi32(init, unpack_q4(wb[i][b].qs), a);
+                    acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wb[i][b].d) * da), acc[i]);
+                }
+            }
+            for (int i = 0; i < RB; i++) y[t * ldy + r + i] = hsum256(acc[i]);
+        }
+    }
+    for (; r < r1; r++) { /* leftover rows */
+        const block_q4_0 *wr = (const block_q4_0 *)(w->data + (uint64_t)r * w->row_bytes);
+        for (int64_t t = 0; t < n; t++) {
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const __m256i init = _mm256_castsi128_si256(_mm_cvtsi32_si128(-8 * xb[b].s));
+                __m256i dot = _mm256_dpbusd_epi32(init, unpack_q4(wr[b].qs), _mm256_loadu_si256((const __m256i *)xb[b].qs));
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wr[b].d) * xb[b].d), acc);
+            }
+            y[t * ldy + r] = hsum256(acc);
+        }
+    }
+}
+
+static inline __m256i dot_q8(__m256i w, __m256i a) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
+}
+
+static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t nb = w->cols / 32;
+    int64_t r = r0;
+    for (; r + RB <= r1; r += RB) {
+        const block_q8_0 *wb[RB];
+        for (int i = 0; i < RB; i++) wb[i] = (const block_q8_0 *)(w->data + (uint64_t)(r + i) * w->row_bytes);
+        for (int64_t t = 0; t < n; t++) {
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+            __m256 acc[RB];
+            for (int i = 0; i < RB; i++) acc[i] = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
+                const float da = xb[b].d;
+                for (int i = 0; i < RB; i++) {
+                    __m256i dot = dot_q8(_mm256_loadu_si256((const __m256i *)wb[i][b].qs), a);
+                    acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wb[i][b].d) * da), acc[i]);
+                }
+            }
+            for (int i = 0; i < RB; i++) y[t * ldy + r + i] = hsum256(acc[i]);
+        }
+    }
+    for (; r < r1; r++) {
+        const block_q8_0 *wr = (const block_q8_0 *)(w->data + (uint64_t)r * w->row_bytes);
+        for (int64_t t = 0; t < n; t++) {
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                __m256i dot = dot_q8(_mm256_loadu_si256((const __m256i *)wr[b].qs), _mm256_loadu_si256((const __m256i *)xb[b].qs));
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wr[b].d) * xb[b].d), acc);
+            }
+            y[t * ldy + r] = hsum256(acc);
+        }
+    }
+}
+
+/* Float weights x float activations, 16 lanes at a time; a scalar tail covers cols % 16. */
+static inline __m512 load16(const uint8_t *p, int32_t type) {
+    switch (type) {
+    case G4_DTYPE_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    case G4_DTYPE_BF16: return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+    default: return _mm512_loadu_ps((const float *)p);
+    }
+}
+static inline float load1(const uint8_t *p, int32_t type, int64_t c) {
+    switch (type) {
+    case G4_DTYPE_F16: return fp16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
+    case G4_DTYPE_BF16: return bf16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
+    default: return ((const float *)p)[c];
+    }
+}
+
+static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                         int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t cols = w->cols, c16 = cols / 16 * 16;
+    const int es = w->type == G4_DTYPE_F32 ? 4 : 2;
+    int64_t r = r0;
+    for (; r < r1; r += RB) {
+        const int rows = (int)(r1 - r < RB ? r1 - r : RB);
+        const uint8_t *wr[RB];
+        for (int i = 0; i < rows; i++) wr[i] = w->data + (uint64_t)(r + i) * w->row_bytes;
+        for (int64_t t = 0; t < n; t++) {
+            const float *x = (const float *)((const char *)xv + t * ldx);
+            __m512 acc[RB];
+            for (int i = 0; i < RB; i++) acc[i] = _mm512_setzero_ps();
+            for (int64_t c = 0; c < c16; c += 16) {
+                const __m512 xv16 = _mm512_loadu_ps(x + c);
+                for (int i = 0; i < rows; i++) acc[i] = _mm512_fmadd_ps(load16(wr[i] + c * es, w->type), xv16, acc[i]);
+            }
+            for (int i = 0; i < rows; i++) {
+                float s = _mm512_reduce_add_ps(acc[i]);
+                for (int64_t c = c16; c < cols; c++) s += load1(wr[i], w->type, c) * x[c];
+                y[t * ldy + r + i] = s;
+            }
+        }
+    }
+}
+
+static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < cols / 32; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
+        __m512 m = _mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1));
+        const float amax = _mm512_reduce_max_ps(m);
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 idv = _mm512_set1_ps(id);
+        /* round half away from zero exactly as roundf: truncate, then step away from zero
+         * when the (exactly computed) remainder is at least one half */
+        __m512 s0 = _mm512_mul_ps(v0, idv), s1 = _mm512_mul_ps(v1, idv);
+        __m512 t0 = _mm512_roundscale_ps(s0, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __m512 t1 = _mm512_roundscale_ps(s1, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        __mmask16 k0 = _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, _mm512_sub_ps(s0, t0)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+        __mmask16 k1 = _mm512_cmp_ps_mask(_mm512_andnot_ps(sign, _mm512_sub_ps(s1, t1)), _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+        t0 = _mm512_mask_add_ps(t0, k0, t0, _mm512_or_ps(_mm512_and_ps(s0, sign), _mm512_set1_ps(1.0f)));
+        t1 = _mm512_mask_add_ps(t1, k1, t1, _mm512_or_ps(_mm512_and_ps(s1, sign), _mm512_set1_ps(1.0f)));
+        __m512i q0 = _mm512_cvttps_epi32(t0), q1 = _mm512_cvttps_epi32(t1);
+        _mm_storeu_si128((__m128i *)y[b].qs, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+        y[b].d = d;
+        y[b].s = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+}
+
+void kernels_avx512_fill(cpu_kernels *k) {
+    kernels_ref_fill(k);
+    k->isa = "avx512";
+    k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
+    k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
+    k->matmul[G4_DTYPE_F32] = matmul_float;
+    k->matmul[G4_DTYPE_F16] = matmul_float;
+    k->matmul[G4_DTYPE_BF16] = matmul_float;
+    k->quantize_a8 = quantize_a8;
+}

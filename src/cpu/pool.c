@@ -1,0 +1,138 @@
+/* pool.c - the worker pool (see pool.h). Workers sleep on a condition variable between
+ * jobs; a job is published with a generation counter, every thread (the caller too)
+ * claims chunks until none remain, and the caller waits until all workers have left the
+ * job. Decode issues a few hundred jobs per token, so the wake-up cost matters: workers
+ * spin briefly on the generation counter before sleeping. */
+#include "pool.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#define SPIN_ITERS 20000 /* ~10-50 us of spinning before a worker sleeps */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ volatile("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+struct cpu_pool {
+    int n;                 /* threads including the caller */
+    pthread_t *workers;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    /* current job */
+    pool_fn fn;
+    void *arg;
+    int64_t total, grain;
+    int64_t next;          /* atomic: next chunk start (dynamic) */
+    unsigned gen;          /* atomic: job generation */
+    int busy;              /* workers still in the job */
+    bool quit;
+};
+
+typedef struct { cpu_pool *p; int id; } worker_arg;
+
+static void run_share(cpu_pool *p, int id) {
+    if (p->grain == 0) { /* static split */
+        int64_t per = (p->total + p->n - 1) / p->n, i0 = per * id, i1 = i0 + per;
+        if (i1 > p->total) i1 = p->total;
+        if (i0 < i1) p->fn(p->arg, i0, i1, id);
+        return;
+    }
+    for (;;) {
+        int64_t i0 = __atomic_fetch_add(&p->next, p->grain, __ATOMIC_RELAXED);
+        if (i0 >= p->total) break;
+        int64_t i1 = i0 + p->grain < p->total ? i0 + p->grain : p->total;
+        p->fn(p->arg, i0, i1, id);
+    }
+}
+
+static void *worker_main(void *a) {
+    worker_arg wa = *(worker_arg *)a;
+    free(a);
+    cpu_pool *p = wa.p;
+    unsigned seen = 0;
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE)) == seen && spins < SPIN_ITERS) {
+            spins++;
+            cpu_relax();
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE)) == seen && !p->quit) pthread_cond_wait(&p->wake, &p->mu);
+            bool quit = p->quit;
+            pthread_mutex_unlock(&p->mu);
+            if (quit) return NULL;
+        }
+        seen = g;
+        run_share(p, wa.id);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0) pthread_cond_signal(&p->done);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+cpu_pool *pool_create(int n_threads) {
+    if (n_threads < 1) n_threads = 1;
+    cpu_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n = n_threads;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->workers = calloc((size_t)n_threads, sizeof *p->workers);
+    if (!p->workers) { pool_free(p); return NULL; }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *wa = malloc(sizeof *wa);
+        if (!wa) { p->n = i; pool_free(p); return NULL; }
+        *wa = (worker_arg){p, i};
+        if (pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
+            free(wa);
+            p->n = i;
+            pool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void pool_free(cpu_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 1; i < p->n; i++) pthread_join(p->workers[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    free(p->workers);
+    free(p);
+}
+
+int pool_threads(const cpu_pool *p) { return p ? p->n : 1; }
+
+void pool_run(cpu_pool *p, pool_fn fn, void *arg, int64_t n, int64_t grain) {
+    if (n <= 0) return;
+    if (!p || p->n == 1 || (grain > 0 && n <= grain)) { fn(arg, 0, n, 0); return; }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->arg = arg;
+    p->total = n;
+    p->grain = grain;
+    p->next = 0;
+    p->busy = p->n - 1;
+    __atomic_add_fetch(&p->gen, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    run_share(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,149 @@
+/* test_kernels.c - every SIMD kernel table this CPU can run against the scalar reference
+ * (kernels_ref.c) on random data, and the thread pool's work distribution.
+ *
+ * Tolerances: integer block dot products are exact in every table; only the order of the
+ * float accumulation of block results differs, so matmuls must agree within 1e-5 relative
+ * to the row's sum of |products|. Activation quantization (quantize_a8) must be
+ * bit-identical: the same bytes feed every kernel. */
+#include "cpu/cpu.h"
+#include "dtype.h"
+#include "test.h"
+
+static uint32_t rng = 2463534242u;
+static float frand(void) { /* xorshift32 -> [-1, 1) */
+    rng ^= rng << 13; rng ^= rng >> 17; rng ^= rng << 5;
+    return (float)(rng >> 8) / 8388608.0f - 1.0f;
+}
+
+static void test_quantize_a8(const cpu_kernels *ref, const cpu_kernels *k) {
+    enum { COLS = 32 * 37 };
+    static float x[COLS];
+    static block_a8 a[COLS / 32], b[COLS / 32];
+    for (int trial = 0; trial < 50; trial++) {
+        for (int i = 0; i < COLS; i++) x[i] = frand() * (trial % 7 == 0 ? 1e-30f : 3.0f);
+        if (trial == 1) for (int i = 0; i < 64; i++) x[i] = (float)(i % 5) * 0.5f - 1.0f; /* exact halves: ties */
+        if (trial == 2) for (int i = 0; i < 32; i++) x[i] = 0.0f;                       /* zero block */
+        ref->quantize_a8(x, a, COLS);
+        k->quantize_a8(x, b, COLS);
+        int same = 1;
+        for (int i = 0; i < COLS / 32; i++)
+            same &= a[i].d == b[i].d && a[i].s == b[i].s && !memcmp(a[i].qs, b[i].qs, 32);
+        CHECK_MSG(same, "%s quantize_a8 differs from scalar (trial %d)", k->isa, trial);
+    }
+}
+
+static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t type, int64_t rows, int64_t cols, int64_t n) {
+    uint64_t rb;
+    if (!dtype_row_bytes(type, cols, &rb) || !k->matmul[type]) return;
+    uint8_t *w = malloc(rb * (size_t)rows);
+    float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
+    float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
+    float *scratch = malloc((size_t)cols * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) wf[c] = frand() * (r % 3 == 0 ? 0.01f : 1.0f);
+        quantize_row(type, wf, w + r * rb, cols);
+    }
+    for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
+    mat m = {w, type, rows, cols, rb};
+    const void *xa = x;
+    int64_t ldx = cols * 4;
+    block_a8 *xq = NULL;
+    if (ref->act[type] == ACT_A8) {
+        xq = malloc((size_t)(n * cols / 32) * sizeof *xq);
+        for (int64_t t = 0; t < n; t++) ref->quantize_a8(x + t * cols, xq + t * (cols / 32), cols);
+        xa = xq;
+        ldx = cols / 32 * (int64_t)sizeof(block_a8);
+    }
+    CHECK(ref->act[type] == k->act[type]);
+    ref->matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
+    /* two row ranges, the second starting off a multiple of 4, as threads would split */
+    const int64_t split = rows / 2 + 1 < rows ? rows / 2 + 1 : rows;
+    k->matmul[type](y1, rows, &m, 0, split, xa, ldx, n, scratch);
+    k->matmul[type](y1, rows, &m, split, rows, xa, ldx, n, scratch);
+    double worst = 0;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            double mag = 0;
+            dequantize_row(type, w + r * rb, wf, cols);
+            for (int64_t c = 0; c < cols; c++) mag += fabs((double)wf[c] * x[t * cols + c]);
+            double e = fabs((double)y0[t * rows + r] - y1[t * rows + r]) / (mag + 1e-30);
+            if (e > worst) worst = e;
+        }
+    CHECK_MSG(worst <= 1e-5, "%s %s matmul %lldx%lld n=%lld: relative error %.3g", k->isa, g4_dtype_name(type),
+              (long long)rows, (long long)cols, (long long)n, worst);
+    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
+}
+
+/* cpu_matmul through the pool (threads, tiles) equals the scalar kernel called directly */
+static void test_driver(void) {
+    const int64_t rows = 203, cols = 96, n = 131;
+    cpu_ctx *c = cpu_ctx_create(3, cols, n);
+    CHECK(c != NULL);
+    if (!c) return;
+    const cpu_kernels *ref = cpu_kernels_for(CPU_ISA_SCALAR);
+    uint64_t rb;
+    dtype_row_bytes(G4_DTYPE_Q4_0, cols, &rb);
+    uint8_t *w = malloc(rb * rows);
+    float *x = malloc(sizeof(float) * n * cols), *y0 = malloc(sizeof(float) * n * rows), *y1 = malloc(sizeof(float) * n * rows);
+    float row[96], scratch[96];
+    for (int64_t r = 0; r < rows; r++) { for (int i = 0; i < cols; i++) row[i] = frand(); quantize_row(G4_DTYPE_Q4_0, row, w + r * rb, cols); }
+    for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
+    mat m = {w, G4_DTYPE_Q4_0, rows, cols, rb};
+    block_a8 *xq = malloc(sizeof(block_a8) * n * cols / 32);
+    for (int64_t t = 0; t < n; t++) ref->quantize_a8(x + t * cols, xq + t * cols / 32, cols);
+    ref->matmul[G4_DTYPE_Q4_0](y0, rows, &m, 0, rows, xq, cols / 32 * (int64_t)sizeof(block_a8), n, scratch);
+    for (int64_t nn = 1; nn <= n; nn += 65) {
+        cpu_matmul(c, y1, &m, x, nn);
+        double worst = 0;
+        for (int64_t i = 0; i < nn * rows; i++) worst = fmax(worst, fabs((double)y0[i] - y1[i]) / (fabs(y0[i]) + 1.0));
+        CHECK_MSG(worst < 1e-4, "cpu_matmul n=%lld differs by %.3g", (long long)nn, worst);
+    }
+    free(w); free(x); free(y0); free(y1); free(xq);
+    cpu_ctx_free(c);
+}
+
+static int hits[10007];
+static void mark(void *arg, int64_t i0, int64_t i1, int thread) {
+    (void)arg; (void)thread;
+    for (int64_t i = i0; i < i1; i++) __atomic_add_fetch(&hits[i], 1, __ATOMIC_RELAXED);
+}
+
+static void test_pool(void) {
+    for (int threads = 1; threads <= 4; threads++) {
+        cpu_pool *p = pool_create(threads);
+        CHECK(p && pool_threads(p) == threads);
+        for (int64_t grain = 0; grain <= 64; grain += 7) {
+            for (int rep = 0; rep < 20; rep++) {
+                int64_t n = 1 + (rep * 997) % 10007;
+                memset(hits, 0, sizeof hits);
+                pool_run(p, mark, NULL, n, grain);
+                int ok = 1;
+                for (int64_t i = 0; i < n; i++) ok &= hits[i] == 1;
+                for (int64_t i = n; i < 10007; i++) ok &= hits[i] == 0;
+                CHECK_MSG(ok, "pool %d threads grain %lld n %lld: not every item exactly once", threads, (long long)grain, (long long)n);
+            }
+        }
+        pool_free(p);
+    }
+}
+
+int main(void) {
+    const cpu_kernels *ref = cpu_kernels_for(CPU_ISA_SCALAR);
+    printf("best kernel table here: %s\n", cpu_kernels_get()->isa);
+    static const int32_t types[] = {G4_DTYPE_F32, G4_DTYPE_F16, G4_DTYPE_BF16, G4_DTYPE_Q8_0, G4_DTYPE_Q4_0,
+                                    3, 6, 7, 10, 11, 12, 13, 14, 20, 23};
+    for (int isa = CPU_ISA_AVX2; isa <= CPU_ISA_NEON; isa++) {
+        const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
+        if (!k) { printf("%s: not available on this CPU, skipped\n", cpu_isa_name((cpu_isa)isa)); continue; }
+        test_quantize_a8(ref, k);
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+            test_matmul(ref, k, types[i], 13, 256, 1);
+            test_matmul(ref, k, types[i], 9, 1536 + 256, 3);
+            test_matmul(ref, k, types[i], 70, 512, 17);
+            test_matmul(ref, k, types[i], 5, 96, 2); /* cols not a multiple of 16 or 256 */
+        }
+    }
+    test_driver();
+    test_pool();
+    return test_report("test_kernels");
+}
