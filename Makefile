@@ -30,6 +30,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TESTS   := test_dtype test_fixtures test_badfiles test_kernels
 TESTS   += test_tokenizer test_chat
 FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
+FUZZERS += fuzz_tokenizer fuzz_chat
 REPLAYS := $(FUZZERS:%=replay_%)
 TEST_BIN := $(TESTS:%=$(BUILD)/tests/%) $(REPLAYS:%=$(BUILD)/tests/%)
 
@@ -62,7 +63,7 @@ $(BUILD)/libg4.a: $(LIB_OBJ)
 $(BUILD)/libg4.so: $(LIB_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/libg4.a
+$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/tools/cmd_tokenize.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # fuzz targets replayed over their stored corpora, without libFuzzer

@@ -159,6 +159,9 @@ g4_status tok_build_vocab(g4_tokenizer *t, const tok_build *b, g4_error *err);
 /* Loaders: fill a zeroed tokenizer. On failure it is left for tok_destroy. */
 g4_status tok_load_gguf(g4_tokenizer *t, const char *path, g4_error *err);
 g4_status tok_load_hf(g4_tokenizer *t, const char *dir, g4_error *err);
+/* The same from the files' text (config_json and template_text may be NULL). */
+g4_status tok_parse_hf(g4_tokenizer *t, const char *json, const char *config_json, const char *template_text,
+                       g4_error *err);
 void tok_destroy(g4_tokenizer *t);
 
 /* Looks up a piece by its exact bytes; -1 if absent. */

@@ -600,18 +600,35 @@ static bool file_exists(const char *path) {
 }
 
 g4_status tok_load_hf(g4_tokenizer *t, const char *dir, g4_error *err) {
+    char path[4096], *text = NULL, *cfg_text = NULL, *tmpl = NULL;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    g4_status st = read_text_file(path, HF_JSON_MAX, &text, err);
+    if (st != G4_OK) return st;
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    if (file_exists(path)) st = read_text_file(path, HF_JSON_MAX, &cfg_text, err);
+    snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
+    if (st == G4_OK && file_exists(path)) st = read_text_file(path, HF_JSON_MAX, &tmpl, err);
+    if (st == G4_OK) {
+        st = tok_parse_hf(t, text, cfg_text, tmpl, err);
+        if (st != G4_OK) g4_error_prefix(err, "%s", dir);
+    }
+    free(text);
+    free(cfg_text);
+    free(tmpl);
+    return st;
+}
+
+g4_status tok_parse_hf(g4_tokenizer *t, const char *json, const char *config_json, const char *template_text,
+                       g4_error *err) {
     g4_status st = G4_OK;
-    char path[4096];
-    char *text = NULL, *cfg_text = NULL;
+    const char *path = "tokenizer.json";
     cJSON *root = NULL, *cfg = NULL;
     const char **ptrs = NULL, **mptrs = NULL;
     uint32_t *lens = NULL, *mlens = NULL;
     uint8_t *types = NULL;
     t->bos = t->eos = t->unk = t->pad = t->mask = t->eot = -1;
 
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    if ((st = read_text_file(path, HF_JSON_MAX, &text, err)) != G4_OK) return st;
-    root = cJSON_Parse(text);
+    root = cJSON_Parse(json);
     if (!root) { st = g4_fail(err, G4_ERR_FORMAT, "%s: not valid JSON", path); goto out; }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
@@ -717,11 +734,10 @@ g4_status tok_load_hf(g4_tokenizer *t, const char *dir, g4_error *err) {
     if (cJSON_IsString(unk)) t->unk = tok_find(t, unk->valuestring, strlen(unk->valuestring));
 
     /* tokenizer_config.json: special tokens, add_bos_token, chat template */
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
     bool add_bos_known = false;
-    if (file_exists(path)) {
-        if ((st = read_text_file(path, HF_JSON_MAX, &cfg_text, err)) != G4_OK) goto out;
-        cfg = cJSON_Parse(cfg_text);
+    path = "tokenizer_config.json";
+    if (config_json) {
+        cfg = cJSON_Parse(config_json);
         if (!cJSON_IsObject(cfg)) { st = g4_fail(err, G4_ERR_FORMAT, "%s: not a JSON object", path); goto out; }
         t->bos = config_token(t, cfg, "bos_token");
         t->eos = config_token(t, cfg, "eos_token");
@@ -737,7 +753,8 @@ g4_status tok_load_hf(g4_tokenizer *t, const char *dir, g4_error *err) {
             cJSON_ArrayForEach(it, ct) {
                 const cJSON *nm2 = cJSON_GetObjectItemCaseSensitive(it, "name");
                 const cJSON *tp = cJSON_GetObjectItemCaseSensitive(it, "template");
-                if (json_is_str(nm2, "default") && cJSON_IsString(tp)) t->chat_template = g4_strdup(tp->valuestring);
+                if (json_is_str(nm2, "default") && cJSON_IsString(tp) && !t->chat_template)
+                    t->chat_template = g4_strdup(tp->valuestring);
             }
         }
     }
@@ -748,18 +765,13 @@ g4_status tok_load_hf(g4_tokenizer *t, const char *dir, g4_error *err) {
         const cJSON *first = cJSON_GetArrayItem(single, 0);
         t->add_bos = first && cJSON_GetObjectItemCaseSensitive(first, "SpecialToken");
     }
-    if (!t->chat_template) {
-        snprintf(path, sizeof path, "%s/chat_template.jinja", dir);
-        if (file_exists(path) && (st = read_text_file(path, HF_JSON_MAX, &t->chat_template, err)) != G4_OK) goto out;
-    }
+    if (!t->chat_template && template_text) t->chat_template = g4_strdup(template_text);
     fill_special_ids(t);
     t->source = g4_strdup("hf");
     if (!t->source) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
 out:
     cJSON_Delete(root);
     cJSON_Delete(cfg);
-    free(text);
-    free(cfg_text);
     free(ptrs);
     free(lens);
     free(mptrs);

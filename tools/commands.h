@@ -1,0 +1,15 @@
+/* commands.h - subcommands of the `g4` tool that live in their own files. Each takes
+ * the arguments after its name (argv[0] is the first of them) and returns the exit
+ * status: 0 on success, 1 on failure, 2 on a usage error. */
+#ifndef G4_TOOLS_COMMANDS_H
+#define G4_TOOLS_COMMANDS_H
+
+/* g4 tokenize PATH "text" [--ids] [--file F] [--special] [--bos]
+ * g4 tokenize PATH --bench FILE [--reps N]                    (tools/cmd_tokenize.c) */
+int cmd_tokenize(int argc, char **argv);
+
+/* g4 template PATH --messages FILE [--tools FILE] [--think] [--no-generation-prompt]
+ *                                                             (tools/cmd_tokenize.c) */
+int cmd_template(int argc, char **argv);
+
+#endif
