@@ -4,6 +4,8 @@
  * quantizers round exactly as llama.cpp's do. */
 #include "dtype.h"
 
+#include "quant/quant.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -11,20 +13,20 @@
  * unknown and make a file unreadable. */
 static const dtype_traits traits[] = {
     [0] = {"F32", 1, 4, true},       [1] = {"F16", 1, 2, true},
-    [2] = {"Q4_0", 32, 18, true},    [3] = {"Q4_1", 32, 20, false},
-    [6] = {"Q5_0", 32, 22, false},   [7] = {"Q5_1", 32, 24, false},
-    [8] = {"Q8_0", 32, 34, true},    [9] = {"Q8_1", 32, 36, false},
-    [10] = {"Q2_K", 256, 84, false}, [11] = {"Q3_K", 256, 110, false},
-    [12] = {"Q4_K", 256, 144, false},[13] = {"Q5_K", 256, 176, false},
-    [14] = {"Q6_K", 256, 210, false},[15] = {"Q8_K", 256, 292, false},
+    [2] = {"Q4_0", 32, 18, true},    [3] = {"Q4_1", 32, 20, true},
+    [6] = {"Q5_0", 32, 22, true},    [7] = {"Q5_1", 32, 24, true},
+    [8] = {"Q8_0", 32, 34, true},    [9] = {"Q8_1", 32, 36, true},
+    [10] = {"Q2_K", 256, 84, true},  [11] = {"Q3_K", 256, 110, true},
+    [12] = {"Q4_K", 256, 144, true}, [13] = {"Q5_K", 256, 176, true},
+    [14] = {"Q6_K", 256, 210, true}, [15] = {"Q8_K", 256, 292, true},
     [16] = {"IQ2_XXS", 256, 66, false}, [17] = {"IQ2_XS", 256, 74, false},
     [18] = {"IQ3_XXS", 256, 98, false}, [19] = {"IQ1_S", 256, 50, false},
-    [20] = {"IQ4_NL", 32, 18, false},   [21] = {"IQ3_S", 256, 110, false},
-    [22] = {"IQ2_S", 256, 82, false},   [23] = {"IQ4_XS", 256, 136, false},
+    [20] = {"IQ4_NL", 32, 18, true},    [21] = {"IQ3_S", 256, 110, false},
+    [22] = {"IQ2_S", 256, 82, false},   [23] = {"IQ4_XS", 256, 136, true},
     [24] = {"I8", 1, 1, false},  [25] = {"I16", 1, 2, false}, [26] = {"I32", 1, 4, false},
     [27] = {"I64", 1, 8, false}, [28] = {"F64", 1, 8, false}, [29] = {"IQ1_M", 256, 56, false},
     [30] = {"BF16", 1, 2, true}, [34] = {"TQ1_0", 256, 54, false},
-    [35] = {"TQ2_0", 256, 66, false}, [39] = {"MXFP4", 32, 17, false},
+    [35] = {"TQ2_0", 256, 66, false}, [39] = {"MXFP4", 32, 17, true},
 };
 
 const dtype_traits *dtype_get(int32_t type) {
@@ -109,6 +111,20 @@ void dequantize_row(int32_t type, const void *src, float *dst, int64_t n) {
         }
         return;
     }
+    /* the other block formats live in src/quant/ */
+    case QT_Q4_1: q4_1_dequantize_row(src, dst, n); return;
+    case QT_Q5_0: q5_0_dequantize_row(src, dst, n); return;
+    case QT_Q5_1: q5_1_dequantize_row(src, dst, n); return;
+    case QT_Q8_1: q8_1_dequantize_row(src, dst, n); return;
+    case QT_Q2_K: q2_K_dequantize_row(src, dst, n); return;
+    case QT_Q3_K: q3_K_dequantize_row(src, dst, n); return;
+    case QT_Q4_K: q4_K_dequantize_row(src, dst, n); return;
+    case QT_Q5_K: q5_K_dequantize_row(src, dst, n); return;
+    case QT_Q6_K: q6_K_dequantize_row(src, dst, n); return;
+    case QT_Q8_K: q8_K_dequantize_row(src, dst, n); return;
+    case QT_IQ4_NL: iq4_nl_dequantize_row(src, dst, n); return;
+    case QT_IQ4_XS: iq4_xs_dequantize_row(src, dst, n); return;
+    case QT_MXFP4: mxfp4_dequantize_row(src, dst, n); return;
     default: G4_ASSERT(!"dequantize_row: type not computable");
     }
 }
@@ -134,7 +150,7 @@ void quantize_row(int32_t type, const float *src, void *dst, int64_t n) {
             for (int e = 0; e < G4_QK; e++) amax = fmaxf(amax, fabsf(x[e]));
             float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
             b[i].d = f32_to_fp16(d);
-            for (int e = 0; e < G4_QK; e++) b[i].qs[e] = (int8_t)roundf(x[e] * id);
+            for (int e = 0; e < G4_QK; e++) b[i].qs[e] = quant_round_i8(x[e] * id);
         }
         return;
     }
@@ -149,12 +165,26 @@ void quantize_row(int32_t type, const float *src, void *dst, int64_t n) {
             b[i].d = f32_to_fp16(d);
             for (int e = 0; e < G4_QK / 2; e++) {
                 float t0 = x[e] * id + 8.5f, t1 = x[e + 16] * id + 8.5f;
-                int q0 = G4_MIN(15, (int)t0), q1 = G4_MIN(15, (int)t1);
+                int q0 = G4_MIN(15, quant_trunc_level(t0)), q1 = G4_MIN(15, quant_trunc_level(t1));
                 b[i].qs[e] = (uint8_t)(q0 | q1 << 4);
             }
         }
         return;
     }
+    /* the other block formats live in src/quant/; NULL = no importance matrix */
+    case QT_Q4_1: q4_1_quantize_row(src, dst, n, NULL); return;
+    case QT_Q5_0: q5_0_quantize_row(src, dst, n, NULL); return;
+    case QT_Q5_1: q5_1_quantize_row(src, dst, n, NULL); return;
+    case QT_Q8_1: q8_1_quantize_row(src, dst, n); return;
+    case QT_Q2_K: q2_K_quantize_row(src, dst, n, NULL); return;
+    case QT_Q3_K: q3_K_quantize_row(src, dst, n, NULL); return;
+    case QT_Q4_K: q4_K_quantize_row(src, dst, n, NULL); return;
+    case QT_Q5_K: q5_K_quantize_row(src, dst, n, NULL); return;
+    case QT_Q6_K: q6_K_quantize_row(src, dst, n, NULL); return;
+    case QT_Q8_K: q8_K_quantize_row(src, dst, n); return;
+    case QT_IQ4_NL: iq4_nl_quantize_row(src, dst, n, NULL); return;
+    case QT_IQ4_XS: iq4_xs_quantize_row(src, dst, n, NULL); return;
+    case QT_MXFP4: mxfp4_quantize_row(src, dst, n); return;
     default: G4_ASSERT(!"quantize_row: type not supported");
     }
 }
