@@ -29,6 +29,7 @@ LIB_SRC += src/tokenizer/vocab.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c s
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TESTS   := test_dtype test_fixtures test_badfiles test_kernels
 TESTS   += test_tokenizer test_chat
+TESTS   += test_quants
 FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
 FUZZERS += fuzz_tokenizer fuzz_chat
 REPLAYS := $(FUZZERS:%=replay_%)
