@@ -247,11 +247,21 @@ g4_status g4_chat_parse(const char *text, size_t len, g4_chat_reply *out, g4_err
     bool bad = false, truncated = false;
     if (!calls) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     size_t i = 0;
+    /* the next occurrence of each mark at or after i, searched again only once i has
+     * passed it, so the scan stays linear however many blocks the reply holds */
+    static const char *const marks[4] = {"<|channel>", "<|tool_call>", "<channel|>", "<tool_call|>"};
+    const char *pos[4] = {0};
+    bool searched[4] = {0};
     while (i < len && !bad) {
         const char *rest = text + i;
         size_t rn = len - i;
-        const char *ch = find(rest, rn, "<|channel>"), *tc = find(rest, rn, "<|tool_call>");
-        const char *stray1 = find(rest, rn, "<channel|>"), *stray2 = find(rest, rn, "<tool_call|>");
+        for (int m = 0; m < 4; m++) {
+            if (!searched[m] || (pos[m] && pos[m] < rest)) {
+                pos[m] = find(rest, rn, marks[m]);
+                searched[m] = true;
+            }
+        }
+        const char *ch = pos[0], *tc = pos[1], *stray1 = pos[2], *stray2 = pos[3];
         const char *next = ch && (!tc || ch < tc) ? ch : tc;
         /* a closing mark before any opening one breaks the format */
         if ((stray1 && (!next || stray1 < next)) || (stray2 && (!next || stray2 < next))) { bad = true; break; }
