@@ -323,6 +323,56 @@ static void test_tiny_hf(void) {
     else printf("tiny HF tokenizers: %d encodings checked\n", cases);
 }
 
+/* The tiny model's HF directory and the GGUF g4's converter writes from it carry the same
+ * vocabulary: both must tokenize alike (the corpus through a 512-token vocabulary is
+ * mostly byte fallback, which is a good workout too). */
+static void test_converted_gguf(void) {
+    char dir[1024], out[] = "/tmp/g4-tokconv-XXXXXX";
+    snprintf(dir, sizeof dir, "%s/tiny-e2b", test_data_dir());
+    g4_model *m = NULL;
+    g4_error err = {0};
+    int fd = mkstemp(out);
+    if (fd < 0) { SKIP("no temporary file"); return; }
+    close(fd);
+    if (g4_model_open(&m, dir, NULL, &err) != G4_OK || g4_model_save_gguf(m, out, G4_DTYPE_F32, NULL, NULL, &err) != G4_OK) {
+        SKIP("cannot convert %s: %s", dir, err.msg);
+        g4_model_free(m);
+        unlink(out);
+        return;
+    }
+    g4_model_free(m);
+    g4_tokenizer *a = NULL, *b = NULL;
+    CHECK_MSG(g4_tokenizer_open(&a, dir, &err) == G4_OK, "%s", err.msg);
+    CHECK_MSG(g4_tokenizer_open(&b, out, &err) == G4_OK, "%s", err.msg);
+    if (a && b) {
+        CHECK(g4_tokenizer_n_vocab(a) == g4_tokenizer_n_vocab(b));
+        char p[1200];
+        size_t nc;
+        snprintf(p, sizeof p, "%s/tokenizer/corpus.bin.gz", test_data_dir());
+        uint8_t *corpus = read_gz(p, &nc);
+        size_t co = 12, same = 0, n = corpus ? rd32(corpus + 8) : 0;
+        for (size_t r = 0; r < n; r++) {
+            uint32_t len = rd32(corpus + co + 4);
+            const char *text = (const char *)corpus + co + 8;
+            co += 8 + (size_t)len;
+            for (int mode = 0; mode < 2; mode++) {
+                int32_t *x, *y; size_t nx, ny;
+                uint32_t f = mode ? G4_TOKENIZE_SPECIAL : 0;
+                if (encode(a, text, len, f, &x, &nx) || encode(b, text, len, f, &y, &ny)) continue;
+                same += nx == ny && memcmp(x, y, nx * sizeof *x) == 0;
+                free(x);
+                free(y);
+            }
+        }
+        CHECK_MSG(same == 2 * n, "%zu of %zu encodings identical", same, 2 * n);
+        printf("tiny-e2b: HF directory and the GGUF g4 writes from it agree on %zu/%zu corpus encodings\n", same, 2 * n);
+        free(corpus);
+    }
+    g4_tokenizer_free(a);
+    g4_tokenizer_free(b);
+    unlink(out);
+}
+
 /* ---- rules: control vs user-defined tokens, BOS, pieces -------------------------------- */
 
 static void test_rules(const g4_tokenizer *t) {
@@ -544,6 +594,7 @@ int main(void) {
         if (system("tests/llamacpp/setup.sh >/dev/null 2>&1") == 0) t = open_real();
     }
     test_tiny_hf();
+    test_converted_gguf();
     test_bad_files();
     if (!t) {
         SKIP("%s not found: run tests/llamacpp/setup.sh", vocab_path);
