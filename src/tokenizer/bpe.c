@@ -42,18 +42,23 @@ bool tok_ids_push(tok_ids *a, int32_t id) {
 
 /* ---- per-call scratch ------------------------------------------------------------ */
 
-/* Words longer than this are not cached: they rarely repeat. */
-#define CACHE_MAX_WORD 64
-/* Bound on cached words per call (memory stays below ~100 MB for any input). */
-#define CACHE_MAX_ENTRIES (1u << 20)
+/* Bound on cached words per call (the cache then stays below 64 MB for any input). */
+#define CACHE_MAX_ENTRIES (1u << 19)
 /* Words with at most this many symbols take the quadratic path. */
 #define BPE_SMALL 48
 
+/* One cached word in one cache line: the word's bytes and its ids are stored inline, so
+ * a hit costs a single cache miss. Words that do not fit (longer than 26 bytes or more
+ * than 8 tokens: rare in text, and rarely repeated) are not cached. */
+#define CACHE_KEY_MAX 26
+#define CACHE_IDS_MAX 8
 typedef struct cache_entry {
-    uint64_t hash;   /* 0 = empty */
-    uint32_t key_off, ids_off;
-    uint16_t key_len, n_ids;
+    uint32_t hash; /* 0 = empty */
+    uint8_t key_len, n_ids;
+    char key[CACHE_KEY_MAX];
+    int32_t ids[CACHE_IDS_MAX];
 } cache_entry;
+_Static_assert(sizeof(cache_entry) == 64, "a cache entry is one cache line");
 
 typedef struct enc_ctx {
     const g4_tokenizer *t;
@@ -72,9 +77,6 @@ typedef struct enc_ctx {
     /* word cache */
     cache_entry *ce;
     uint32_t ce_mask, ce_n;
-    char *keys;
-    size_t keys_n, keys_cap;
-    tok_ids cids;
 } enc_ctx;
 
 static void ctx_free(enc_ctx *c) {
@@ -86,8 +88,6 @@ static void ctx_free(enc_ctx *c) {
     free(c->join);
     free(c->heap);
     free(c->ce);
-    free(c->keys);
-    free(c->cids.v);
 }
 
 static bool grow_syms(enc_ctx *c, size_t n) {
@@ -263,26 +263,27 @@ static g4_status bpe_word(enc_ctx *c, const char *s, size_t n, int64_t *n_out) {
 
 /* ---- word cache -------------------------------------------------------------------- */
 
-static cache_entry *cache_find(enc_ctx *c, const char *s, size_t n, uint64_t h) {
-    if (!c->ce) return NULL;
-    uint32_t i = (uint32_t)h & c->ce_mask;
+static cache_entry *cache_find(enc_ctx *c, const char *s, size_t n, uint32_t h) {
+    uint32_t i = (h >> 7) & c->ce_mask;
     for (;;) {
         cache_entry *e = &c->ce[i];
         if (e->hash == 0) return e;
-        if (e->hash == h && e->key_len == n && memcmp(c->keys + e->key_off, s, n) == 0) return e;
+        if (e->hash == h && e->key_len == n && memcmp(e->key, s, n) == 0) return e;
         i = (i + 1) & c->ce_mask;
     }
 }
 
 static bool cache_grow(enc_ctx *c) {
     uint32_t cap = c->ce ? (c->ce_mask + 1) * 2 : 4096;
-    cache_entry *ne = calloc(cap, sizeof *ne);
-    if (!ne) return false;
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, (size_t)cap * sizeof(cache_entry)) != 0) return false;
+    cache_entry *ne = mem;
+    memset(ne, 0, (size_t)cap * sizeof *ne);
     if (c->ce) {
         for (uint32_t i = 0; i <= c->ce_mask; i++) {
-            cache_entry *e = &c->ce[i];
+            const cache_entry *e = &c->ce[i];
             if (!e->hash) continue;
-            uint32_t j = (uint32_t)e->hash & (cap - 1);
+            uint32_t j = (e->hash >> 7) & (cap - 1);
             while (ne[j].hash) j = (j + 1) & (cap - 1);
             ne[j] = *e;
         }
@@ -293,42 +294,16 @@ static bool cache_grow(enc_ctx *c) {
     return true;
 }
 
-/* Remembers that word s[0..n) encodes to ids[0..k). Failure to remember is harmless. */
-static void cache_put(enc_ctx *c, const char *s, size_t n, uint64_t h, const int32_t *ids, int64_t k) {
-    if (c->ce_n >= CACHE_MAX_ENTRIES || k > UINT16_MAX) return;
-    if ((!c->ce || (c->ce_n + 1) * 2 > c->ce_mask + 1) && !cache_grow(c)) return;
-    if (c->keys_n + n > c->keys_cap) {
-        size_t cap = G4_MAX(c->keys_cap * 2, c->keys_n + n + 4096);
-        char *k2 = realloc(c->keys, cap);
-        if (!k2) return;
-        c->keys = k2;
-        c->keys_cap = cap;
-    }
-    size_t ids_off = c->cids.n;
-    for (int64_t i = 0; i < k; i++)
-        if (!tok_ids_push(&c->cids, ids[i])) { c->cids.n = ids_off; return; }
-    cache_entry *e = cache_find(c, s, n, h);
-    memcpy(c->keys + c->keys_n, s, n);
-    e->hash = h;
-    e->key_off = (uint32_t)c->keys_n;
-    e->key_len = (uint16_t)n;
-    e->ids_off = (uint32_t)ids_off;
-    e->n_ids = (uint16_t)k;
-    c->keys_n += n;
-    c->ce_n++;
-}
-
 static g4_status encode_word(enc_ctx *c, const char *s, size_t n) {
     if (n == 0) return G4_OK;
-    uint64_t h = 0;
-    bool cacheable = n <= CACHE_MAX_WORD && c->keys_n + n < UINT32_MAX && c->cids.n < UINT32_MAX / 2;
-    if (cacheable) {
-        h = tok_hash(s, n) | 1; /* never 0, which marks an empty slot */
-        cache_entry *e = cache_find(c, s, n, h);
-        if (e && e->hash) {
+    uint32_t h = 0;
+    cache_entry *e = NULL;
+    if (n <= CACHE_KEY_MAX && (c->ce || cache_grow(c))) {
+        h = (uint32_t)tok_hash(s, n) | 1; /* never 0, which marks an empty slot */
+        e = cache_find(c, s, n, h);
+        if (e->hash) {
             for (uint32_t i = 0; i < e->n_ids; i++)
-                if (!tok_ids_push(c->out, c->cids.v[e->ids_off + i]))
-                    return g4_fail(c->err, G4_ERR_NOMEM, "out of memory");
+                if (!tok_ids_push(c->out, e->ids[i])) return g4_fail(c->err, G4_ERR_NOMEM, "out of memory");
             return G4_OK;
         }
     }
@@ -337,7 +312,15 @@ static g4_status encode_word(enc_ctx *c, const char *s, size_t n) {
     if (st != G4_OK) return st;
     for (int64_t i = 0; i < k; i++)
         if (!tok_ids_push(c->out, c->id[i])) return g4_fail(c->err, G4_ERR_NOMEM, "out of memory");
-    if (cacheable) cache_put(c, s, n, h, c->id, k);
+    if (e && k <= CACHE_IDS_MAX && c->ce_n < CACHE_MAX_ENTRIES) {
+        e->hash = h;
+        e->key_len = (uint8_t)n;
+        e->n_ids = (uint8_t)k;
+        memcpy(e->key, s, n);
+        memcpy(e->ids, c->id, (size_t)k * sizeof *e->ids);
+        /* keep the load at most one half; a failed grow only means a fuller table */
+        if (++c->ce_n * 2 > c->ce_mask + 1) cache_grow(c);
+    }
     return G4_OK;
 }
 
