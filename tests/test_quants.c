@@ -335,6 +335,8 @@ static void test_hashes(void) {
         const char *qhash, *imhash, *dqhash;
         float rms; /* RMS error against the input, as §12.3 lists it (3 digits) */
     } cases[] = {
+        {QT_F16, "b1b1a7b5652b3fa7a8da0ad60be45067ce17347d150093dfed07526141b7a1e4", NULL, NULL, 0},
+        {QT_BF16, "30b1d0902a4068f2cae47f9fcd5d1a6b1f5edeb20bb9115d28fd9d867942507a", NULL, NULL, 0},
         {QT_Q4_0, "d2eed2a203237fcc9349db424e6c20abffb5b81354604837550c834c153da879",
          "c6d5ef76b5ede3e08fa3d13e1c2ebbb3ae05f8bcf7f9db2a472b694bbefe0fd7",
          "1b2aa381b68f1f6ac9ec2961d590039bec5fe9a0c640d80dce37c15838b9fbe9", 0.0120f},

@@ -26,8 +26,8 @@ const int8_t quant_iq4nl_values[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
 static int nearest_level(float v) {
     if (v <= (float)K[0]) return 0;
     if (v >= (float)K[15]) return 15;
-    int k = 0;
-    while (v >= (float)K[k + 1]) k++; /* now K[k] <= v < K[k+1] */
+    int k = 0; /* the count of levels 1..14 at or below v: then K[k] <= v < K[k+1] */
+    for (int j = 1; j < 15; j++) k += v >= (float)K[j];
     return v - (float)K[k] < (float)K[k + 1] - v ? k : k + 1;
 }
 

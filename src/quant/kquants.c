@@ -392,7 +392,8 @@ void q2_K_quantize_row(const float *src, void *dst, int64_t n, const float *qw) 
                 if (sc[j] > max_sc) max_sc = sc[j];
                 if (mn[j] > max_m) max_m = mn[j];
             }
-            /* scales and mins each get 4 bits against their own fp16 super-scale */
+            /* scales and mins each get 4 bits (0..15) against their own fp16
+             * super-scale, the largest one landing on 15 */
             memset(b[i].scales, 0, 16);
             if (max_sc > 0.0f) {
                 float is = 15.0f / max_sc;
@@ -439,8 +440,9 @@ void q3_K_quantize_row(const float *src, void *dst, int64_t n, const float *qw) 
                 for (int l = 0; l < 16; l++) sw[j] += w[l];
                 sc[j] = quant_search_sym(16, 4, xs, L + 16 * j, w);
             }
-            /* the sub-block scales go through SYM too, which yields the biased 6-bit
-             * fields (0..63) directly */
+            /* sigma^2 here is twice the mean square (llama.cpp's choice for Q3_K..Q5_K);
+             * the sub-block scales go through SYM too (nmax 32: 6-bit signed), which
+             * yields the biased 6-bit fields (0..63) directly */
             b[i].d = f32_to_fp16(quant_search_sym(16, 32, sc, ls, sw));
             set_scales_q3(ls, b[i].scales);
         } else {
@@ -514,6 +516,7 @@ static void q45_K_block(const float *x, const float *qw, int nmax, float rmin, f
             if (mn[j] > max_m) max_m = mn[j];
         }
         float is = max_sc > 0.0f ? 63.0f / max_sc : 0.0f, im = max_m > 0.0f ? 63.0f / max_m : 0.0f;
+        /* 6-bit fields (0..63), the largest scale and the largest min landing on 63 */
         for (int j = 0; j < 8; j++) {
             /* taken as uint8 before the clamp, as llama.cpp does */
             ls[j] = (uint8_t)G4_MIN(63, (uint8_t)quant_rne(is * sc[j]));
@@ -534,6 +537,9 @@ static void q45_K_block(const float *x, const float *qw, int nmax, float rmin, f
     }
 }
 
+/* The reference search parameters (rmin, rdelta, nstep) are llama.cpp's per-type choices:
+ * Q4_K tries 21 scales from (15-1)/(hi-lo) up in steps of 0.1, Q5_K 16 from (31-0.5).
+ * With an imatrix both use (-0.9, 0.05, 36). */
 void q4_K_quantize_row(const float *src, void *dst, int64_t n, const float *qw) {
     block_q4_K *b = dst;
     uint8_t L[QK_K];

@@ -164,9 +164,9 @@ void mxfp4_quantize_row(const float *src, void *dst, int64_t n) {
     for (int64_t i = 0; i < n / QK; i++, src += QK) {
         float amax = 0.0f;
         for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(src[j]));
-        /* e = floor(log2(amax)) - 2 + 127: the largest code (6 = 1.5 * 2^2) then covers
-         * amax. log2f's rounding is part of the format (§8: just below a power of two it
-         * rounds up). amax < 2^-125 would make e negative, undefined in llama.cpp; we
+        /* e = floor(log2(amax)) - 2 + 127 puts amax at 4..8 times the E8M0 scale, around
+         * the largest E2M1 value 6. log2f's rounding is part of the format (§8: just
+         * below a power of two it rounds up). amax < 2^-125 would make e negative, undefined in llama.cpp; we
          * clamp to 0 (and an infinite amax gives 0 too; finite ones stay <= 252). */
         float e = amax > 0.0f ? floorf(log2f(amax)) - 2.0f + 127.0f : 0.0f;
         b[i].e = (uint8_t)(e > 0.0f && e < 255.0f ? e : 0.0f);

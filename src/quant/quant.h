@@ -16,7 +16,9 @@
  *     layouts; g4 runs on little-endian hosts only, which the check below enforces);
  *   - quantizers never read past n elements of src and never write past the row's bytes;
  *   - a `qw` importance matrix holds one non-negative weight per column of the row, and
- *     the imatrix quantizers take exactly one row (their statistics span the row, §5.4). */
+ *     the imatrix quantizers take exactly one row (their statistics span the row, §5.4);
+ *     a 3-D expert stack has one such vector per expert (llama.cpp's imatrix files store
+ *     ne[0]*ne[2] values), which the caller selects for each expert's rows. */
 #ifndef G4_QUANT_H
 #define G4_QUANT_H
 
@@ -38,6 +40,12 @@ enum {
     QT_IQ1_S = 19, QT_IQ4_NL = 20, QT_IQ3_S = 21, QT_IQ2_S = 22, QT_IQ4_XS = 23,
     QT_IQ1_M = 29, QT_BF16 = 30, QT_TQ1_0 = 34, QT_TQ2_0 = 35, QT_MXFP4 = 39,
 };
+
+/* The ids g4.h's public g4_dtype enum names must agree with these. */
+_Static_assert((int)QT_F32 == (int)G4_DTYPE_F32 && (int)QT_F16 == (int)G4_DTYPE_F16 &&
+                   (int)QT_Q4_0 == (int)G4_DTYPE_Q4_0 && (int)QT_Q8_0 == (int)G4_DTYPE_Q8_0 &&
+                   (int)QT_BF16 == (int)G4_DTYPE_BF16,
+               "ggml type ids");
 
 #define QK_K 256 /* elements per K-quant / IQ4_XS super-block */
 
