@@ -88,6 +88,8 @@ typedef struct g4_model_info {
     float final_logit_softcap;
     int64_t n_params;         /* elements in all tensors the model uses */
     uint64_t weight_bytes;    /* bytes of those tensors as stored */
+    uint64_t decode_bytes;    /* weight bytes one decoded token reads (selected experts only) */
+    double prefill_ops;       /* multiply-adds x 2 per prompt token in the decoder layers */
 } g4_model_info;
 
 typedef struct g4_model_params {
@@ -116,6 +118,12 @@ typedef void (*g4_progress_fn)(void *user, int64_t done, int64_t total);
 g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type,
                              g4_progress_fn progress, void *user, g4_error *err);
 
+/* Writes a random-weight GGUF with the real shapes and metadata of a released variant
+ * ("e2b", "e4b", "26b-a4b", "31b") and a placeholder vocabulary: a benchmark subject
+ * that llama.cpp loads too. Matrices take `type`; norms stay F32. */
+g4_status g4_synth_gguf(const char *variant, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
+                        g4_error *err);
+
 /* Writes a human-readable description (hyper-parameters, per-layer table, tensor table,
  * memory estimate for n_ctx tokens of KV cache) to the buffer returned in *out
  * (allocates, caller frees with free()). */
@@ -141,6 +149,15 @@ int32_t g4_session_n_ctx(const g4_session *s);
 
 /* Forgets everything: the next eval starts at position 0. */
 void g4_session_reset(g4_session *s);
+
+/* Physical limits of this machine, measured (g4_machine_probe), for reporting speeds as
+ * fractions of them. */
+typedef struct g4_machine_limits {
+    double read_bandwidth;   /* bytes/s, all threads reading memory */
+    double int8_ops_per_s;   /* int8 multiply-adds x 2 per second, all threads */
+    const char *isa;         /* kernel table in use: "scalar", "avx2", "avx512", "neon" */
+} g4_machine_limits;
+g4_status g4_machine_probe(int32_t n_threads, g4_machine_limits *out, g4_error *err);
 
 const char *g4_status_str(g4_status st);
 const char *g4_dtype_name(g4_dtype t);

@@ -6,6 +6,7 @@
  *
  * PATH is a GGUF file or a Hugging Face checkpoint directory. Errors are one line on
  * stderr and a non-zero exit status: 1 for a failure, 2 for a usage error. */
+#include "commands.h"
 #include "g4.h"
 
 #include <errno.h>
@@ -25,6 +26,14 @@ static int usage(FILE *f) {
             "  g4 logits PATH --tokens ID,ID,... --out FILE [--ctx N] [--greedy N]\n"
             "      write float32 logits, row-major [n_tokens, vocab], one row per input position;\n"
             "      --greedy N also prints the N greedy next token ids\n"
+            "  g4 tokenize PATH \"text\" [--ids] [--file F] [--special]\n"
+            "      token ids and pieces (PATH: a model, a vocabulary GGUF or an HF directory)\n"
+            "  g4 template PATH --messages FILE [--tools FILE] [--think]\n"
+            "      the prompt g4 feeds the model for OpenAI-style messages (JSON)\n"
+            "  g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type T]\n"
+            "      write a random-weight GGUF with a released variant's shapes (a benchmark subject)\n"
+            "  g4 bench PATH [-t THREADS] [-r REPS] [-p 512] [-n 128] [--json]\n"
+            "      prefill / decode / time-to-first-token speed, as fractions of measured machine limits\n"
             "  g4 version\n"
             "\n"
             "PATH is a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).\n",
@@ -179,6 +188,10 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "synth")) return cmd_synth(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "template")) return cmd_template(argc - 2, argv + 2);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) { printf("g4 %s\n", G4_VERSION); return 0; }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return usage(stdout);
     fprintf(stderr, "g4: unknown command '%s' (try 'g4 help')\n", cmd);

@@ -35,6 +35,10 @@ typedef struct cpu_kernels {
     matmul_fn matmul[KERNEL_TYPES];   /* NULL: type not computable */
     /* float row -> block_a8 row (cols a multiple of 32) */
     void (*quantize_a8)(const float *x, block_a8 *y, int64_t cols);
+    /* Machine probe: `iters` rounds of the ISA's widest int8 multiply-accumulate over 16
+     * independent register chains; returns the multiply-adds done (the result is only
+     * kept alive through *sink). */
+    int64_t (*int8_peak)(int64_t iters, int32_t *sink);
 } cpu_kernels;
 
 const cpu_kernels *cpu_kernels_for(cpu_isa isa); /* NULL if not built for this target */

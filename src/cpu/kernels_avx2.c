@@ -2,8 +2,8 @@
  * file is compiled with those flags. Same structure as kernels_avx512.c (groups of four
  * weight rows, every token per group), but without VNNI: byte products go through
  * VPMADDUBSW (u8 x s8 -> pairs summed to int16) and VPMADDWD (int16 pairs -> int32).
- * Q4_0 nibbles times int8 activations stay within int16 (2 x 15 x 127); Q8_0 uses the
- * sign trick so the unsigned operand is |w| <= 127 (2 x 127 x 127 < 32768 as well). */
+ * Both types use the sign trick: |w| is the unsigned operand and w's sign moves onto the
+ * activation, so pair sums stay within int16 (2 x 127 x 127 < 32768). */
 #include "kernels.h"
 #include "../dtype.h"
 
@@ -31,61 +31,70 @@ static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 #define RB 4
 
-/* One group of `rows` (1..RB) weight rows against every token. */
-static void q4_group(float *y, int64_t ldy, const block_q4_0 *const *wb, int rows, int64_t r, const void *xv, int64_t ldx,
-                     int64_t n, int64_t nb) {
-    for (int64_t t = 0; t < n; t++) {
-        const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-        __m256 acc[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-        float corr[RB] = {0};
-        for (int64_t b = 0; b < nb; b++) {
-            const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
-            const float da = xb[b].d, s8 = 8.0f * (float)xb[b].s;
-            for (int i = 0; i < rows; i++) {
-                const float sc = h2f(wb[i][b].d) * da;
-                acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8s8(unpack_q4(wb[i][b].qs), a)), _mm256_set1_ps(sc), acc[i]);
-                corr[i] += sc * s8; /* the -8 offset of every nibble */
-            }
-        }
-        for (int i = 0; i < rows; i++) y[t * ldy + r + i] = hsum256(acc[i]) - corr[i];
-    }
+/* Signed bytes w times signed bytes a, 32 pairs -> 8 int32 lane sums, as float. |w| goes
+ * in the unsigned operand and w's sign onto a (VPSIGNB also zeroes a where w is 0). */
+static inline __m256 dot_s8(__m256i w, __m256i a) {
+    return _mm256_cvtepi32_ps(dot_u8s8(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)));
 }
 
-static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    (void)scratch;
-    const int64_t nb = w->cols / 32;
-    for (int64_t r = r0; r < r1; r += RB) {
-        const int rows = (int)(r1 - r < RB ? r1 - r : RB);
-        const block_q4_0 *wb[RB];
-        for (int i = 0; i < rows; i++) wb[i] = (const block_q4_0 *)(w->data + (uint64_t)(r + i) * w->row_bytes);
-        q4_group(y, ldy, wb, rows, r, xv, ldx, n, nb);
-    }
+/* Q4_0 block as 32 signed bytes in -8..7. */
+static inline __m256i q4_s8(const uint8_t *qs) {
+    return _mm256_sub_epi8(unpack_q4(qs), _mm256_set1_epi8(8));
 }
 
-static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    (void)scratch;
-    const int64_t nb = w->cols / 32;
-    for (int64_t r = r0; r < r1; r += RB) {
-        const int rows = (int)(r1 - r < RB ? r1 - r : RB);
-        const block_q8_0 *wb[RB];
-        for (int i = 0; i < rows; i++) wb[i] = (const block_q8_0 *)(w->data + (uint64_t)(r + i) * w->row_bytes);
-        for (int64_t t = 0; t < n; t++) {
-            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-            __m256 acc[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            for (int64_t b = 0; b < nb; b++) {
-                const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
-                for (int i = 0; i < rows; i++) {
-                    const __m256i wv = _mm256_loadu_si256((const __m256i *)wb[i][b].qs);
-                    const __m256i dot = dot_u8s8(_mm256_abs_epi8(wv), _mm256_sign_epi8(a, wv));
-                    acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wb[i][b].d) * xb[b].d), acc[i]);
-                }
-            }
-            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = hsum256(acc[i]);
-        }
-    }
+/* The inner loops keep four independent accumulators in registers (one per weight row),
+ * so consecutive blocks never wait on each other's FMA latency. */
+#define MATMUL_INT8(NAME, BLOCK, LOADW)                                                                          \
+static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,        \
+                 int64_t n, float *scratch) {                                                                    \
+    (void)scratch;                                                                                               \
+    const int64_t nb = w->cols / 32;                                                                             \
+    int64_t r = r0;                                                                                              \
+    for (; r + RB <= r1; r += RB) {                                                                              \
+        const BLOCK *w0 = (const BLOCK *)(w->data + (uint64_t)r * w->row_bytes);                                \
+        const BLOCK *w1 = (const BLOCK *)((const uint8_t *)w0 + w->row_bytes);                                  \
+        const BLOCK *w2 = (const BLOCK *)((const uint8_t *)w1 + w->row_bytes);                                  \
+        const BLOCK *w3 = (const BLOCK *)((const uint8_t *)w2 + w->row_bytes);                                  \
+        for (int64_t t = 0; t < n; t++) {                                                                        \
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);                                \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                          \
+            for (int64_t b = 0; b < nb; b++) {                                                                   \
+                const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);                                 \
+                const __m256 da = _mm256_set1_ps(xb[b].d);                                                       \
+                a0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(w0[b].d)), da), dot_s8(LOADW(w0[b].qs), a), a0); \
+                a1 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(w1[b].d)), da), dot_s8(LOADW(w1[b].qs), a), a1); \
+                a2 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(w2[b].d)), da), dot_s8(LOADW(w2[b].qs), a), a2); \
+                a3 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(w3[b].d)), da), dot_s8(LOADW(w3[b].qs), a), a3); \
+            }                                                                                                    \
+            y[t * ldy + r] = hsum256(a0);                                                                        \
+            y[t * ldy + r + 1] = hsum256(a1);                                                                    \
+            y[t * ldy + r + 2] = hsum256(a2);                                                                    \
+            y[t * ldy + r + 3] = hsum256(a3);                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+    for (; r < r1; r++) {                                                                                        \
+        const BLOCK *w0 = (const BLOCK *)(w->data + (uint64_t)r * w->row_bytes);                                \
+        for (int64_t t = 0; t < n; t++) {                                                                        \
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);                                \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                            \
+            int64_t b = 0;                                                                                       \
+            for (; b + 2 <= nb; b += 2) {                                                                        \
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w0[b].d) * xb[b].d),                                     \
+                                     dot_s8(LOADW(w0[b].qs), _mm256_loadu_si256((const __m256i *)xb[b].qs)), a0);  \
+                a1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w0[b + 1].d) * xb[b + 1].d),                             \
+                                     dot_s8(LOADW(w0[b + 1].qs), _mm256_loadu_si256((const __m256i *)xb[b + 1].qs)), a1); \
+            }                                                                                                    \
+            for (; b < nb; b++)                                                                                  \
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w0[b].d) * xb[b].d),                                     \
+                                     dot_s8(LOADW(w0[b].qs), _mm256_loadu_si256((const __m256i *)xb[b].qs)), a0);  \
+            y[t * ldy + r] = hsum256(_mm256_add_ps(a0, a1));                                                     \
+        }                                                                                                        \
+    }                                                                                                            \
 }
+
+#define LOAD_Q8(qs) _mm256_loadu_si256((const __m256i *)(qs))
+MATMUL_INT8(matmul_q4_0, block_q4_0, q4_s8)
+MATMUL_INT8(matmul_q8_0, block_q8_0, LOAD_Q8)
 
 static inline __m256 load8(const uint8_t *p, int32_t type) {
     switch (type) {
@@ -127,6 +136,19 @@ static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
     }
 }
 
+/* VPMADDUBSW + VPMADDWD: 32 multiply-adds per pair of instructions. */
+static int64_t int8_peak(int64_t iters, int32_t *sink) {
+    __m256i acc[16];
+    const __m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2), one = _mm256_set1_epi16(1);
+    for (int j = 0; j < 16; j++) acc[j] = _mm256_set1_epi32(j);
+    for (int64_t i = 0; i < iters; i++)
+        for (int j = 0; j < 16; j++) acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), one));
+    __m256i s = acc[0];
+    for (int j = 1; j < 16; j++) s = _mm256_add_epi32(s, acc[j]);
+    *sink = _mm256_extract_epi32(s, 0);
+    return iters * 16 * 32;
+}
+
 void kernels_avx2_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx2";
@@ -135,4 +157,5 @@ void kernels_avx2_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_F32] = matmul_float;
     k->matmul[G4_DTYPE_F16] = matmul_float;
     k->matmul[G4_DTYPE_BF16] = matmul_float;
+    k->int8_peak = int8_peak;
 }

@@ -182,6 +182,19 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     }
 }
 
+/* VPDPBUSD on 512-bit registers: 64 multiply-adds per instruction. */
+static int64_t int8_peak(int64_t iters, int32_t *sink) {
+    __m512i acc[16];
+    const __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2);
+    for (int j = 0; j < 16; j++) acc[j] = _mm512_set1_epi32(j);
+    for (int64_t i = 0; i < iters; i++)
+        for (int j = 0; j < 16; j++) acc[j] = _mm512_dpbusd_epi32(acc[j], a, b);
+    __m512i s = acc[0];
+    for (int j = 1; j < 16; j++) s = _mm512_add_epi32(s, acc[j]);
+    *sink = _mm512_reduce_add_epi32(s);
+    return iters * 16 * 64;
+}
+
 void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx512";
@@ -191,4 +204,5 @@ void kernels_avx512_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_F16] = matmul_float;
     k->matmul[G4_DTYPE_BF16] = matmul_float;
     k->quantize_a8 = quantize_a8;
+    k->int8_peak = int8_peak;
 }

@@ -83,6 +83,16 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     }
 }
 
+static int64_t int8_peak(int64_t iters, int32_t *sink) {
+    int32_t acc[16] = {0};
+    for (int64_t i = 0; i < iters; i++)
+        for (int j = 0; j < 16; j++) acc[j] += (int8_t)(i + j) * (int8_t)(j - (int)i);
+    int32_t s = 0;
+    for (int j = 0; j < 16; j++) s += acc[j];
+    *sink = s;
+    return iters * 16;
+}
+
 void kernels_ref_fill(cpu_kernels *k) {
     memset(k, 0, sizeof *k);
     k->isa = "scalar";
@@ -95,4 +105,5 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
     k->act[G4_DTYPE_Q8_0] = ACT_A8;
     k->quantize_a8 = quantize_a8;
+    k->int8_peak = int8_peak;
 }

@@ -81,6 +81,18 @@ static g4_status fill(void *user, int64_t i, void *buf, uint64_t nbytes, g4_erro
     dtype_row_bytes(j->type, j->ne[0], &out_rb);
     const int64_t rows = j->ne[1] * j->ne[2];
     uint8_t *dst = buf;
+    if (!j->src.data) { /* g4_synth_gguf: random weights, about N(0, 1/cols) */
+        uint32_t st = 0x9e3779b9u * (uint32_t)(i + 1);
+        const float scale = 1.7320508f / sqrtf((float)j->ne[0]); /* uniform(-1,1) has variance 1/3 */
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t k = 0; k < j->ne[0]; k++) {
+                st ^= st << 13; st ^= st >> 17; st ^= st << 5;
+                c->row[k] = ((float)(st >> 8) * (1.0f / 8388608.0f) - 1.0f) * scale;
+            }
+            quantize_row(j->type, c->row, dst + (uint64_t)r * out_rb, j->ne[0]);
+        }
+        return G4_OK;
+    }
     for (int64_t r = 0; r < rows; r++) {
         const uint8_t *src = j->src.data + (uint64_t)r * j->src.row_bytes;
         if (j->src.type == j->type) memcpy(dst + (uint64_t)r * out_rb, src, out_rb);
@@ -147,7 +159,7 @@ static bool copy_gguf_vocab(gguf_writer *w, const gguf_file *g) {
     return true;
 }
 
-enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER_DEFINED = 4, TOK_BYTE = 6 };
+enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER_DEFINED = 4, TOK_BYTE = 6 }; /* llama.cpp's token types */
 
 static bool is_byte_token(const char *s) {
     return strlen(s) == 6 && !strncmp(s, "<0x", 3) && s[5] == '>';
@@ -362,8 +374,16 @@ static bool plan_tensors(convert_ctx *c, g4_dtype type) {
     return ok;
 }
 
-g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
-                             g4_error *err) {
+/* Writes m as GGUF; the vocabulary comes from vocab(w, m) (NULL: the model's source). */
+typedef g4_status (*vocab_fn)(gguf_writer *w, const g4_model *m, g4_error *err);
+
+static g4_status source_vocab(gguf_writer *w, const g4_model *m, g4_error *err) {
+    if (!m->is_gguf) return hf_vocab(w, m, err);
+    return copy_gguf_vocab(w, &m->gguf) ? G4_OK : g4_fail(err, G4_ERR_NOMEM, "out of memory copying the vocabulary");
+}
+
+static g4_status write_gguf(const g4_model *m, const char *path, g4_dtype type, vocab_fn vocab, g4_progress_fn progress,
+                            void *user, g4_error *err) {
     g4_error_clear(err);
     if (type != G4_DTYPE_F32 && type != G4_DTYPE_F16 && type != G4_DTYPE_BF16 && type != G4_DTYPE_Q8_0 && type != G4_DTYPE_Q4_0)
         return g4_fail(err, G4_ERR_ARG, "cannot write tensors as %s", g4_dtype_name(type));
@@ -371,11 +391,7 @@ g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type,
     gguf_writer *w = gguf_writer_create();
     g4_status st = G4_OK;
     if (!w || !write_hparams(w, m, type)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
-    if (m->is_gguf) {
-        if (!copy_gguf_vocab(w, &m->gguf)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory copying the vocabulary"); goto done; }
-    } else if ((st = hf_vocab(w, m, err)) != G4_OK) {
-        goto done;
-    }
+    if ((st = vocab(w, m, err)) != G4_OK) goto done;
     if (!plan_tensors(&c, type)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
     int64_t widest = 1;
     for (int64_t i = 0; i < c.n; i++) {
@@ -392,5 +408,129 @@ done:
     free(c.row);
     free(c.jobs);
     gguf_writer_free(w);
+    return st;
+}
+
+g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
+                             g4_error *err) {
+    return write_gguf(m, path, type, source_vocab, progress, user, err);
+}
+
+/* ---- synthetic models ------------------------------------------------------------ */
+
+/* A placeholder vocabulary of the model's size: the Gemma specials, the 256 byte tokens
+ * and unique dummy pieces. Enough for llama.cpp to load the file; not for text. */
+static g4_status dummy_vocab(gguf_writer *w, const g4_model *m, g4_error *err) {
+    const int32_t V = m->hp.n_vocab;
+    char **tok = g4_calloc((size_t)V, sizeof *tok);
+    int32_t *types = g4_calloc((size_t)V, sizeof *types);
+    float *scores = g4_calloc((size_t)V, sizeof *scores);
+    g4_status st = G4_OK;
+    static const char *specials[] = {"<pad>", "<eos>", "<bos>", "<unk>"};
+    for (int32_t i = 0; tok && types && scores && i < V; i++) {
+        char buf[32];
+        if (i < 4) { snprintf(buf, sizeof buf, "%s", specials[i]); types[i] = i == 3 ? TOK_UNKNOWN : TOK_CONTROL; }
+        else if (i < 260) { snprintf(buf, sizeof buf, "<0x%02X>", i - 4); types[i] = TOK_BYTE; }
+        else { snprintf(buf, sizeof buf, "<tok%d>", i); types[i] = TOK_NORMAL; }
+        if (!(tok[i] = g4_strdup(buf))) break;
+        scores[i] = -(float)i;
+    }
+    const char *none[1] = {NULL};
+    bool ok = tok && types && scores && tok[V - 1] && gguf_set_str(w, "tokenizer.ggml.model", "gemma4") &&
+              gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok, (uint64_t)V) &&
+              gguf_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)V) &&
+              gguf_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)V) &&
+              gguf_set_arr_str(w, "tokenizer.ggml.merges", none, 0) && gguf_set_u32(w, "tokenizer.ggml.bos_token_id", 2) &&
+              gguf_set_u32(w, "tokenizer.ggml.eos_token_id", 1) && gguf_set_u32(w, "tokenizer.ggml.unknown_token_id", 3) &&
+              gguf_set_u32(w, "tokenizer.ggml.padding_token_id", 0);
+    if (!ok) st = g4_fail(err, G4_ERR_NOMEM, "out of memory writing the placeholder vocabulary");
+    for (int32_t i = 0; tok && i < V; i++) free(tok[i]);
+    free(tok);
+    free(types);
+    free(scores);
+    return st;
+}
+
+/* The released shapes (gemma4.md §1.1). */
+static bool variant_hparams(const char *v, g4_hparams *hp) {
+    memset(hp, 0, sizeof *hp);
+    int period;
+    if (!strcmp(v, "e2b")) {
+        *hp = (g4_hparams){.n_layer = 35, .n_embd = 1536, .n_head = 8, .n_kv_swa = 1, .n_kv_global = 1, .n_ff = 6144,
+                           .double_wide_mlp = true, .sliding_window = 512, .n_layer_kv_shared = 20, .n_embd_per_layer = 256};
+        period = 5;
+    } else if (!strcmp(v, "e4b")) {
+        *hp = (g4_hparams){.n_layer = 42, .n_embd = 2560, .n_head = 8, .n_kv_swa = 2, .n_kv_global = 2, .n_ff = 10240,
+                           .sliding_window = 512, .n_layer_kv_shared = 18, .n_embd_per_layer = 256};
+        period = 6;
+    } else if (!strcmp(v, "26b-a4b")) {
+        *hp = (g4_hparams){.n_layer = 30, .n_embd = 2816, .n_head = 16, .n_kv_swa = 8, .n_kv_global = 2, .n_ff = 2112,
+                           .sliding_window = 1024, .n_expert = 128, .n_expert_used = 8, .n_ff_expert = 704, .k_eq_v = true};
+        period = 6;
+    } else if (!strcmp(v, "31b")) {
+        *hp = (g4_hparams){.n_layer = 60, .n_embd = 5376, .n_head = 32, .n_kv_swa = 16, .n_kv_global = 4, .n_ff = 21504,
+                           .sliding_window = 1024, .k_eq_v = true};
+        period = 6;
+    } else {
+        return false;
+    }
+    hp->n_vocab = 262144;
+    hp->head_dim_swa = 256;
+    hp->head_dim_global = 512;
+    hp->rope_base_swa = 10000.0f;
+    hp->rope_base_global = 1000000.0f;
+    hp->rope_pairs_swa = 128;
+    hp->rope_pairs_global = 64; /* partial_rotary_factor 0.25 of 512 / 2 */
+    hp->rms_eps = 1e-6f;
+    hp->final_softcap = 30.0f;
+    hp->n_ctx_train = hp->n_expert ? 262144 : 131072;
+    for (int32_t l = 0; l < hp->n_layer; l++) hp->swa_pattern[l] = (l + 1) % period != 0;
+    hp->swa_pattern[hp->n_layer - 1] = false; /* the last layer is always global */
+    return true;
+}
+
+g4_status g4_synth_gguf(const char *variant, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
+                        g4_error *err) {
+    g4_error_clear(err);
+    g4_model m = {0};
+    if (!variant || !variant_hparams(variant, &m.hp))
+        return g4_fail(err, G4_ERR_ARG, "unknown variant '%s' (e2b, e4b, 26b-a4b, 31b)", variant ? variant : "");
+    g4_status st = config_finish(&m.hp, variant, err);
+    if (st != G4_OK) return st;
+    const g4_hparams *hp = &m.hp;
+    const int64_t H = hp->n_embd, P = hp->n_embd_per_layer, E = hp->n_expert, FE = hp->n_ff_expert;
+    int64_t widest = G4_MAX(G4_MAX(H, 512), G4_MAX(E, P));
+    float *ones = g4_malloc((size_t)widest * sizeof *ones);
+    m.layers = g4_calloc((size_t)hp->n_layer, sizeof *m.layers);
+    m.rope_factors = g4_malloc((size_t)(hp->head_dim_global / 2) * sizeof(float));
+    m.path = (char *)variant;
+    if (!ones || !m.layers || !m.rope_factors) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    for (int64_t i = 0; i < widest; i++) ones[i] = 1.0f;
+    for (int32_t i = 0; i < hp->head_dim_global / 2; i++) m.rope_factors[i] = i < hp->rope_pairs_global ? 1.0f : 1e30f;
+#define SHAPE(rows_, cols_) ((mat){NULL, type, (rows_), (cols_), 0})
+    m.tok_embd = m.output = SHAPE(hp->n_vocab, H);
+    m.output_norm = ones;
+    if (P) {
+        m.ple_embd = SHAPE(hp->n_vocab, (int64_t)hp->n_layer * P);
+        m.ple_model_proj = SHAPE((int64_t)hp->n_layer * P, H);
+        m.ple_proj_norm = ones;
+    }
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        layer_weights *lw = &m.layers[l];
+        const int64_t D = hp->layer[l].head_dim, F = hp->layer[l].n_ff, Q = hp->n_head * D, KV = hp->layer[l].n_kv_head * D;
+        (void)FE; (void)E;
+#define X_VEC(f, g, h, a, b, c, w) lw->f = ones;
+#define X_MAT(f, g, h, a, b, c, w) lw->f = SHAPE(b, a);
+        LAYER_VECS(X_VEC)
+        LAYER_MATS(X_MAT)
+#undef X_VEC
+#undef X_MAT
+    }
+#undef SHAPE
+    st = write_gguf(&m, path, type, dummy_vocab, progress, user, err);
+done:
+    free(ones);
+    free(m.layers);
+    free(m.rope_factors);
     return st;
 }

@@ -272,6 +272,26 @@ g4_status g4_model_open(g4_model **out, const char *path, const g4_model_params 
     b.owned = NULL;
     b.n_owned = 0;
     g4_model_info *in = &m->info;
+    /* What one token costs: every layer matrix (only the selected experts of a MoE
+     * stack), the output matrix and two embedding rows; prefill counts the decoder layers
+     * and the per-layer-input projection (logits are computed for the last token only). */
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const layer_weights *lw = &m->layers[l];
+#define X_MAT(f, g, h, a, bb, c, wh)                                                                        \
+        if (lw->f.data) {                                                                                   \
+            const double per = (c) > 1 ? (double)hp->n_expert_used : 1.0;                                   \
+            in->decode_bytes += (uint64_t)((double)lw->f.rows * (double)lw->f.row_bytes * per);             \
+            in->prefill_ops += 2.0 * (double)lw->f.rows * (double)lw->f.cols * per;                        \
+        }
+        const int64_t E = hp->n_expert; (void)E;
+        LAYER_MATS(X_MAT)
+#undef X_MAT
+    }
+    in->decode_bytes += (uint64_t)m->output.rows * m->output.row_bytes + m->tok_embd.row_bytes;
+    if (hp->n_embd_per_layer) {
+        in->decode_bytes += (uint64_t)m->ple_model_proj.rows * m->ple_model_proj.row_bytes + m->ple_embd.row_bytes;
+        in->prefill_ops += 2.0 * (double)m->ple_model_proj.rows * (double)m->ple_model_proj.cols;
+    }
     in->variant = config_variant(hp);
     in->source = m->is_gguf ? "gguf" : "safetensors";
     in->n_vocab = hp->n_vocab;

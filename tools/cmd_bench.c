@@ -1,0 +1,181 @@
+/* cmd_bench.c - `g4 bench` and `g4 synth`.
+ *
+ * g4 bench PATH measures, in the style of llama-bench: pp512 (prefill of a 512-token
+ * prompt), tg128 (decoding 128 tokens one at a time) and the time to first token of a
+ * 32-token prompt, each repeated (median and min..max), plus peak RSS. In the same run it
+ * measures the machine's memory read bandwidth and int8 multiply-add peak and reports
+ * decode as (weight bytes read per token x tok/s) / bandwidth and prefill as
+ * (operations per token x tok/s) / int8 peak. Token ids are random (fixed seed): speed
+ * does not depend on them. */
+#include "commands.h"
+#include "g4.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct stat3 { double median, lo, hi; } stat3;
+
+static stat3 stats(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return (stat3){n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]), v[0], v[n - 1]};
+}
+
+static bool parse_int(const char *s, int32_t *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 1 << 30) return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *path = NULL;
+    int32_t threads = 0, reps = 3, n_pp = 512, n_tg = 128, n_ttft = 32;
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        int32_t *dst = !strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads") ? &threads
+                     : !strcmp(argv[i], "-r") || !strcmp(argv[i], "--reps") ? &reps
+                     : !strcmp(argv[i], "-p") || !strcmp(argv[i], "--pp") ? &n_pp
+                     : !strcmp(argv[i], "-n") || !strcmp(argv[i], "--tg") ? &n_tg : NULL;
+        if (dst) {
+            if (i + 1 >= argc || !parse_int(argv[++i], dst)) { fprintf(stderr, "g4 bench: %s needs a number\n", argv[i - 1]); return 2; }
+        } else if (!strcmp(argv[i], "--json")) json = true;
+        else if (!path && argv[i][0] != '-') path = argv[i];
+        else { fprintf(stderr, "g4 bench: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    if (!path || reps < 1 || n_pp < 1 || n_tg < 1) {
+        fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [--json]\n");
+        return 2;
+    }
+    g4_error err;
+    g4_machine_limits lim;
+    if (g4_machine_probe(threads, &lim, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); return 1; }
+    g4_model *m;
+    double t0 = now();
+    if (g4_model_open(&m, path, NULL, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); return 1; }
+    const double t_load = now() - t0;
+    const g4_model_info *info = g4_model_get_info(m);
+    g4_session *s;
+    g4_session_params sp = {.n_ctx = n_pp + n_tg + 8, .n_threads = threads, .n_ubatch = n_pp};
+    if (g4_session_create(&s, m, &sp, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); g4_model_free(m); return 1; }
+    const int32_t n_toks = n_pp > n_tg ? (n_pp > n_ttft ? n_pp : n_ttft) : (n_tg > n_ttft ? n_tg : n_ttft);
+    int32_t *toks = malloc(sizeof *toks * (size_t)n_toks);
+    double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg), *ttft = calloc((size_t)reps, sizeof *ttft);
+    uint32_t seed = 42;
+    for (int32_t i = 0; i < n_toks; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        toks[i] = 4 + (int32_t)((seed >> 8) % (uint32_t)(info->n_vocab - 4));
+    }
+    int rc = 0;
+    /* warm-up: page in the weights and wake the threads */
+    if (g4_session_eval(s, toks, n_ttft < n_pp ? n_ttft : n_pp, &err) != G4_OK) goto fail;
+    for (int r = 0; r < reps; r++) {
+        g4_session_reset(s);
+        t0 = now();
+        if (g4_session_eval(s, toks, n_pp, &err) != G4_OK) goto fail;
+        pp[r] = n_pp / (now() - t0);
+        g4_session_reset(s);
+        t0 = now();
+        if (g4_session_eval(s, toks, n_ttft, &err) != G4_OK) goto fail;
+        ttft[r] = now() - t0;
+        g4_session_reset(s);
+        if (g4_session_eval(s, toks, 1, &err) != G4_OK) goto fail;
+        t0 = now();
+        for (int32_t i = 0; i < n_tg; i++)
+            if (g4_session_eval(s, &toks[i], 1, &err) != G4_OK) goto fail;
+        tg[r] = n_tg / (now() - t0);
+        if (!json) fprintf(stderr, "rep %d: pp%d %.2f tok/s, tg%d %.2f tok/s, ttft%d %.0f ms\n", r + 1, n_pp, pp[r], n_tg, tg[r],
+                           n_ttft, ttft[r] * 1e3);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double rss_gb = ru.ru_maxrss / 1048576.0; /* ru_maxrss is in KiB on Linux */
+    stat3 spp = stats(pp, reps), stg = stats(tg, reps), sft = stats(ttft, reps);
+    const double bw_frac = (double)info->decode_bytes * stg.median / lim.read_bandwidth;
+    const double pk_frac = info->prefill_ops * spp.median / lim.int8_ops_per_s;
+    if (json) {
+        printf("{\"model\":\"%s\",\"variant\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"reps\":%d,"
+               "\"pp\":{\"n\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_int8_peak\":%.4f},"
+               "\"tg\":{\"n\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_bandwidth\":%.4f},"
+               "\"ttft\":{\"n\":%d,\"s\":%.4f,\"min\":%.4f,\"max\":%.4f},"
+               "\"machine\":{\"read_gb_s\":%.2f,\"int8_gops\":%.1f},\"decode_bytes_per_token\":%llu,"
+               "\"prefill_ops_per_token\":%.4g,\"load_s\":%.3f,\"peak_rss_gb\":%.3f}\n",
+               path, info->variant, threads, lim.isa, reps, n_pp, spp.median, spp.lo, spp.hi, pk_frac, n_tg, stg.median, stg.lo,
+               stg.hi, bw_frac, n_ttft, sft.median, sft.lo, sft.hi, lim.read_bandwidth / 1e9, lim.int8_ops_per_s / 1e9,
+               (unsigned long long)info->decode_bytes, info->prefill_ops, t_load, rss_gb);
+    } else {
+        printf("model      %s (%s), %.2f GB of weights, load %.2f s\n", path, info->variant, info->weight_bytes / 1e9, t_load);
+        char tdesc[32];
+        if (threads) snprintf(tdesc, sizeof tdesc, "%d", threads);
+        else snprintf(tdesc, sizeof tdesc, "all");
+        printf("machine    %s kernels, memory read %.1f GB/s, int8 peak %.0f G ops/s (%s threads)\n", lim.isa,
+               lim.read_bandwidth / 1e9, lim.int8_ops_per_s / 1e9, tdesc);
+        printf("pp%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3g G ops/token -> %.1f%% of int8 peak\n", n_pp, spp.median, spp.lo,
+               spp.hi, info->prefill_ops / 1e9, 100 * pk_frac);
+        printf("tg%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3f GB read/token -> %.1f%% of read bandwidth\n", n_tg, stg.median,
+               stg.lo, stg.hi, info->decode_bytes / 1e9, 100 * bw_frac);
+        printf("ttft%-4d   %8.0f ms     (%.0f..%.0f)\n", n_ttft, sft.median * 1e3, sft.lo * 1e3, sft.hi * 1e3);
+        printf("peak RSS   %.2f GB\n", rss_gb);
+    }
+    goto done;
+fail:
+    fprintf(stderr, "g4 bench: %s\n", err.msg);
+    rc = 1;
+done:
+    free(toks);
+    free(pp);
+    free(tg);
+    free(ttft);
+    g4_session_free(s);
+    g4_model_free(m);
+    return rc;
+}
+
+static void progress(void *user, int64_t done, int64_t total) {
+    (void)user;
+    fprintf(stderr, "\rwriting tensors: %lld/%lld", (long long)done, (long long)total);
+    if (done == total) fputc('\n', stderr);
+}
+
+int cmd_synth(int argc, char **argv) {
+    const char *variant = NULL, *out = NULL, *type = "q4_0";
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--type") && i + 1 < argc) type = argv[++i];
+        else if (argv[i][0] != '-' && !variant) variant = argv[i];
+        else if (argv[i][0] != '-' && !out) out = argv[i];
+        else { fprintf(stderr, "g4 synth: unexpected argument '%s'\n", argv[i]); return 2; }
+    }
+    static const struct { const char *name; g4_dtype t; } types[] = {
+        {"f32", G4_DTYPE_F32}, {"f16", G4_DTYPE_F16}, {"bf16", G4_DTYPE_BF16}, {"q8_0", G4_DTYPE_Q8_0}, {"q4_0", G4_DTYPE_Q4_0},
+    };
+    int ti = -1;
+    for (int i = 0; i < (int)(sizeof types / sizeof types[0]); i++)
+        if (!strcmp(type, types[i].name)) ti = i;
+    if (!variant || !out || ti < 0) {
+        fprintf(stderr, "usage: g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]\n");
+        return 2;
+    }
+    g4_error err;
+    if (g4_synth_gguf(variant, out, types[ti].t, progress, NULL, &err) != G4_OK) {
+        fprintf(stderr, "g4 synth: %s\n", err.msg);
+        return 1;
+    }
+    fprintf(stderr, "wrote %s (%s, %s, random weights)\n", out, variant, type);
+    return 0;
+}
