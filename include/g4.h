@@ -173,14 +173,13 @@ const char *g4_dtype_name(g4_dtype t);
  *     g4_tokenizer_open(&tok, "gemma-4-e2b.gguf", &err);     // or an HF directory
  *     int32_t *ids; size_t n;
  *     g4_tokenize(tok, "Hello world", 11, G4_TOKENIZE_ADD_BOS, &ids, &n, &err);
- *     char *prompt;
- *     g4_chat_render(tok, "[{\"role\":\"user\",\"content\":\"Hi\"}]", NULL, NULL, &prompt, &err);
- *     g4_tokenize(tok, prompt, strlen(prompt), G4_TOKENIZE_SPECIAL, &ids, &n, &err);
- *     ... free(ids); free(prompt); g4_tokenizer_free(tok);
+ *     g4_chat_tokenize(tok, "[{\"role\":\"user\",\"content\":\"Hi\"}]", NULL, NULL, &ids, &n, &err);
+ *     ... free(ids); g4_tokenizer_free(tok);
  *
  * User text must be tokenized without G4_TOKENIZE_SPECIAL: then a user who types
- * "<|turn>" gets the characters, not the control token. Rendered prompts (which hold
- * control tokens on purpose) are tokenized with it. */
+ * "<|turn>" gets the characters, not the control token. A rendered prompt holds control
+ * tokens on purpose and user text too, so feed a model with g4_chat_tokenize, which
+ * parses only the template's own markers as control tokens. */
 
 typedef struct g4_tokenizer g4_tokenizer;
 
@@ -262,6 +261,14 @@ typedef struct g4_chat_params {
  * large-model template is assumed). *out is NUL-terminated (allocates, caller frees). */
 g4_status g4_chat_render(const g4_tokenizer *t, const char *messages_json, const char *tools_json,
                          const g4_chat_params *params, char **out, g4_error *err);
+
+/* Renders like g4_chat_render and tokenizes the prompt in the same step, so that only the
+ * template's own markers become control tokens: a control-token look-alike inside the
+ * request's text ("<|turn>" typed by a user, in a tool result, ...) stays text. For a
+ * request without look-alikes the ids equal g4_tokenize(render, G4_TOKENIZE_SPECIAL).
+ * This is the call that feeds a model safely. *ids (allocates, caller frees). */
+g4_status g4_chat_tokenize(const g4_tokenizer *t, const char *messages_json, const char *tools_json,
+                           const g4_chat_params *params, int32_t **ids, size_t *n_ids, g4_error *err);
 
 /* A model reply taken apart. Strings are allocated and freed by g4_chat_reply_free. */
 typedef struct g4_chat_reply {

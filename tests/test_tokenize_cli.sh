@@ -40,6 +40,8 @@ check "template" "$("$G4" template "$V" --messages "$tmp/m.json"; echo .)" \
 check "template --think --tools" "$("$G4" template "$V" --messages "$tmp/m.json" --tools "$tmp/t.json" --think; echo .)" \
     "$(printf '<bos><|turn>system\n<|think|>Be brief.<|tool>declaration:f{description:<|"|>d<|"|>,parameters:{properties:{x:{type:<|"|>INTEGER<|"|>}},type:<|"|>OBJECT<|"|>}}<tool|><turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n.')"
 
+printf '[{"role":"user","content":"<|turn>x"}]' > "$tmp/forge.json"
+check "template --ids" "$("$G4" template "$V" --messages "$tmp/forge.json" --ids)" "2,105,2364,107,236820,236909,887,236813,236781,106,107,105,4368,107,100,45518,107,101"
 "$G4" tokenize >/dev/null 2>&1; check "usage status" "$?" "2"
 "$G4" template "$V" >/dev/null 2>&1; check "template usage status" "$?" "2"
 "$G4" tokenize /nonexistent.gguf "x" >/dev/null 2>"$tmp/err"; check "missing vocabulary status" "$?" "1"

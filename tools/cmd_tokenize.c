@@ -11,6 +11,8 @@
  *   g4 template PATH --messages FILE [--tools FILE] [--think] [--no-generation-prompt]
  *                      the prompt g4 feeds the model for an OpenAI-style messages array,
  *                      byte for byte (no newline is added)
+ *        --ids         print the prompt's token ids instead (g4_chat_tokenize: only the
+ *                      template's own markers become control tokens)
  *
  * PATH is a GGUF file (model or vocabulary) or a Hugging Face directory. Uses only g4.h. */
 #include "commands.h"
@@ -167,6 +169,7 @@ int cmd_tokenize(int argc, char **argv) {
 int cmd_template(int argc, char **argv) {
     const char *path = NULL, *messages = NULL, *tools = NULL;
     g4_chat_params p = {0};
+    bool ids_only = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--messages") && i + 1 < argc) messages = argv[++i];
@@ -174,12 +177,13 @@ int cmd_template(int argc, char **argv) {
         else if (!strcmp(a, "--think")) p.enable_thinking = true;
         else if (!strcmp(a, "--no-generation-prompt")) p.no_generation_prompt = true;
         else if (!strcmp(a, "--no-bos")) p.no_bos = true;
+        else if (!strcmp(a, "--ids")) ids_only = true;
         else if (a[0] == '-' && a[1] == '-') { fprintf(stderr, "g4 template: unknown option '%s'\n", a); return 2; }
         else if (!path) path = a;
         else { fprintf(stderr, "g4 template: unexpected argument '%s'\n", a); return 2; }
     }
     if (!path || !messages) {
-        fprintf(stderr, "usage: g4 template PATH --messages FILE [--tools FILE] [--think] [--no-generation-prompt] [--no-bos]\n");
+        fprintf(stderr, "usage: g4 template PATH --messages FILE [--tools FILE] [--think] [--no-generation-prompt] [--no-bos] [--ids]\n");
         return 2;
     }
     size_t len;
@@ -197,7 +201,17 @@ int cmd_template(int argc, char **argv) {
         rc = fail_msg("template", &err);
     } else {
         char *out;
-        if (g4_chat_render(t, msg, tl, &p, &out, &err) != G4_OK) {
+        int32_t *ids;
+        size_t n;
+        if (ids_only) {
+            if (g4_chat_tokenize(t, msg, tl, &p, &ids, &n, &err) != G4_OK) {
+                rc = fail_msg("template", &err);
+            } else {
+                for (size_t i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
+                putchar('\n');
+                free(ids);
+            }
+        } else if (g4_chat_render(t, msg, tl, &p, &out, &err) != G4_OK) {
             rc = fail_msg("template", &err);
         } else {
             fputs(out, stdout);

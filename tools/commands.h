@@ -8,7 +8,7 @@
  * g4 tokenize PATH --bench FILE [--reps N]                    (tools/cmd_tokenize.c) */
 int cmd_tokenize(int argc, char **argv);
 
-/* g4 template PATH --messages FILE [--tools FILE] [--think] [--no-generation-prompt]
+/* g4 template PATH --messages FILE [--tools FILE] [--think] [--no-generation-prompt] [--ids]
  *                                                             (tools/cmd_tokenize.c) */
 int cmd_template(int argc, char **argv);
 

@@ -403,17 +403,22 @@ static const tok_added *added_at(const g4_tokenizer *t, const char *text, size_t
     return NULL;
 }
 
-g4_status tok_encode(const g4_tokenizer *t, const char *text, size_t len, bool special, tok_ids *out,
-                     g4_error *err) {
+g4_status tok_encode(const g4_tokenizer *t, const char *text, size_t len, bool special,
+                     const size_t *data_ranges, size_t n_data_ranges, tok_ids *out, g4_error *err) {
     enc_ctx c = {.t = t, .out = out, .err = err};
     g4_status st = G4_OK;
-    size_t seg = 0, pos = 0;
+    size_t seg = 0, pos = 0, ri = 0;
     while (pos < len) {
         unsigned b = (unsigned char)text[pos];
         if (!(t->added_first[b >> 5] >> (b & 31) & 1)) { pos++; continue; }
         const tok_added *a = added_at(t, text, len, pos);
         if (!a) { pos++; continue; }
-        if (!special && !a->always) {
+        bool in_data = false;
+        if (special && !a->always && n_data_ranges) {
+            while (ri < n_data_ranges && data_ranges[2 * ri + 1] <= pos) ri++;
+            in_data = ri < n_data_ranges && data_ranges[2 * ri] < pos + a->len;
+        }
+        if ((!special || in_data) && !a->always) {
             /* a control token written as text stays text; like the reference's
              * non-overlapping match scan, nothing inside it is matched either */
             pos += a->len;

@@ -36,7 +36,30 @@ typedef struct render {
     pybuf out;
     g4_error *err;
     g4_status st;
+    /* byte ranges of out that came from the request, not from the template: pairs
+     * [start, end), sorted, for g4_chat_tokenize (control tokens are never read there) */
+    size_t *ranges;
+    size_t n_ranges, cap_ranges;
 } render;
+
+/* Records that out[start..now) is request data. */
+static void mark_data(render *r, size_t start) {
+    size_t end = r->out.n;
+    if (end <= start || r->out.failed) return;
+    if (r->n_ranges && r->ranges[2 * r->n_ranges - 1] == start) { r->ranges[2 * r->n_ranges - 1] = end; return; }
+    if (r->n_ranges == r->cap_ranges) {
+        size_t cap = r->cap_ranges ? r->cap_ranges * 2 : 32;
+        size_t *nr = realloc(r->ranges, cap * 2 * sizeof *nr);
+        if (!nr) { r->out.failed = true; return; }
+        r->ranges = nr;
+        r->cap_ranges = cap;
+    }
+    r->ranges[2 * r->n_ranges] = start;
+    r->ranges[2 * r->n_ranges + 1] = end;
+    r->n_ranges++;
+}
+/* Runs stmt, marking what it appends as request data. */
+#define DATA(r, stmt) do { size_t at_ = (r)->out.n; stmt; mark_data((r), at_); } while (0)
 
 static bool ok(const render *r) { return r->st == G4_OK && !r->out.failed; }
 
@@ -64,7 +87,7 @@ static void format_argument(render *r, const cJSON *v, bool escape_keys, int dep
     if (!v) { puts_(r, "[]"); return; } /* undefined iterates as an empty sequence */
     if (cJSON_IsString(v)) {
         puts_(r, QUOTE);
-        puts_(r, v->valuestring);
+        DATA(r, puts_(r, v->valuestring));
         puts_(r, QUOTE);
     } else if (cJSON_IsBool(v)) {
         puts_(r, cJSON_IsTrue(v) ? "true" : "false");
@@ -76,7 +99,7 @@ static void format_argument(render *r, const cJSON *v, bool escape_keys, int dep
         for (size_t i = 0; i < n; i++) {
             if (i) puts_(r, ",");
             if (escape_keys) puts_(r, QUOTE);
-            puts_(r, m[i]->string);
+            DATA(r, puts_(r, m[i]->string));
             if (escape_keys) puts_(r, QUOTE);
             puts_(r, ":");
             format_argument(r, m[i], escape_keys, depth + 1);
@@ -94,7 +117,7 @@ static void format_argument(render *r, const cJSON *v, bool escape_keys, int dep
         }
         puts_(r, "]");
     } else {
-        pyjson_str(&r->out, v); /* numbers as Python prints them, null as None */
+        DATA(r, pyjson_str(&r->out, v)); /* numbers as Python prints them, null as None */
     }
 }
 
@@ -107,7 +130,7 @@ static void quoted_list(render *r, const cJSON *v, const char *what) {
     for (size_t i = 0; i < n; i++) {
         if (i) puts_(r, ",");
         puts_(r, QUOTE);
-        pyjson_str(&r->out, m[i]);
+        DATA(r, pyjson_str(&r->out, m[i]));
         puts_(r, QUOTE);
     }
     free(m);
@@ -154,7 +177,7 @@ static void format_items(render *r, const cJSON *items, int depth) {
             puts_(r, "type:");
             if (cJSON_IsString(v)) {
                 puts_(r, QUOTE);
-                pyjson_upper(&r->out, v);
+                DATA(r, pyjson_upper(&r->out, v));
                 puts_(r, QUOTE);
             } else { /* item_value | map('upper') | list */
                 const cJSON **e;
@@ -165,7 +188,7 @@ static void format_items(render *r, const cJSON *items, int depth) {
                 for (size_t j = 0; j < k; j++) {
                     if (j) puts_(r, ",");
                     puts_(r, QUOTE);
-                    pyjson_upper(&r->out, e[j]);
+                    DATA(r, pyjson_upper(&r->out, e[j]));
                     puts_(r, QUOTE);
                 }
                 puts_(r, "]");
@@ -173,7 +196,7 @@ static void format_items(render *r, const cJSON *items, int depth) {
                 cJSON_Delete(tmp);
             }
         } else {
-            puts_(r, key);
+            DATA(r, puts_(r, key));
             puts_(r, ":");
             format_argument(r, v, true, depth + 1);
         }
@@ -199,12 +222,12 @@ static void format_parameters(render *r, const cJSON *props, int depth) {
         bool add_comma = false;
         if (found_first) puts_(r, ",");
         found_first = true;
-        puts_(r, key);
+        DATA(r, puts_(r, key));
         puts_(r, ":{");
         const cJSON *desc = pyjson_get(value, "description");
         if (pyjson_truthy(desc)) {
             puts_(r, "description:" QUOTE);
-            pyjson_str(&r->out, desc);
+            DATA(r, pyjson_str(&r->out, desc));
             puts_(r, QUOTE);
             add_comma = true;
         }
@@ -242,7 +265,7 @@ static void format_parameters(render *r, const cJSON *props, int depth) {
         }
         comma(r, &add_comma);
         puts_(r, "type:" QUOTE);
-        pyjson_upper(&r->out, type);
+        DATA(r, pyjson_upper(&r->out, type));
         puts_(r, QUOTE "}");
     }
     free(m);
@@ -267,9 +290,9 @@ static void format_function_declaration(render *r, const cJSON *tool) {
     const cJSON *f = pyjson_get(tool, "function");
     if (!f) { fail(r, "a tool has no 'function'"); return; }
     puts_(r, "declaration:");
-    pyjson_str(&r->out, pyjson_get(f, "name"));
+    DATA(r, pyjson_str(&r->out, pyjson_get(f, "name")));
     puts_(r, "{description:" QUOTE);
-    pyjson_str(&r->out, pyjson_get(f, "description"));
+    DATA(r, pyjson_str(&r->out, pyjson_get(f, "description")));
     puts_(r, QUOTE);
     const cJSON *params = pyjson_get(f, "parameters");
     if (pyjson_truthy(params)) {
@@ -289,7 +312,7 @@ static void format_function_declaration(render *r, const cJSON *tool) {
         const cJSON *type = pyjson_get(params, "type");
         if (pyjson_truthy(type)) {
             puts_(r, "type:" QUOTE);
-            pyjson_upper(&r->out, type);
+            DATA(r, pyjson_upper(&r->out, type));
             puts_(r, QUOTE "}");
         }
     }
@@ -299,13 +322,13 @@ static void format_function_declaration(render *r, const cJSON *tool) {
         const cJSON *d = pyjson_get(resp, "description");
         if (pyjson_truthy(d)) {
             puts_(r, "description:" QUOTE);
-            pyjson_str(&r->out, d);
+            DATA(r, pyjson_str(&r->out, d));
             puts_(r, QUOTE ",");
         }
         const cJSON *type = pyjson_get(resp, "type");
         if (upper_is(type, "OBJECT")) {
             puts_(r, "type:" QUOTE);
-            pyjson_upper(&r->out, type);
+            DATA(r, pyjson_upper(&r->out, type));
             puts_(r, QUOTE "}");
         }
     }
@@ -332,12 +355,12 @@ static void strip_thinking(render *r, const char *text) {
     if (acc.failed) r->out.failed = true;
     size_t n;
     const char *s = py_strip(acc.s ? acc.s : "", acc.n, &n);
-    pybuf_put(&r->out, s, n);
+    DATA(r, pybuf_put(&r->out, s, n));
     free(acc.s);
 }
 
 static void render_text(render *r, const cJSON *text, bool model) {
-    if (!model) { pyjson_str_trimmed(&r->out, text); return; }
+    if (!model) { DATA(r, pyjson_str_trimmed(&r->out, text)); return; }
     if (!cJSON_IsString(text)) { fail(r, "model message text is not a string"); return; }
     strip_thinking(r, text->valuestring);
 }
@@ -352,7 +375,7 @@ static void render_tool_calls(render *r, const cJSON *calls) {
         const cJSON *name = pyjson_get(fn, "name");
         if (!cJSON_IsString(name)) { fail(r, "a tool call has no function name"); break; }
         puts_(r, "<|tool_call>call:");
-        puts_(r, name->valuestring);
+        DATA(r, puts_(r, name->valuestring));
         puts_(r, "{");
         const cJSON *args = pyjson_get(fn, "arguments");
         if (cJSON_IsObject(args)) {
@@ -361,13 +384,13 @@ static void render_tool_calls(render *r, const cJSON *calls) {
             if (!pyjson_dictsort(args, &a, &k)) { r->out.failed = true; break; }
             for (size_t j = 0; j < k; j++) {
                 if (j) puts_(r, ",");
-                puts_(r, a[j]->string);
+                DATA(r, puts_(r, a[j]->string));
                 puts_(r, ":");
                 format_argument(r, a[j], false, 0);
             }
             free(a);
         } else if (cJSON_IsString(args)) {
-            puts_(r, args->valuestring); /* an OpenAI-style JSON string goes in as it is */
+            DATA(r, puts_(r, args->valuestring)); /* an OpenAI-style JSON string goes in as it is */
         }
         puts_(r, "}<tool_call|>");
     }
@@ -386,7 +409,7 @@ static void render_tool_responses(render *r, const cJSON *resps) {
         if (name && !cJSON_IsString(name)) { fail(r, "a tool response's name is not a string"); break; }
         const char *nm = name ? name->valuestring : "unknown";
         puts_(r, "<|tool_response>response:");
-        puts_(r, nm);
+        DATA(r, puts_(r, nm));
         if (cJSON_IsObject(resp)) {
             puts_(r, "{");
             const cJSON **a;
@@ -394,7 +417,7 @@ static void render_tool_responses(render *r, const cJSON *resps) {
             if (!pyjson_dictsort(resp, &a, &k)) { r->out.failed = true; break; }
             for (size_t j = 0; j < k; j++) {
                 if (j) puts_(r, ",");
-                puts_(r, a[j]->string);
+                DATA(r, puts_(r, a[j]->string));
                 puts_(r, ":");
                 format_argument(r, a[j], false, 0);
             }
@@ -441,9 +464,13 @@ chat_style chat_style_for(const g4_tokenizer *t) {
     return s;
 }
 
-g4_status chat_render_json(const chat_style *style, const cJSON *messages, const cJSON *tools,
-                           const g4_chat_params *params, char **out, g4_error *err) {
+g4_status chat_render_spans(const chat_style *style, const cJSON *messages, const cJSON *tools,
+                            const g4_chat_params *params, char **out, size_t *out_len, size_t **ranges,
+                            size_t *n_ranges, g4_error *err) {
     *out = NULL;
+    *out_len = 0;
+    *ranges = NULL;
+    *n_ranges = 0;
     g4_chat_params defaults = {0};
     if (!params) params = &defaults;
     render r = {.err = err};
@@ -464,7 +491,7 @@ g4_status chat_render_json(const chat_style *style, const cJSON *messages, const
             prev = PREV_THINK;
         }
         if (system_first) {
-            pyjson_str_trimmed(&r.out, pyjson_get(first, "content"));
+            DATA(&r, pyjson_str_trimmed(&r.out, pyjson_get(first, "content")));
             msg = msg->next;
         }
         if (pyjson_truthy(tools)) {
@@ -493,7 +520,7 @@ g4_status chat_render_json(const chat_style *style, const cJSON *messages, const
         if (!cJSON_IsString(role)) { fail(&r, "a message has no role"); break; }
         bool model = strcmp(role->valuestring, "assistant") == 0 || strcmp(role->valuestring, "model") == 0;
         puts_(&r, "<|turn>");
-        puts_(&r, strcmp(role->valuestring, "assistant") == 0 ? "model" : role->valuestring);
+        DATA(&r, puts_(&r, strcmp(role->valuestring, "assistant") == 0 ? "model" : role->valuestring));
         puts_(&r, "\n");
         const cJSON *calls = pyjson_get(msg, "tool_calls");
         if (pyjson_truthy(calls)) {
@@ -515,36 +542,87 @@ g4_status chat_render_json(const chat_style *style, const cJSON *messages, const
         if (!thinking && style->empty_thought_prefill) puts_(&r, "<|channel>thought\n<channel|>");
     }
     if (r.out.failed && r.st == G4_OK) r.st = g4_fail(err, G4_ERR_NOMEM, "out of memory rendering the chat");
+    if (r.st == G4_OK && !r.out.s) pybuf_put(&r.out, "", 0);
+    if (r.st == G4_OK && r.out.failed) r.st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
     if (r.st != G4_OK) {
         free(r.out.s);
+        free(r.ranges);
         return r.st;
     }
-    if (!r.out.s) pybuf_put(&r.out, "", 0);
-    if (r.out.failed) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     *out = r.out.s;
+    *out_len = r.out.n;
+    *ranges = r.ranges;
+    *n_ranges = r.n_ranges;
+    return G4_OK;
+}
+
+g4_status chat_render_json(const chat_style *style, const cJSON *messages, const cJSON *tools,
+                           const g4_chat_params *params, char **out, g4_error *err) {
+    size_t len, *ranges, n;
+    g4_status st = chat_render_spans(style, messages, tools, params, out, &len, &ranges, &n, err);
+    free(ranges);
+    return st;
+}
+
+/* Parses the request JSON of g4_chat_render / g4_chat_tokenize. */
+static g4_status parse_request(const char *messages_json, const char *tools_json, cJSON **messages, cJSON **tools,
+                               g4_error *err) {
+    *messages = *tools = NULL;
+    if (!messages_json) return g4_fail(err, G4_ERR_ARG, "chat: no messages");
+    *messages = pyjson_parse(messages_json, strlen(messages_json), err);
+    if (!*messages) {
+        g4_error_prefix(err, "messages");
+        return G4_ERR_ARG;
+    }
+    if (tools_json && tools_json[strspn(tools_json, " \t\r\n")]) {
+        *tools = pyjson_parse(tools_json, strlen(tools_json), err);
+        if (!*tools) {
+            cJSON_Delete(*messages);
+            *messages = NULL;
+            g4_error_prefix(err, "tools");
+            return G4_ERR_ARG;
+        }
+    }
+    return G4_OK;
+}
+
+g4_status g4_chat_tokenize(const g4_tokenizer *t, const char *messages_json, const char *tools_json,
+                           const g4_chat_params *params, int32_t **ids, size_t *n_ids, g4_error *err) {
+    *ids = NULL;
+    *n_ids = 0;
+    if (!t) return g4_fail(err, G4_ERR_ARG, "chat: no tokenizer");
+    cJSON *messages, *tools;
+    g4_status st = parse_request(messages_json, tools_json, &messages, &tools, err);
+    if (st != G4_OK) return st;
+    chat_style style = chat_style_for(t);
+    char *text = NULL;
+    size_t len = 0, *ranges = NULL, n_ranges = 0;
+    st = chat_render_spans(&style, messages, tools, params, &text, &len, &ranges, &n_ranges, err);
+    cJSON_Delete(messages);
+    cJSON_Delete(tools);
+    if (st != G4_OK) return st;
+    tok_ids out = {0};
+    st = tok_encode(t, text, len, true, ranges, n_ranges, &out, err);
+    if (st == G4_OK && !out.v && !(out.v = g4_malloc(sizeof(int32_t)))) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    free(text);
+    free(ranges);
+    if (st != G4_OK) {
+        free(out.v);
+        return st;
+    }
+    *ids = out.v;
+    *n_ids = out.n;
     return G4_OK;
 }
 
 g4_status g4_chat_render(const g4_tokenizer *t, const char *messages_json, const char *tools_json,
                          const g4_chat_params *params, char **out, g4_error *err) {
     *out = NULL;
-    if (!messages_json) return g4_fail(err, G4_ERR_ARG, "chat: no messages");
-    cJSON *messages = pyjson_parse(messages_json, strlen(messages_json), err);
-    if (!messages) {
-        g4_error_prefix(err, "messages");
-        return G4_ERR_ARG;
-    }
-    cJSON *tools = NULL;
-    if (tools_json && tools_json[strspn(tools_json, " \t\r\n")]) {
-        tools = pyjson_parse(tools_json, strlen(tools_json), err);
-        if (!tools) {
-            cJSON_Delete(messages);
-            g4_error_prefix(err, "tools");
-            return G4_ERR_ARG;
-        }
-    }
+    cJSON *messages, *tools;
+    g4_status st = parse_request(messages_json, tools_json, &messages, &tools, err);
+    if (st != G4_OK) return st;
     chat_style style = chat_style_for(t);
-    g4_status st = chat_render_json(&style, messages, tools, params, out, err);
+    st = chat_render_json(&style, messages, tools, params, out, err);
     cJSON_Delete(messages);
     cJSON_Delete(tools);
     return st;

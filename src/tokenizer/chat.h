@@ -27,4 +27,10 @@ chat_style chat_style_for(const g4_tokenizer *t);
 g4_status chat_render_json(const chat_style *style, const cJSON *messages, const cJSON *tools,
                            const g4_chat_params *params, char **out, g4_error *err);
 
+/* The same, also returning which bytes of *out came from the request rather than from
+ * the template: *n_ranges pairs [start, end) in *ranges (allocates, caller frees). */
+g4_status chat_render_spans(const chat_style *style, const cJSON *messages, const cJSON *tools,
+                            const g4_chat_params *params, char **out, size_t *out_len, size_t **ranges,
+                            size_t *n_ranges, g4_error *err);
+
 #endif

@@ -78,7 +78,7 @@ g4_status g4_tokenize(const g4_tokenizer *t, const char *text, size_t len, uint3
     g4_status st = G4_OK;
     if ((flags & G4_TOKENIZE_ADD_BOS) && t->bos >= 0 && !tok_ids_push(&out, t->bos))
         st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
-    if (st == G4_OK && len) st = tok_encode(t, text, len, (flags & G4_TOKENIZE_SPECIAL) != 0, &out, err);
+    if (st == G4_OK && len) st = tok_encode(t, text, len, (flags & G4_TOKENIZE_SPECIAL) != 0, NULL, 0, &out, err);
     if (st == G4_OK && !out.v) {
         out.v = g4_malloc(sizeof(int32_t)); /* an empty result is still a valid allocation */
         if (!out.v) st = g4_fail(err, G4_ERR_NOMEM, "out of memory");

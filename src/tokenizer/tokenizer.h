@@ -183,8 +183,10 @@ bool tok_ids_push(tok_ids *a, int32_t id);
 
 /* Appends the ids of text[0..len) to out. special: control tokens written in the text
  * become their ids (otherwise they are plain text); user-defined tokens are always
- * matched, as in the reference. */
+ * matched, as in the reference. data_ranges (n pairs [start, end), sorted; may be NULL)
+ * are parts of the text that came from a user: a control token overlapping one stays
+ * text even with special parsing (g4_chat_tokenize). */
 g4_status tok_encode(const g4_tokenizer *t, const char *text, size_t len, bool special,
-                     tok_ids *out, g4_error *err);
+                     const size_t *data_ranges, size_t n_data_ranges, tok_ids *out, g4_error *err);
 
 #endif
