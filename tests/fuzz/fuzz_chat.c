@@ -1,14 +1,30 @@
 /* fuzz_chat.c - libFuzzer target for the chat format: rendering arbitrary JSON as a
- * conversation (messages and tools) and parsing arbitrary text as a model reply. The
- * first input byte picks the part and the options; for rendering, a NUL byte separates
- * the messages JSON from the tools JSON. */
+ * conversation (messages and tools), rendering and tokenizing it in one step, and
+ * parsing arbitrary text as a model reply. The first input byte picks the part and the
+ * options; for rendering, a NUL byte separates the messages JSON from the tools JSON.
+ * Render+tokenize uses the real vocabulary when the test cache has it (loaded once). */
 #include "g4.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const g4_tokenizer *vocab(void) {
+    static g4_tokenizer *t;
+    static int tried;
+    if (!tried) {
+        tried = 1;
+        const char *cache = getenv("G4_TEST_CACHE");
+        char path[1024];
+        snprintf(path, sizeof path, "%s/vocab/ggml-vocab-gemma-4.gguf", cache && *cache ? cache : ".cache");
+        g4_error err = {0};
+        if (g4_tokenizer_open(&t, path, &err) != G4_OK) t = NULL;
+    }
+    return t;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size == 0) return 0;
@@ -36,6 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     g4_status st = g4_chat_render(NULL, text, tools, &p, &out, &err);
     if ((st == G4_OK) != (out != NULL)) abort();
     free(out);
+    const g4_tokenizer *t = (mode & 0x40) ? vocab() : NULL;
+    if (t) {
+        int32_t *ids = NULL;
+        size_t n;
+        st = g4_chat_tokenize(t, text, tools, &p, &ids, &n, &err);
+        if ((st == G4_OK) != (ids != NULL)) abort();
+        free(ids);
+    }
     free(text);
     return 0;
 }
