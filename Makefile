@@ -24,7 +24,7 @@ ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
 LIB_SRC += src/cpu/kernels_avx2.c src/cpu/kernels_avx512.c
 endif
 LIB_SRC += src/quant/quant.c src/quant/legacy.c src/quant/kquants.c src/quant/iq4.c src/quant/mix.c
-LIB_SRC += src/tokenizer/vocab.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c src/tokenizer/pyjson.c \
+LIB_SRC += src/tokenizer/vocab.c src/tokenizer/vocab_load.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c src/tokenizer/pyjson.c \
            src/tokenizer/chat.c src/tokenizer/chat_parse.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TESTS   := test_dtype test_fixtures test_badfiles test_kernels

@@ -48,7 +48,7 @@ typedef struct tok_merge {
 typedef struct tok_mergemap {
     tok_merge *slot;   /* every merge */
     uint32_t mask;
-    /* Most lookups are for frequent merges or for pairs that merge at all, yet the full
+    /* Most lookups are for frequent merges or for pairs that do not merge at all, yet the full
      * table (16 MB for Gemma 4) misses the cache on almost every probe. So the merges of
      * low rank also live in a small table that stays in cache, and a bit set over a
      * second hash of every merge's pair answers "no merge" without the big table. */
@@ -130,7 +130,7 @@ struct g4_tokenizer {
     char *source;           /* "gguf" or "hf", for messages */
 };
 
-/* ---- building (vocab.c) ------------------------------------------------------ */
+/* ---- building (vocab.c) and loading (vocab_load.c) ----------------------------- */
 
 /* A list of strings handed to tok_build_vocab: arrays of pointers and lengths, or a
  * GGUF string array read in place (u64 little-endian length + bytes, repeated; the GGUF
@@ -163,6 +163,10 @@ g4_status tok_load_hf(g4_tokenizer *t, const char *dir, g4_error *err);
 g4_status tok_parse_hf(g4_tokenizer *t, const char *json, const char *config_json, const char *template_text,
                        g4_error *err);
 void tok_destroy(g4_tokenizer *t);
+
+/* The byte a "<0xHH>" piece stands for (either hex case, as Hugging Face's ByteFallback
+ * decoder accepts), or -1. */
+int tok_byte_piece(const char *s, uint32_t n);
 
 /* Looks up a piece by its exact bytes; -1 if absent. */
 int32_t tok_find(const g4_tokenizer *t, const char *s, size_t n);
