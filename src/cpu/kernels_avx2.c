@@ -93,8 +93,58 @@ static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, co
 }
 
 #define LOAD_Q8(qs) _mm256_loadu_si256((const __m256i *)(qs))
-MATMUL_INT8(matmul_q4_0, block_q4_0, q4_s8)
-MATMUL_INT8(matmul_q8_0, block_q8_0, LOAD_Q8)
+MATMUL_INT8(matvec_q4_0, block_q4_0, q4_s8)
+MATMUL_INT8(matvec_q8_0, block_q8_0, LOAD_Q8)
+
+/* Prefill tile: 2 weight rows x 4 tokens per pass. Each weight block is unpacked and its
+ * scale converted once and used for 4 tokens; the 8 accumulators, 4 activation vectors
+ * and 2 weight vectors fit the 16 ymm registers. About 9.5 instructions per 32
+ * multiply-adds, against 16 when every token unpacks the weights again. */
+#define MATMUL_TILE(NAME, BLOCK, LOADW, FALLBACK)                                                                 \
+static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,         \
+                 int64_t n, float *scratch) {                                                                     \
+    const int64_t nb = w->cols / 32, n4 = n / 4 * 4, r2 = r0 + (r1 - r0) / 2 * 2;                                \
+    for (int64_t r = r0; r < r2 && n4; r += 2) {                                                                  \
+        const BLOCK *w0 = (const BLOCK *)(w->data + (uint64_t)r * w->row_bytes);                                 \
+        const BLOCK *w1 = (const BLOCK *)((const uint8_t *)w0 + w->row_bytes);                                   \
+        for (int64_t t = 0; t < n4; t += 4) {                                                                     \
+            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);                                  \
+            const block_a8 *x1 = (const block_a8 *)((const char *)x0 + ldx);                                      \
+            const block_a8 *x2 = (const block_a8 *)((const char *)x1 + ldx);                                      \
+            const block_a8 *x3 = (const block_a8 *)((const char *)x2 + ldx);                                      \
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;                                    \
+            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;                                                    \
+            for (int64_t b = 0; b < nb; b++) {                                                                    \
+                const __m256i q0 = LOADW(w0[b].qs), q1 = LOADW(w1[b].qs);                                         \
+                const __m256i u0 = _mm256_abs_epi8(q0), u1 = _mm256_abs_epi8(q1);                                 \
+                const __m256 s0 = _mm256_set1_ps(h2f(w0[b].d)), s1 = _mm256_set1_ps(h2f(w1[b].d));                \
+                __m256i a; __m256 d;                                                                              \
+                a = _mm256_loadu_si256((const __m256i *)x0[b].qs); d = _mm256_set1_ps(x0[b].d);                   \
+                c00 = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(dot_u8s8(u0, _mm256_sign_epi8(a, q0))), c00); \
+                c10 = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(dot_u8s8(u1, _mm256_sign_epi8(a, q1))), c10); \
+                a = _mm256_loadu_si256((const __m256i *)x1[b].qs); d = _mm256_set1_ps(x1[b].d);                   \
+                c01 = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(dot_u8s8(u0, _mm256_sign_epi8(a, q0))), c01); \
+                c11 = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(dot_u8s8(u1, _mm256_sign_epi8(a, q1))), c11); \
+                a = _mm256_loadu_si256((const __m256i *)x2[b].qs); d = _mm256_set1_ps(x2[b].d);                   \
+                c02 = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(dot_u8s8(u0, _mm256_sign_epi8(a, q0))), c02); \
+                c12 = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(dot_u8s8(u1, _mm256_sign_epi8(a, q1))), c12); \
+                a = _mm256_loadu_si256((const __m256i *)x3[b].qs); d = _mm256_set1_ps(x3[b].d);                   \
+                c03 = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(dot_u8s8(u0, _mm256_sign_epi8(a, q0))), c03); \
+                c13 = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(dot_u8s8(u1, _mm256_sign_epi8(a, q1))), c13); \
+            }                                                                                                     \
+            y[t * ldy + r] = hsum256(c00); y[(t + 1) * ldy + r] = hsum256(c01);                                   \
+            y[(t + 2) * ldy + r] = hsum256(c02); y[(t + 3) * ldy + r] = hsum256(c03);                             \
+            y[t * ldy + r + 1] = hsum256(c10); y[(t + 1) * ldy + r + 1] = hsum256(c11);                           \
+            y[(t + 2) * ldy + r + 1] = hsum256(c12); y[(t + 3) * ldy + r + 1] = hsum256(c13);                     \
+        }                                                                                                         \
+    }                                                                                                             \
+    /* what the tile did not cover: an odd last row, and tokens past the last multiple of 4 */                   \
+    if (n4) FALLBACK(y, ldy, w, r2, r1, xv, ldx, n4, scratch);                                                   \
+    if (n4 < n) FALLBACK(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);        \
+}
+
+MATMUL_TILE(matmul_q4_0, block_q4_0, q4_s8, matvec_q4_0)
+MATMUL_TILE(matmul_q8_0, block_q8_0, LOAD_Q8, matvec_q8_0)
 
 static inline __m256 load8(const uint8_t *p, int32_t type) {
     switch (type) {
