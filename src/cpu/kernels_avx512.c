@@ -1,118 +1,19 @@
 /* kernels_avx512.c - AVX-512 (F, BW, DQ, VL, VNNI) kernels; only this file is compiled with
  * those flags, and the table is used only when CPUID says they are there.
  *
- * Work split: the caller hands each thread a range of weight rows; a kernel walks its
- * rows four at a time and, for each group, all tokens, so one unpacked weight block is
- * reused across tokens (prefill) and the activation block across the four rows.
- *
- * Int8 blocks (Q4_0, Q8_0 x block_a8): VPDPBUSD multiplies unsigned bytes by signed
- * bytes. Q4_0 nibbles are already unsigned (0..15): the -8 offset is folded in by
- * starting the accumulator at -8 * sum(activation block). Q8_0 weights are signed: the
- * sign moves onto the activation (|w| * sign(w)·a), the usual trick. Each block's int32
- * lanes are converted to float and scaled by d_w * d_a; lanes are summed at the end.
- * 256-bit vectors: one block is 32 bytes, and Zen 4 splits 512-bit ops anyway. */
+ * The int8 block kernels (Q4_0, Q8_0 x block_a8) are the shared ones of
+ * kernels_x86_int8.h with VPDPBUSD as the byte dot product, on 256-bit vectors (one
+ * block is 32 bytes, and Zen 4 splits 512-bit operations anyway). Float weights use
+ * 512-bit FMAs; activation quantization uses 512-bit vectors. */
 #include "kernels.h"
 #include "../dtype.h"
 
 #include <immintrin.h>
 
-static inline float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+/* VPDPBUSD (AVX-512 VNNI on 256-bit vectors): 32 u8 x s8 products into 8 int32 lanes. */
+static inline __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
 
-static inline __m256i unpack_q4(const uint8_t *qs) {
-    __m128i b = _mm_loadu_si128((const __m128i *)qs);
-    __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15));
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
-    return _mm256_set_m128i(hi, lo); /* elements 0..15 then 16..31 */
-}
-
-static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-#define RB 4 /* weight rows per group */
-
-static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    (void)scratch;
-    const int64_t nb = w->cols / 32;
-    int64_t r = r0;
-    for (; r + RB <= r1; r += RB) {
-        const block_q4_0 *wb[RB];
-        for (int i = 0; i < RB; i++) wb[i] = (const block_q4_0 *)(w->data + (uint64_t)(r + i) * w->row_bytes);
-        for (int64_t t = 0; t < n; t++) {
-            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-            __m256 acc[RB];
-            for (int i = 0; i < RB; i++) acc[i] = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
-                const __m256i init = _mm256_castsi128_si256(_mm_cvtsi32_si128(-8 * xb[b].s));
-                const float da = xb[b].d;
-                for (int i = 0; i < RB; i++) {
-                    __m256i dot = _mm256_dpbusd_epi32(init, unpack_q4(wb[i][b].qs), a);
-                    acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wb[i][b].d) * da), acc[i]);
-                }
-            }
-            for (int i = 0; i < RB; i++) y[t * ldy + r + i] = hsum256(acc[i]);
-        }
-    }
-    for (; r < r1; r++) { /* leftover rows */
-        const block_q4_0 *wr = (const block_q4_0 *)(w->data + (uint64_t)r * w->row_bytes);
-        for (int64_t t = 0; t < n; t++) {
-            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-            __m256 acc = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const __m256i init = _mm256_castsi128_si256(_mm_cvtsi32_si128(-8 * xb[b].s));
-                __m256i dot = _mm256_dpbusd_epi32(init, unpack_q4(wr[b].qs), _mm256_loadu_si256((const __m256i *)xb[b].qs));
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wr[b].d) * xb[b].d), acc);
-            }
-            y[t * ldy + r] = hsum256(acc);
-        }
-    }
-}
-
-static inline __m256i dot_q8(__m256i w, __m256i a) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
-}
-
-static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    (void)scratch;
-    const int64_t nb = w->cols / 32;
-    int64_t r = r0;
-    for (; r + RB <= r1; r += RB) {
-        const block_q8_0 *wb[RB];
-        for (int i = 0; i < RB; i++) wb[i] = (const block_q8_0 *)(w->data + (uint64_t)(r + i) * w->row_bytes);
-        for (int64_t t = 0; t < n; t++) {
-            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-            __m256 acc[RB];
-            for (int i = 0; i < RB; i++) acc[i] = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
-                const float da = xb[b].d;
-                for (int i = 0; i < RB; i++) {
-                    __m256i dot = dot_q8(_mm256_loadu_si256((const __m256i *)wb[i][b].qs), a);
-                    acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wb[i][b].d) * da), acc[i]);
-                }
-            }
-            for (int i = 0; i < RB; i++) y[t * ldy + r + i] = hsum256(acc[i]);
-        }
-    }
-    for (; r < r1; r++) {
-        const block_q8_0 *wr = (const block_q8_0 *)(w->data + (uint64_t)r * w->row_bytes);
-        for (int64_t t = 0; t < n; t++) {
-            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-            __m256 acc = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) {
-                __m256i dot = dot_q8(_mm256_loadu_si256((const __m256i *)wr[b].qs), _mm256_loadu_si256((const __m256i *)xb[b].qs));
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(h2f(wr[b].d) * xb[b].d), acc);
-            }
-            y[t * ldy + r] = hsum256(acc);
-        }
-    }
-}
+#include "kernels_x86_int8.h"
 
 /* Float weights x float activations, 16 lanes at a time; a scalar tail covers cols % 16. */
 static inline __m512 load16(const uint8_t *p, int32_t type) {

@@ -1,0 +1,147 @@
+/* kernels_x86_int8.h - the int8 block kernels (Q4_0 / Q8_0 weights x block_a8
+ * activations) shared by the AVX2 and AVX-512 tables. The including file defines
+ * dot_u8s8(u, s): 32 unsigned x signed byte products summed into 8 int32 lanes (AVX2:
+ * VPMADDUBSW + VPMADDWD; AVX-512 VNNI: one VPDPBUSD), and is compiled with its ISA's
+ * flags; everything else is the same code.
+ *
+ * Decode (matvec_*) walks four weight rows at a time with one register accumulator per
+ * row. Prefill (matmul_*) works in 2-row x 4-token tiles so each weight block is
+ * unpacked once for four tokens. Both types use the sign trick: |w| is the unsigned
+ * operand and w's sign moves onto the activation (VPSIGNB also zeroes it where w is 0). */
+#ifndef G4_KERNELS_X86_INT8_H
+#define G4_KERNELS_X86_INT8_H
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline __m256i unpack_q4(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15));
+    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
+    return _mm256_set_m128i(hi, lo);
+}
+
+static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+#define RB 4
+
+/* Signed bytes w times signed bytes a, 32 pairs -> 8 int32 lane sums, as float. |w| goes
+ * in the unsigned operand and w's sign onto a (VPSIGNB also zeroes a where w is 0). */
+static inline __m256 dot_s8(__m256i w, __m256i a) {
+    return _mm256_cvtepi32_ps(dot_u8s8(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)));
+}
+
+/* Q4_0 block as 32 signed bytes in -8..7. */
+static inline __m256i q4_s8(const uint8_t *qs) {
+    return _mm256_sub_epi8(unpack_q4(qs), _mm256_set1_epi8(8));
+}
+
+/* The inner loops keep four independent accumulators in registers (one per weight row),
+ * so consecutive blocks never wait on each other's FMA latency. */
+#define MATMUL_INT8(NAME, BLOCK, LOADW)                                                                          \
+static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,        \
+                 int64_t n, float *scratch) {                                                                    \
+    (void)scratch;                                                                                               \
+    const int64_t nb = w->cols / 32;                                                                             \
+    int64_t r = r0;                                                                                              \
+    for (; r + RB <= r1; r += RB) {                                                                              \
+        const BLOCK *w0 = (const BLOCK *)(w->data + (uint64_t)r * w->row_bytes);                                \
+        const BLOCK *w1 = (const BLOCK *)((const uint8_t *)w0 + w->row_bytes);                                  \
+        const BLOCK *w2 = (const BLOCK *)((const uint8_t *)w1 + w->row_bytes);                                  \
+        const BLOCK *w3 = (const BLOCK *)((const uint8_t *)w2 + w->row_bytes);                                  \
+        for (int64_t t = 0; t < n; t++) {                                                                        \
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);                                \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                          \
+            for (int64_t b = 0; b < nb; b++) {                                                                   \
+                const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);                                 \
+                const __m256 da = _mm256_set1_ps(xb[b].d);                                                       \
+                a0 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(w0[b].d)), da), dot_s8(LOADW(w0[b].qs), a), a0); \
+                a1 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(w1[b].d)), da), dot_s8(LOADW(w1[b].qs), a), a1); \
+                a2 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(w2[b].d)), da), dot_s8(LOADW(w2[b].qs), a), a2); \
+                a3 = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(w3[b].d)), da), dot_s8(LOADW(w3[b].qs), a), a3); \
+            }                                                                                                    \
+            y[t * ldy + r] = hsum256(a0);                                                                        \
+            y[t * ldy + r + 1] = hsum256(a1);                                                                    \
+            y[t * ldy + r + 2] = hsum256(a2);                                                                    \
+            y[t * ldy + r + 3] = hsum256(a3);                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+    for (; r < r1; r++) {                                                                                        \
+        const BLOCK *w0 = (const BLOCK *)(w->data + (uint64_t)r * w->row_bytes);                                \
+        for (int64_t t = 0; t < n; t++) {                                                                        \
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);                                \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                            \
+            int64_t b = 0;                                                                                       \
+            for (; b + 2 <= nb; b += 2) {                                                                        \
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w0[b].d) * xb[b].d),                                     \
+                                     dot_s8(LOADW(w0[b].qs), _mm256_loadu_si256((const __m256i *)xb[b].qs)), a0);  \
+                a1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w0[b + 1].d) * xb[b + 1].d),                             \
+                                     dot_s8(LOADW(w0[b + 1].qs), _mm256_loadu_si256((const __m256i *)xb[b + 1].qs)), a1); \
+            }                                                                                                    \
+            for (; b < nb; b++)                                                                                  \
+                a0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w0[b].d) * xb[b].d),                                     \
+                                     dot_s8(LOADW(w0[b].qs), _mm256_loadu_si256((const __m256i *)xb[b].qs)), a0);  \
+            y[t * ldy + r] = hsum256(_mm256_add_ps(a0, a1));                                                     \
+        }                                                                                                        \
+    }                                                                                                            \
+}
+
+#define LOAD_Q8(qs) _mm256_loadu_si256((const __m256i *)(qs))
+MATMUL_INT8(matvec_q4_0, block_q4_0, q4_s8)
+MATMUL_INT8(matvec_q8_0, block_q8_0, LOAD_Q8)
+
+/* Prefill tile: 2 weight rows x 4 tokens per pass. Each weight block is unpacked and its
+ * scale converted once and used for 4 tokens; the 8 accumulators, 4 activation vectors
+ * and 2 weight vectors fit the 16 ymm registers. About 9.5 instructions per 32
+ * multiply-adds, against 16 when every token unpacks the weights again. */
+#define MATMUL_TILE(NAME, BLOCK, LOADW, FALLBACK)                                                                 \
+static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,         \
+                 int64_t n, float *scratch) {                                                                     \
+    const int64_t nb = w->cols / 32, n4 = n / 4 * 4, r2 = r0 + (r1 - r0) / 2 * 2;                                \
+    for (int64_t r = r0; r < r2 && n4; r += 2) {                                                                  \
+        const BLOCK *w0 = (const BLOCK *)(w->data + (uint64_t)r * w->row_bytes);                                 \
+        const BLOCK *w1 = (const BLOCK *)((const uint8_t *)w0 + w->row_bytes);                                   \
+        for (int64_t t = 0; t < n4; t += 4) {                                                                     \
+            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);                                  \
+            const block_a8 *x1 = (const block_a8 *)((const char *)x0 + ldx);                                      \
+            const block_a8 *x2 = (const block_a8 *)((const char *)x1 + ldx);                                      \
+            const block_a8 *x3 = (const block_a8 *)((const char *)x2 + ldx);                                      \
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;                                    \
+            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;                                                    \
+            for (int64_t b = 0; b < nb; b++) {                                                                    \
+                const __m256i q0 = LOADW(w0[b].qs), q1 = LOADW(w1[b].qs);                                         \
+                const __m256i u0 = _mm256_abs_epi8(q0), u1 = _mm256_abs_epi8(q1);                                 \
+                const __m256 s0 = _mm256_set1_ps(h2f(w0[b].d)), s1 = _mm256_set1_ps(h2f(w1[b].d));                \
+                __m256i a; __m256 d;                                                                              \
+                a = _mm256_loadu_si256((const __m256i *)x0[b].qs); d = _mm256_set1_ps(x0[b].d);                   \
+                c00 = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(dot_u8s8(u0, _mm256_sign_epi8(a, q0))), c00); \
+                c10 = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(dot_u8s8(u1, _mm256_sign_epi8(a, q1))), c10); \
+                a = _mm256_loadu_si256((const __m256i *)x1[b].qs); d = _mm256_set1_ps(x1[b].d);                   \
+                c01 = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(dot_u8s8(u0, _mm256_sign_epi8(a, q0))), c01); \
+                c11 = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(dot_u8s8(u1, _mm256_sign_epi8(a, q1))), c11); \
+                a = _mm256_loadu_si256((const __m256i *)x2[b].qs); d = _mm256_set1_ps(x2[b].d);                   \
+                c02 = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(dot_u8s8(u0, _mm256_sign_epi8(a, q0))), c02); \
+                c12 = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(dot_u8s8(u1, _mm256_sign_epi8(a, q1))), c12); \
+                a = _mm256_loadu_si256((const __m256i *)x3[b].qs); d = _mm256_set1_ps(x3[b].d);                   \
+                c03 = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(dot_u8s8(u0, _mm256_sign_epi8(a, q0))), c03); \
+                c13 = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(dot_u8s8(u1, _mm256_sign_epi8(a, q1))), c13); \
+            }                                                                                                     \
+            y[t * ldy + r] = hsum256(c00); y[(t + 1) * ldy + r] = hsum256(c01);                                   \
+            y[(t + 2) * ldy + r] = hsum256(c02); y[(t + 3) * ldy + r] = hsum256(c03);                             \
+            y[t * ldy + r + 1] = hsum256(c10); y[(t + 1) * ldy + r + 1] = hsum256(c11);                           \
+            y[(t + 2) * ldy + r + 1] = hsum256(c12); y[(t + 3) * ldy + r + 1] = hsum256(c13);                     \
+        }                                                                                                         \
+    }                                                                                                             \
+    /* what the tile did not cover: an odd last row, and tokens past the last multiple of 4 */                   \
+    if (n4) FALLBACK(y, ldy, w, r2, r1, xv, ldx, n4, scratch);                                                   \
+    if (n4 < n) FALLBACK(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);        \
+}
+
+MATMUL_TILE(matmul_q4_0, block_q4_0, q4_s8, matvec_q4_0)
+MATMUL_TILE(matmul_q8_0, block_q8_0, LOAD_Q8, matvec_q8_0)
+
+#endif
