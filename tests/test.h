@@ -79,4 +79,31 @@ static inline int test_write_file(const char *path, const void *data, size_t len
     return fclose(f) == 0 && w == len ? 0 : -1;
 }
 
+/* Lower-case hex of n bytes into out (2n+1 chars). */
+static inline void test_hex(const void *p, size_t n, char *out) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* SHA-256 of a buffer via coreutils' sha256sum (tests only; the library needs none).
+ * out is "" when sha256sum is unavailable. */
+static inline void test_sha256(const void *data, size_t n, char out[65]) {
+    char path[] = "/tmp/g4-test-sha-XXXXXX";
+    int fd = mkstemp(path);
+    out[0] = 0;
+    if (fd < 0) return;
+    FILE *f = fdopen(fd, "wb");
+    if (!f) return;
+    fwrite(data, 1, n, f);
+    fclose(f);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "sha256sum %s", path);
+    FILE *p = popen(cmd, "r");
+    if (p) {
+        if (fscanf(p, "%64s", out) != 1) out[0] = 0;
+        pclose(p);
+    }
+    remove(path);
+}
+
 #endif

@@ -7,30 +7,6 @@
 
 #include <stdint.h>
 
-static void hex(const void *p, size_t n, char *out) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", b[i]);
-}
-
-/* SHA-256 of a buffer via coreutils' sha256sum (tests only; the library needs none). */
-static void sha256(const void *data, size_t n, char out[65]) {
-    char path[] = "/tmp/g4-test-sha-XXXXXX";
-    int fd = mkstemp(path);
-    out[0] = 0;
-    if (fd < 0) return;
-    FILE *f = fdopen(fd, "wb");
-    fwrite(data, 1, n, f);
-    fclose(f);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "sha256sum %s", path);
-    FILE *p = popen(cmd, "r");
-    if (p) {
-        if (fscanf(p, "%64s", out) != 1) out[0] = 0;
-        pclose(p);
-    }
-    remove(path);
-}
-
 static void test_fp16(void) {
     int bad = 0;
     for (uint32_t h = 0; h < 65536; h++) {
@@ -71,20 +47,20 @@ static void test_blocks(void) {
     known_block(x);
     block_q4_0 q4;
     quantize_row(G4_DTYPE_Q4_0, x, &q4, 32);
-    hex(&q4, sizeof q4, h);
+    test_hex(&q4, sizeof q4, h);
     CHECK_MSG(!strcmp(h, "40b07f29c47e19b46e18b36d08a35d08a25c"), "Q4_0 block %s", h);
     dequantize_row(G4_DTYPE_Q4_0, &q4, y, 32);
     CHECK(y[0] == -0.9296875f && y[16] == 0.1328125f && y[29] == 1.0625f);
     block_q8_0 q8;
     quantize_row(G4_DTYPE_Q8_0, x, &q8, 32);
-    hex(&q8, sizeof q8, h);
+    test_hex(&q8, sizeof q8, h);
     CHECK_MSG(!strcmp(h, "492097ea3c9ff143a6f94bae0052b5075abd0f61c41669cc1e70d32578db2d7fe234"), "Q8_0 block %s", h);
     dequantize_row(G4_DTYPE_Q8_0, &q8, y, 32);
     CHECK(y[0] == -0.878791809f && y[29] == 1.06291962f);
 
     float z[32] = {0};
     quantize_row(G4_DTYPE_Q4_0, z, &q4, 32);
-    hex(&q4, sizeof q4, h);
+    test_hex(&q4, sizeof q4, h);
     CHECK_MSG(!strcmp(h, "008088888888888888888888888888888888"), "Q4_0 zero block %s", h);
     quantize_row(G4_DTYPE_Q8_0, z, &q8, 32);
     uint8_t zeros[34] = {0};
@@ -125,7 +101,7 @@ static void test_hashes(void) {
     static uint8_t q[16384 * 4];
     char h[65];
     hash_input(x);
-    sha256(x, sizeof x, h);
+    test_sha256(x, sizeof x, h);
     if (!h[0]) { SKIP("sha256sum not available"); return; }
     CHECK_MSG(!strcmp(h, "0e688bddc03a7b21ecfc26a9dcf11ce33def73476cb4b5de962353ca48a1da33"), "generator input %s", h);
     static const struct { int32_t type; const char *qhash, *dqhash; } cases[] = {
@@ -140,11 +116,11 @@ static void test_hashes(void) {
         uint64_t rb = 0;
         CHECK(dtype_row_bytes(cases[c].type, 2048, &rb));
         for (int r = 0; r < 8; r++) quantize_row(cases[c].type, x + r * 2048, q + r * rb, 2048);
-        sha256(q, rb * 8, h);
+        test_sha256(q, rb * 8, h);
         CHECK_MSG(!strcmp(h, cases[c].qhash), "%s quantized hash %s", g4_dtype_name(cases[c].type), h);
         if (!cases[c].dqhash) continue;
         for (int r = 0; r < 8; r++) dequantize_row(cases[c].type, q + r * rb, y + r * 2048, 2048);
-        sha256(y, sizeof y, h);
+        test_sha256(y, sizeof y, h);
         CHECK_MSG(!strcmp(h, cases[c].dqhash), "%s dequantized hash %s", g4_dtype_name(cases[c].type), h);
     }
 }

@@ -18,35 +18,10 @@
 
 /* ---- Helpers ----------------------------------------------------------------------- */
 
-static void hex(const void *p, size_t n, char *out) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", b[i]);
-    out[2 * n] = 0;
-}
-
 static size_t row_bytes(int32_t type, int64_t n) {
     uint64_t b = 0;
     if (!dtype_row_bytes(type, n, &b)) return 0;
     return (size_t)b;
-}
-
-/* SHA-256 of a buffer via coreutils' sha256sum (tests only; the library needs none). */
-static void sha256(const void *data, size_t n, char out[65]) {
-    char path[] = "/tmp/g4-test-sha-XXXXXX";
-    int fd = mkstemp(path);
-    out[0] = 0;
-    if (fd < 0) return;
-    FILE *f = fdopen(fd, "wb");
-    fwrite(data, 1, n, f);
-    fclose(f);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "sha256sum %s", path);
-    FILE *p = popen(cmd, "r");
-    if (p) {
-        if (fscanf(p, "%64s", out) != 1) out[0] = 0;
-        pclose(p);
-    }
-    remove(path);
 }
 
 /* Same value and, for zeros, the same sign (§1.1: the sign of a zero is part of the
@@ -164,7 +139,7 @@ static void test_block32(void) {
         const dtype_traits *tr = dtype_get(cases[c].type);
         if (cases[c].ref) iq4_nl_quantize_row_ref(x, q, 32);
         else quantize_row(cases[c].type, x, q, 32);
-        hex(q, (size_t)tr->block_bytes, h);
+        test_hex(q, (size_t)tr->block_bytes, h);
         CHECK_MSG(!strcmp(h, cases[c].hex), "%s%s block %s (§12.1)", tr->name, cases[c].ref ? " ref" : "", h);
         dequantize_row(cases[c].type, q, y, 32);
         CHECK_MSG(y[0] == cases[c].y0 && (isnan(cases[c].y1) || y[1] == cases[c].y1) && y[16] == cases[c].y16 &&
@@ -193,7 +168,7 @@ static void test_zero_blocks(void) {
         const dtype_traits *tr = dtype_get(type);
         memset(q, 0xA5, sizeof q); /* catch bytes left unwritten */
         quantize_row(type, z, q, tr->block);
-        hex(q, (size_t)tr->block_bytes, h);
+        test_hex(q, (size_t)tr->block_bytes, h);
         /* default: all zero bytes (Q4_1, Q5_1, Q8_0, Q8_1, MXFP4 and the K-quants; Q8_K
          * with bsums zeroed where llama.cpp leaves them unwritten, §13) */
         memset(want, '0', 2 * (size_t)tr->block_bytes);
@@ -263,7 +238,7 @@ static void test_block256(void) {
     for (size_t c = 0; c < G4_ARRAY_LEN(cases); c++) {
         const dtype_traits *tr = dtype_get(cases[c].type);
         quantize_row(cases[c].type, x, q, 256);
-        hex(q, (size_t)tr->block_bytes, h);
+        test_hex(q, (size_t)tr->block_bytes, h);
         CHECK_MSG(!strcmp(h, cases[c].hex), "%s super-block %s (§12.2)", tr->name, h);
         dequantize_row(cases[c].type, q, y, 256);
         int bad = 0;
@@ -278,11 +253,11 @@ static void test_block256(void) {
      * x[228] = 4.96875 is positive; then qs and bsums */
     block_q8_K k8;
     quantize_row(QT_Q8_K, x, &k8, 256);
-    hex(&k8, 4, h);
+    test_hex(&k8, 4, h);
     CHECK_MSG(!strcmp(h, "814020bd"), "Q8_K d %s", h);
-    hex(k8.qs, 8, h);
+    test_hex(k8.qs, 8, h);
     CHECK_MSG(!strcmp(h, "080501fdfaf6f208"), "Q8_K qs %s", h);
-    hex(&k8.bsums[14], 4, h);
+    test_hex(&k8.bsums[14], 4, h);
     CHECK_MSG(!strcmp(h, "61fe61fe"), "Q8_K bsums %s", h);
     int bs_bad = 0;
     for (int g = 0; g < 16; g++) {
@@ -326,7 +301,7 @@ static void test_hashes(void) {
     static uint8_t q[16384 * 4];
     char h[65];
     hash_input(x);
-    sha256(x, sizeof x, h);
+    test_sha256(x, sizeof x, h);
     if (!h[0]) { SKIP("sha256sum not available"); return; }
     CHECK_MSG(!strcmp(h, "0e688bddc03a7b21ecfc26a9dcf11ce33def73476cb4b5de962353ca48a1da33"), "generator input %s", h);
     for (int c = 0; c < 2048; c++) qw[c] = 1.0f + (float)(c % 7) * 0.25f;
@@ -383,11 +358,11 @@ static void test_hashes(void) {
         const char *name = dtype_get(type)->name;
         size_t rb = row_bytes(type, 2048);
         for (int r = 0; r < 8; r++) quantize_row(type, x + r * 2048, q + r * rb, 2048);
-        sha256(q, rb * 8, h);
+        test_sha256(q, rb * 8, h);
         CHECK_MSG(!strcmp(h, cases[c].qhash), "%s quantized hash %s (§12.3)", name, h);
         if (cases[c].dqhash) {
             for (int r = 0; r < 8; r++) dequantize_row(type, q + r * rb, y + r * 2048, 2048);
-            sha256(y, sizeof y, h);
+            test_sha256(y, sizeof y, h);
             CHECK_MSG(!strcmp(h, cases[c].dqhash), "%s dequantized hash %s (§12.3)", name, h);
             if (cases[c].rms > 0) {
                 double se = 0;
@@ -399,7 +374,7 @@ static void test_hashes(void) {
         }
         /* with imatrix (types that ignore it must give the no-imatrix bytes) */
         for (int r = 0; r < 8; r++) quantize_row_imatrix(type, x + r * 2048, q + r * rb, 2048, qw);
-        sha256(q, rb * 8, h);
+        test_sha256(q, rb * 8, h);
         const char *want = cases[c].imhash ? cases[c].imhash : cases[c].qhash;
         CHECK_MSG(!strcmp(h, want), "%s imatrix hash %s (§12.3)", name, h);
         CHECK(quant_uses_imatrix(type) == (cases[c].imhash != NULL));
@@ -436,7 +411,7 @@ static void test_stale_levels(void) {
     for (size_t c = 0; c < G4_ARRAY_LEN(cases); c++) {
         const dtype_traits *tr = dtype_get(cases[c].type);
         quantize_row(cases[c].type, x, q, 256);
-        hex(q, (size_t)tr->block_bytes, h);
+        test_hex(q, (size_t)tr->block_bytes, h);
         CHECK_MSG(!strcmp(h, cases[c].hex), "%s stale-level block %s (§13)", tr->name, h);
         dequantize_row(cases[c].type, q, y, 256);
         bool zero = true;

@@ -22,13 +22,6 @@ static inline __m256 load8(const uint8_t *p, int32_t type) {
     default: return _mm256_loadu_ps((const float *)p);
     }
 }
-static inline float load1(const uint8_t *p, int32_t type, int64_t c) {
-    switch (type) {
-    case G4_DTYPE_F16: return fp16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
-    case G4_DTYPE_BF16: return bf16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
-    default: return ((const float *)p)[c];
-    }
-}
 
 static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                          int64_t n, float *scratch) {

@@ -1,5 +1,5 @@
 /* kernels_x86_int8.h - the int8 block kernels (Q4_0 / Q8_0 weights x block_a8
- * activations) shared by the AVX2 and AVX-512 tables. The including file defines
+ * activations), and small helpers, shared by the AVX2 and AVX-512 tables. The including file defines
  * dot_u8s8(u, s): 32 unsigned x signed byte products summed into 8 int32 lanes (AVX2:
  * VPMADDUBSW + VPMADDWD; AVX-512 VNNI: one VPDPBUSD), and is compiled with its ISA's
  * flags; everything else is the same code.
@@ -143,5 +143,14 @@ static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, co
 
 MATMUL_TILE(matmul_q4_0, block_q4_0, q4_s8, matvec_q4_0)
 MATMUL_TILE(matmul_q8_0, block_q8_0, LOAD_Q8, matvec_q8_0)
+
+/* One element of a float-type weight row (the tails of the float kernels). */
+static inline float load1(const uint8_t *p, int32_t type, int64_t c) {
+    switch (type) {
+    case G4_DTYPE_F16: return fp16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
+    case G4_DTYPE_BF16: return bf16_to_f32((uint16_t)(p[2 * c] | p[2 * c + 1] << 8));
+    default: return ((const float *)p)[c];
+    }
+}
 
 #endif

@@ -329,17 +329,6 @@ static bool write_hparams(gguf_writer *w, const g4_model *m, g4_dtype type) {
     return ok;
 }
 
-static bool layer_has(const g4_hparams *hp, int32_t l, int when) {
-    const layer_config *lc = &hp->layer[l];
-    switch (when) {
-    case W_OWNKV: return lc->kv_source == l;
-    case W_OWNV: return lc->kv_source == l && lc->has_v;
-    case W_PLE: return hp->n_embd_per_layer > 0;
-    case W_MOE: return hp->n_expert > 0;
-    default: return true;
-    }
-}
-
 static bool plan_tensors(convert_ctx *c, g4_dtype type) {
     const g4_model *m = c->m;
     const g4_hparams *hp = &m->hp;

@@ -84,17 +84,6 @@ static bool bind_vec(binder *b, const float **out, const char *name, int64_t n) 
     return true;
 }
 
-static bool layer_wants(const g4_hparams *hp, int32_t l, int when) {
-    const layer_config *lc = &hp->layer[l];
-    switch (when) {
-    case W_OWNKV: return lc->kv_source == l;
-    case W_OWNV: return lc->kv_source == l && lc->has_v;
-    case W_PLE: return hp->n_embd_per_layer > 0;
-    case W_MOE: return hp->n_expert > 0;
-    default: return true;
-    }
-}
-
 static bool bind_layers(binder *b) {
     g4_model *m = b->m;
     const g4_hparams *hp = &m->hp;
@@ -106,12 +95,12 @@ static bool bind_layers(binder *b) {
         const int64_t D = lc->head_dim, F = lc->n_ff, Q = (int64_t)hp->n_head * D, KV = (int64_t)lc->n_kv_head * D;
         (void)Q; (void)KV; (void)F; (void)FE; (void)P; (void)E;
 #define X_VEC(f, g, h, a, bb, c, w)                                                  \
-        if (layer_wants(hp, l, w)) {                                                 \
+        if (layer_has(hp, l, w)) {                                                 \
             tensor_name(b, name, sizeof name, l, g, h);                              \
             if (!bind_vec(b, &lw->f, name, (a) * (bb) * (c))) return false;          \
         }
 #define X_MAT(f, g, h, a, bb, c, w)                                                  \
-        if (layer_wants(hp, l, w)) {                                                 \
+        if (layer_has(hp, l, w)) {                                                 \
             tensor_name(b, name, sizeof name, l, g, h);                              \
             if (!bind_mat(b, &lw->f, name, a, bb, c)) return false;                  \
         }

@@ -98,6 +98,18 @@ struct g4_model {
     int64_t n_owned_vecs;
 };
 
+/* Whether layer l of hp has the tensors of a LAYER_VECS/LAYER_MATS `when` column. */
+static inline bool layer_has(const g4_hparams *hp, int32_t l, int when) {
+    const layer_config *lc = &hp->layer[l];
+    switch (when) {
+    case W_OWNKV: return lc->kv_source == l;
+    case W_OWNV: return lc->kv_source == l && lc->has_v;
+    case W_PLE: return hp->n_embd_per_layer > 0;
+    case W_MOE: return hp->n_expert > 0;
+    default: return true;
+    }
+}
+
 /* The row-major matrix at stack index i of a 2-D or 3-D tensor view. */
 static inline mat mat_index(mat m, int64_t i) {
     m.data += (uint64_t)i * (uint64_t)m.rows * m.row_bytes;
