@@ -95,7 +95,7 @@ static g4_status build_piece_map(g4_tokenizer *t, g4_error *err) {
  * misses, so merges are resolved in batches: hash everything, prefetch the slots, find
  * candidates by tag, prefetch their spans and bytes, then compare. The result is the
  * same as calling tok_find on each piece (which is the fallback on any doubt). */
-#define MERGE_BATCH 64
+#define MERGE_BATCH 128
 
 typedef struct lookup {
     const char *s;
@@ -127,11 +127,14 @@ static int32_t lookup_finish(const g4_tokenizer *t, const lookup *l) {
     return l->cand < 0 ? -1 : tok_find(t, l->s, l->n); /* tag collision: do it slowly */
 }
 
-static void merge_put(tok_merge *slots, uint32_t mask, uint64_t key, uint32_t rank, int32_t out) {
+/* Inserts a merge; returns true when the pair was already there (it then takes the
+ * later rank, as Hugging Face's merge map does). */
+static bool merge_put(tok_merge *slots, uint32_t mask, uint64_t key, uint32_t rank, int32_t out) {
     uint32_t i = tok_merge_slot(key, mask);
     while (slots[i].key && slots[i].key != key) i = (i + 1) & mask;
-    /* a repeated pair takes the later rank, as Hugging Face's merge map does */
+    bool repeated = slots[i].key == key;
     slots[i] = (tok_merge){key, rank, out};
+    return repeated;
 }
 
 /* ---- building ---------------------------------------------------------------- */
@@ -301,6 +304,7 @@ g4_status tok_build_vocab(g4_tokenizer *t, const tok_build *b, g4_error *err) {
         return g4_fail(err, G4_ERR_NOMEM, "out of memory for %lld merges", (long long)b->n_merges);
     t->merges.mask = cap - 1;
     t->n_merges = b->n_merges;
+    bool repeated = false;
     /* joined strings of one batch, back to back */
     char *joined = NULL;
     size_t joined_cap = 0;
@@ -365,18 +369,27 @@ g4_status tok_build_vocab(g4_tokenizer *t, const tok_build *b, g4_error *err) {
             }
             keys[k] = tok_pair_key(a, c);
             outs[k] = j;
+            uint32_t bit = tok_merge_bit(keys[k], t->merges.filter_mask);
             __builtin_prefetch(&t->merges.slot[tok_merge_slot(keys[k], t->merges.mask)], 1);
+            __builtin_prefetch(&t->merges.filter[bit >> 6], 1);
         }
         for (int64_t k = 0; k < nb; k++) {
             uint32_t rank = (uint32_t)(r0 + k), bit = tok_merge_bit(keys[k], t->merges.filter_mask);
-            merge_put(t->merges.slot, t->merges.mask, keys[k], rank, outs[k]);
+            repeated |= merge_put(t->merges.slot, t->merges.mask, keys[k], rank, outs[k]);
             t->merges.filter[bit >> 6] |= 1ull << (bit & 63);
+            /* merges come in rank order, so the hot ones are the first */
+            if (rank < TOK_HOT_RANKS) merge_put(t->merges.hot, t->merges.hot_mask, keys[k], rank, outs[k]);
         }
     }
 
-    for (uint32_t i = 0; i <= t->merges.mask; i++) {
-        const tok_merge *e = &t->merges.slot[i];
-        if (e->key && e->rank < TOK_HOT_RANKS) merge_put(t->merges.hot, t->merges.hot_mask, e->key, e->rank, e->out);
+    if (repeated) {
+        /* a pair listed twice keeps its later rank, which may not be a hot one: rebuild
+         * the hot table from the final ranks */
+        memset(t->merges.hot, 0, ((size_t)t->merges.hot_mask + 1) * sizeof *t->merges.hot);
+        for (uint32_t i = 0; i <= t->merges.mask; i++) {
+            const tok_merge *e = &t->merges.slot[i];
+            if (e->key && e->rank < TOK_HOT_RANKS) merge_put(t->merges.hot, t->merges.hot_mask, e->key, e->rank, e->out);
+        }
     }
 
     /* added tokens: control, unknown and user-defined pieces are matched as a whole */
