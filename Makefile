@@ -91,11 +91,14 @@ bench-tokenizer: $(G4BIN)
 asan:
 	$(MAKE) BUILD=build-asan G4BIN=build-asan/g4 CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" test
 
-FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# The library is built through the ordinary rules (so kernel files keep their ISA flags)
+# with coverage instrumentation; each target then links with libFuzzer's main.
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all
 fuzz:
-	@mkdir -p build-fuzz
+	$(MAKE) BUILD=build-fuzz CC=clang CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" \
+	  build-fuzz/libg4.a $(FUZZERS:%=build-fuzz/tests/fuzz/%.o)
 	for f in $(FUZZERS); do \
-	  clang $(BASE) -Wno-missing-prototypes $(FUZZ_FLAGS) -o build-fuzz/$$f tests/fuzz/$$f.c $(LIB_SRC) $(LDLIBS) || exit 1; \
+	  clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o build-fuzz/$$f build-fuzz/tests/fuzz/$$f.o build-fuzz/libg4.a $(LDLIBS) || exit 1; \
 	done
 
 FUZZ_SECONDS ?= 60

@@ -307,7 +307,7 @@ static g4_status encode_word(enc_ctx *c, const char *s, size_t n) {
             return G4_OK;
         }
     }
-    int64_t k;
+    int64_t k = 0; /* set by bpe_word; initialised for compilers that cannot see it */
     g4_status st = bpe_word(c, s, n, &k);
     if (st != G4_OK) return st;
     for (int64_t i = 0; i < k; i++)
