@@ -74,6 +74,23 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
 }
 
+static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
+    float x[531], y[531], y0[531], y1[531];
+    for (int n = 0; n <= 531; n += (n < 40 ? 1 : 61)) {
+        double mag = 0;
+        for (int i = 0; i < n; i++) { x[i] = frand(); y[i] = frand(); mag += fabs((double)x[i] * y[i]); }
+        float a = ref->dot_f32(x, y, n), b = k->dot_f32(x, y, n);
+        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s dot_f32 n=%d: %g vs %g", k->isa, n, a, b);
+        memcpy(y0, y, sizeof y);
+        memcpy(y1, y, sizeof y);
+        ref->axpy_f32(y0, x, 0.37f, n);
+        k->axpy_f32(y1, x, 0.37f, n);
+        int ok = 1;
+        for (int i = 0; i < 531; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 1.0f);
+        CHECK_MSG(ok, "%s axpy_f32 n=%d", k->isa, n);
+    }
+}
+
 /* cpu_matmul through the pool (threads, tiles) equals the scalar kernel called directly */
 static void test_driver(void) {
     const int64_t rows = 203, cols = 96, n = 131;
@@ -136,6 +153,7 @@ int main(void) {
         const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
         if (!k) { printf("%s: not available on this CPU, skipped\n", cpu_isa_name((cpu_isa)isa)); continue; }
         test_quantize_a8(ref, k);
+        test_vector_ops(ref, k);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
             test_matmul(ref, k, types[i], 13, 256, 1);
             test_matmul(ref, k, types[i], 9, 1536 + 256, 3);

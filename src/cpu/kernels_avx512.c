@@ -99,4 +99,6 @@ void kernels_avx512_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_BF16] = matmul_float;
     k->quantize_a8 = quantize_a8;
     k->int8_peak = int8_peak;
+    k->dot_f32 = x86_dot_f32;
+    k->axpy_f32 = x86_axpy_f32;
 }

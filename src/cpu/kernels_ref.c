@@ -83,6 +83,16 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     }
 }
 
+static float dot_f32(const float *x, const float *y, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) acc += x[i] * y[i];
+    return acc;
+}
+
+static void axpy_f32(float *y, const float *x, float a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 static int64_t int8_peak(int64_t iters, int32_t *sink) {
     int32_t acc[16] = {0};
     for (int64_t i = 0; i < iters; i++)
@@ -106,4 +116,6 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->act[G4_DTYPE_Q8_0] = ACT_A8;
     k->quantize_a8 = quantize_a8;
     k->int8_peak = int8_peak;
+    k->dot_f32 = dot_f32;
+    k->axpy_f32 = axpy_f32;
 }

@@ -144,6 +144,27 @@ static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, co
 MATMUL_TILE(matmul_q4_0, block_q4_0, q4_s8, matvec_q4_0)
 MATMUL_TILE(matmul_q8_0, block_q8_0, LOAD_Q8, matvec_q8_0)
 
+/* Attention's float vector ops, 8 lanes with two accumulators (head dims are multiples
+ * of 16 in every Gemma 4; a scalar tail covers any other length). */
+static inline float x86_dot_f32(const float *x, const float *y, int64_t n) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+    }
+    float s = hsum256(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static inline void x86_axpy_f32(float *y, const float *x, float a, int64_t n) {
+    const __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 /* One element of a float-type weight row (the tails of the float kernels). */
 static inline float load1(const uint8_t *p, int32_t type, int64_t c) {
     switch (type) {

@@ -172,6 +172,7 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
     const int32_t D = lc->head_dim, nkv = lc->n_kv_head, group = hp->n_head / nkv;
     const size_t qw = (size_t)hp->n_head * (size_t)D;
     float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx;
+    const cpu_kernels *k = s->cpu->k;
     for (int64_t it = i0; it < i1; it++) {
         const int32_t t = (int32_t)(it / hp->n_head), hd = (int32_t)(it % hp->n_head);
         const int32_t p = jb->pos0 + t;
@@ -181,8 +182,7 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
         float mx = -INFINITY;
         for (int32_t j = j0; j <= p; j++) {
             const float *kj = kv->k + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
-            float dot = 0.0f;
-            for (int32_t i = 0; i < D; i++) dot += qh[i] * kj[i];
+            const float dot = k->dot_f32(qh, kj, D);
             scores[j - j0] = dot;
             mx = fmaxf(mx, dot);
         }
@@ -197,8 +197,7 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
         const float inv = (float)(1.0 / sum);
         for (int32_t j = j0; j <= p; j++) {
             const float *vj = kv->v + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
-            const float wgt = scores[j - j0] * inv;
-            for (int32_t i = 0; i < D; i++) oh[i] += wgt * vj[i];
+            k->axpy_f32(oh, vj, scores[j - j0] * inv, D);
         }
     }
 }
