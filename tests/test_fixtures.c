@@ -6,7 +6,7 @@
  * For each model, through the safetensors directory and through a GGUF written by
  * g4_model_save_gguf at F32:
  *   - every position's logits within 1e-3 x max|reference| (the issue's bound; the
- *     achieved figure is printed),
+ *     achieved figure is printed); the F16 KV cache is measured too,
  *   - the reference greedy continuation, token for token,
  *   - incremental decoding (one token at a time, and in odd-sized chunks that wrap the
  *     sliding-window ring buffer) equal to the full recompute within 1e-5 x max|logit|
@@ -59,6 +59,8 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
+static bool kv_f16; /* run sessions with an F16 KV cache instead of float32 */
+
 /* Full-sequence logits of the model at path; returns max |g4 - ref| and checks greedy. */
 static double check_model(const char *label, const char *path, const ref *r, double tol_rel, int *top1_agree) {
     g4_error err;
@@ -69,7 +71,7 @@ static double check_model(const char *label, const char *path, const ref *r, dou
     }
     CHECK(g4_model_get_info(m)->n_vocab == r->n_vocab);
     g4_session *s;
-    g4_session_params sp = {.n_ctx = r->n_tokens + r->n_greedy + 4, .all_logits = true};
+    g4_session_params sp = {.n_ctx = r->n_tokens + r->n_greedy + 4, .all_logits = true, .kv_f16 = kv_f16};
     CHECK(g4_session_create(&s, m, &sp, &err) == G4_OK);
     CHECK(g4_session_eval(s, r->tokens, r->n_tokens, &err) == G4_OK);
     double maxdiff = 0;
@@ -194,6 +196,16 @@ int main(void) {
         snprintf(label, sizeof label, "%s safetensors", names[k]);
         double d = check_model(label, dir, &r, 1e-3, NULL);
         printf("%-14s safetensors  max|diff| %.3g = %.2e x max|ref| (%.2f)\n", names[k], d, d / r.max_abs, r.max_abs);
+        /* F16 KV: printed, and it must keep most top-1 choices; these random models with
+         * attention scale 1 have large scores, which half-precision keys perturb */
+        kv_f16 = true;
+        int agree16 = 0;
+        snprintf(label, sizeof label, "%s safetensors, f16 KV", names[k]);
+        d = check_model(label, dir, &r, 0, &agree16);
+        kv_f16 = false;
+        printf("%-14s f16 KV cache max|diff| %.3g = %.2e x max|ref|, top-1 agreement %d/%d\n", names[k], d,
+               d / r.max_abs, agree16, r.n_tokens);
+        CHECK_MSG(agree16 * 10 >= r.n_tokens * 8, "%s: f16 KV keeps only %d/%d top-1 choices", names[k], agree16, r.n_tokens);
         check_incremental(label, dir, &r, 1, 0);
         check_incremental(label, dir, &r, 7, 7);   /* ring of W-1+7 slots wraps during the prompt */
         check_incremental(label, dir, &r, 13, 5);  /* chunks larger than the ubatch */

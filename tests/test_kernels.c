@@ -88,6 +88,21 @@ static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
         int ok = 1;
         for (int i = 0; i < 531; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 1.0f);
         CHECK_MSG(ok, "%s axpy_f32 n=%d", k->isa, n);
+        /* the F16 variants: conversion bit-identical, dot and axpy as above */
+        uint16_t h0[531], h1[531];
+        ref->to_f16(y, h0, n);
+        k->to_f16(y, h1, n);
+        CHECK_MSG(!memcmp(h0, h1, sizeof(uint16_t) * (size_t)n), "%s to_f16 n=%d", k->isa, n);
+        a = ref->dot_f16(x, h0, n);
+        b = k->dot_f16(x, h0, n);
+        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s dot_f16 n=%d: %g vs %g", k->isa, n, a, b);
+        memcpy(y0, y, sizeof y);
+        memcpy(y1, y, sizeof y);
+        ref->axpy_f16(y0, h0, -1.25f, n);
+        k->axpy_f16(y1, h0, -1.25f, n);
+        ok = 1;
+        for (int i = 0; i < 531; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 1.0f);
+        CHECK_MSG(ok, "%s axpy_f16 n=%d", k->isa, n);
     }
 }
 

@@ -35,9 +35,14 @@ typedef struct cpu_kernels {
     matmul_fn matmul[KERNEL_TYPES];   /* NULL: type not computable */
     /* float row -> block_a8 row (cols a multiple of 32) */
     void (*quantize_a8)(const float *x, block_a8 *y, int64_t cols);
-    /* Attention's vector ops on float rows: sum x[i]*y[i], and y += a*x. */
+    /* Attention's vector ops on float rows: sum x[i]*y[i], and y += a*x; the _f16
+     * versions read the second operand as IEEE half (an F16 KV cache). to_f16 converts a
+     * row with round-to-nearest-even (bit-identical in every table). */
     float (*dot_f32)(const float *x, const float *y, int64_t n);
     void (*axpy_f32)(float *y, const float *x, float a, int64_t n);
+    float (*dot_f16)(const float *x, const uint16_t *y, int64_t n);
+    void (*axpy_f16)(float *y, const uint16_t *x, float a, int64_t n);
+    void (*to_f16)(const float *x, uint16_t *y, int64_t n);
     /* Machine probe: `iters` rounds of the ISA's widest int8 multiply-accumulate over 16
      * independent register chains; returns the multiply-adds done (the result is only
      * kept alive through *sink). */

@@ -72,4 +72,7 @@ void kernels_avx2_fill(cpu_kernels *k) {
     k->int8_peak = int8_peak;
     k->dot_f32 = x86_dot_f32;
     k->axpy_f32 = x86_axpy_f32;
+    k->dot_f16 = x86_dot_f16;
+    k->axpy_f16 = x86_axpy_f16;
+    k->to_f16 = x86_to_f16;
 }

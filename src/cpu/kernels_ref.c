@@ -93,6 +93,20 @@ static void axpy_f32(float *y, const float *x, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static float dot_f16(const float *x, const uint16_t *y, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t i = 0; i < n; i++) acc += x[i] * fp16_to_f32(y[i]);
+    return acc;
+}
+
+static void axpy_f16(float *y, const uint16_t *x, float a, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * fp16_to_f32(x[i]);
+}
+
+static void to_f16(const float *x, uint16_t *y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = f32_to_fp16(x[i]);
+}
+
 static int64_t int8_peak(int64_t iters, int32_t *sink) {
     int32_t acc[16] = {0};
     for (int64_t i = 0; i < iters; i++)
@@ -118,4 +132,7 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->int8_peak = int8_peak;
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
+    k->dot_f16 = dot_f16;
+    k->axpy_f16 = axpy_f16;
+    k->to_f16 = to_f16;
 }

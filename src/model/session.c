@@ -17,7 +17,7 @@
 #include <string.h>
 
 typedef struct kv_layer {
-    float *k, *v;     /* (capacity, n_kv_head, head_dim) */
+    void *k, *v;      /* (capacity, n_kv_head, head_dim), F16 or F32 (session's kv_f16) */
     int32_t capacity;
 } kv_layer;
 
@@ -26,6 +26,7 @@ struct g4_session {
     cpu_ctx *cpu;             /* threads, kernels and their scratch */
     int32_t n_ctx, n_ubatch, n_past;
     bool all_logits;
+    bool kv_f16;              /* KV cache stored as IEEE half (g4_session_params.kv_f16) */
     kv_layer *kv;     /* n_layer; empty for KV-shared layers */
 
     /* scratch for a chunk of up to n_ubatch tokens */
@@ -61,6 +62,7 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     s->n_ctx = p.n_ctx;
     s->n_ubatch = p.n_ubatch;
     s->all_logits = p.all_logits;
+    s->kv_f16 = p.kv_f16;
     bool ok = true;
     s->kv = calloc((size_t)hp->n_layer, sizeof *s->kv);
     ok = s->kv != NULL;
@@ -73,8 +75,9 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
         int32_t cap = lc->swa ? G4_MIN(s->n_ctx, hp->sliding_window - 1 + s->n_ubatch) : s->n_ctx;
         size_t n = (size_t)cap * (size_t)lc->n_kv_head * (size_t)lc->head_dim;
         s->kv[l].capacity = cap;
-        s->kv[l].k = falloc(n, &ok);
-        s->kv[l].v = falloc(n, &ok);
+        const size_t nf = s->kv_f16 ? (n + 1) / 2 : n; /* falloc counts floats */
+        s->kv[l].k = falloc(nf, &ok);
+        s->kv[l].v = falloc(nf, &ok);
     }
     const size_t nu = (size_t)s->n_ubatch, H = (size_t)hp->n_embd;
     const size_t qw = (size_t)hp->n_head * (size_t)max_d, kvw = (size_t)max_kv * (size_t)max_d;
@@ -181,8 +184,8 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
         const int32_t kh = hd / group;
         float mx = -INFINITY;
         for (int32_t j = j0; j <= p; j++) {
-            const float *kj = kv->k + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
-            const float dot = k->dot_f32(qh, kj, D);
+            const size_t at = ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
+            const float dot = s->kv_f16 ? k->dot_f16(qh, (const uint16_t *)kv->k + at, D) : k->dot_f32(qh, (const float *)kv->k + at, D);
             scores[j - j0] = dot;
             mx = fmaxf(mx, dot);
         }
@@ -196,8 +199,9 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
         memset(oh, 0, (size_t)D * sizeof *oh);
         const float inv = (float)(1.0 / sum);
         for (int32_t j = j0; j <= p; j++) {
-            const float *vj = kv->v + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
-            k->axpy_f32(oh, vj, scores[j - j0] * inv, D);
+            const size_t at = ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
+            if (s->kv_f16) k->axpy_f16(oh, (const uint16_t *)kv->v + at, scores[j - j0] * inv, D);
+            else k->axpy_f32(oh, (const float *)kv->v + at, scores[j - j0] * inv, D);
         }
     }
 }
@@ -238,8 +242,13 @@ static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
                 ops_rope(kh, (int32_t)D, freq, pos0 + t);
                 ops_rmsnorm(vh, vh, NULL, D, hp->rms_eps);
             }
-            memcpy(kv->k + slot * (size_t)kvw, s->k + t * kvw, (size_t)kvw * sizeof(float));
-            memcpy(kv->v + slot * (size_t)kvw, s->v + t * kvw, (size_t)kvw * sizeof(float));
+            if (s->kv_f16) {
+                s->cpu->k->to_f16(s->k + t * kvw, (uint16_t *)kv->k + slot * (size_t)kvw, kvw);
+                s->cpu->k->to_f16(s->v + t * kvw, (uint16_t *)kv->v + slot * (size_t)kvw, kvw);
+            } else {
+                memcpy((float *)kv->k + slot * (size_t)kvw, s->k + t * kvw, (size_t)kvw * sizeof(float));
+                memcpy((float *)kv->v + slot * (size_t)kvw, s->v + t * kvw, (size_t)kvw * sizeof(float));
+            }
         }
     }
     attention(s, l, pos0, n);
