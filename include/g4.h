@@ -152,6 +152,35 @@ int32_t g4_session_n_ctx(const g4_session *s);
 /* Forgets everything: the next eval starts at position 0. */
 void g4_session_reset(g4_session *s);
 
+/* ---- sampling ---------------------------------------------------------------------
+ * Picks the next token from a row of logits. Order: repetition / presence / frequency
+ * penalties over the recent history, temperature, top-k, top-p, min-p, then a draw from
+ * the renormalised distribution with a seeded generator (same seed and inputs, same
+ * tokens). temperature <= 0 means greedy (argmax, ties to the lowest id). */
+typedef struct g4_sampler_params {
+    float temperature;       /* 0: greedy */
+    int32_t top_k;           /* 0: off */
+    float top_p;             /* 1 or 0: off */
+    float min_p;             /* 0: off; drop tokens below min_p x the most likely one */
+    float repeat_penalty;    /* 1 or 0: off; divides positive / multiplies negative logits */
+    float presence_penalty;  /* subtracted once from every token in the history */
+    float frequency_penalty; /* subtracted per occurrence in the history */
+    int32_t penalty_last_n;  /* history length for penalties; 0: 64 */
+    uint64_t seed;
+} g4_sampler_params;
+
+/* Gemma 4's generation_config.json: temperature 1, top-k 64, top-p 0.95. */
+g4_sampler_params g4_sampler_default_params(void);
+
+typedef struct g4_sampler g4_sampler;
+g4_status g4_sampler_create(g4_sampler **out, const g4_sampler_params *params, int32_t n_vocab, g4_error *err);
+void g4_sampler_free(g4_sampler *s);
+/* Samples from n_vocab logits (not modified). */
+int32_t g4_sampler_sample(g4_sampler *s, const float *logits);
+/* Adds a token to the history the penalties look at (prompt and generated tokens). */
+void g4_sampler_accept(g4_sampler *s, int32_t token);
+void g4_sampler_reset(g4_sampler *s);
+
 /* Physical limits of this machine, measured (g4_machine_probe), for reporting speeds as
  * fractions of them. */
 typedef struct g4_machine_limits {
