@@ -34,5 +34,20 @@ expect 1 "logits beyond the context" -- $G4 logits "$tmp/m.gguf" --tokens 2,3,4,
 expect 0 "logits" -- $G4 logits "$tmp/m.gguf" --tokens 2,3,4 --out "$tmp/l.f32" --greedy 3
 [ "$(wc -c < "$tmp/l.f32")" -eq $((3 * 300 * 4)) ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: logits file size"; }
 grep -qE '^\[[0-9]+,[0-9]+,[0-9]+\]$' "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: greedy output"; }
+# g4 run: deterministic with --temp 0 or a --seed, bounded by --max-tokens, clear errors
+expect 0 "run greedy" -- $G4 run tests/data/tiny-e2b "The quick brown fox" --raw --max-tokens 8 --temp 0
+cp "$tmp/out" "$tmp/run1"
+expect 0 "run greedy again" -- $G4 run tests/data/tiny-e2b "The quick brown fox" --raw --max-tokens 8 --temp 0
+cmp -s "$tmp/out" "$tmp/run1" && [ -s "$tmp/run1" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: greedy run not reproducible"; }
+expect 0 "run seeded" -- $G4 run tests/data/tiny-e2b "Hello" --max-tokens 8 --seed 7
+cp "$tmp/out" "$tmp/run2"
+expect 0 "run seeded again" -- $G4 run tests/data/tiny-e2b "Hello" --max-tokens 8 --seed 7
+cmp -s "$tmp/out" "$tmp/run2" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: seeded run not reproducible"; }
+expect 0 "run verbose stats" -- $G4 run tests/data/tiny-e2b "Hello" --max-tokens 4 --temp 0 --verbose
+grep -q "time to first token" "$tmp/err" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: no stats line"; }
+expect 2 "run without a prompt" -- $G4 run tests/data/tiny-e2b
+expect 2 "run with a bad temperature" -- $G4 run tests/data/tiny-e2b "x" --temp -1
+expect 1 "run with a prompt longer than the context" -- $G4 run tests/data/tiny-e2b "a long prompt that will not fit" --raw --ctx 16
+expect 1 "run a missing model" -- $G4 run /nonexistent "x"
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

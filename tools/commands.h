@@ -18,4 +18,7 @@ int cmd_bench(int argc, char **argv);
 /* g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type T]              (tools/cmd_bench.c) */
 int cmd_synth(int argc, char **argv);
 
+/* g4 run PATH "prompt" [--system T] [--think] [--raw] [--max-tokens N] ... (tools/cmd_run.c) */
+int cmd_run(int argc, char **argv);
+
 #endif
