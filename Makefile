@@ -64,7 +64,7 @@ $(BUILD)/libg4.a: $(LIB_OBJ)
 $(BUILD)/libg4.so: $(LIB_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/tools/cmd_run.o $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cmd_tokenize.o $(BUILD)/libg4.a
+$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/tools/cmd_run.o $(BUILD)/tools/cmd_perplexity.o $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cmd_tokenize.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # fuzz targets replayed over their stored corpora, without libFuzzer

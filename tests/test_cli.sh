@@ -49,5 +49,12 @@ expect 2 "run without a prompt" -- $G4 run tests/data/tiny-e2b
 expect 2 "run with a bad temperature" -- $G4 run tests/data/tiny-e2b "x" --temp -1
 expect 1 "run with a prompt longer than the context" -- $G4 run tests/data/tiny-e2b "a long prompt that will not fit" --raw --ctx 16
 expect 1 "run a missing model" -- $G4 run /nonexistent "x"
+# g4 perplexity: a model against itself has zero KL and full top-1 agreement
+yes "the quick brown fox jumps over the lazy dog" | head -n 40 > "$tmp/text.txt"
+expect 0 "perplexity with --kl-base" -- $G4 perplexity tests/data/tiny-e2b "$tmp/text.txt" --ctx 64 --kl-base tests/data/tiny-e2b
+grep -qE '^perplexity: [0-9.]+ over [0-9]+ tokens' "$tmp/out" && grep -q "0.000000 nats/token, top-1 agreement 100.00%" "$tmp/out" \
+    && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: perplexity output: $(cat "$tmp/out")"; }
+expect 2 "perplexity with stride >= ctx" -- $G4 perplexity tests/data/tiny-e2b "$tmp/text.txt" --ctx 64 --stride 64
+expect 1 "perplexity of a missing file" -- $G4 perplexity tests/data/tiny-e2b /nonexistent.txt
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -21,4 +21,7 @@ int cmd_synth(int argc, char **argv);
 /* g4 run PATH "prompt" [--system T] [--think] [--raw] [--max-tokens N] ... (tools/cmd_run.c) */
 int cmd_run(int argc, char **argv);
 
+/* g4 perplexity PATH FILE [--ctx N] [--stride N] [--kl-base PATH2]  (tools/cmd_perplexity.c) */
+int cmd_perplexity(int argc, char **argv);
+
 #endif

@@ -21,6 +21,8 @@ static int usage(FILE *f) {
             "usage:\n"
             "  g4 run PATH \"prompt\" [--system T] [--think] [--raw] [--max-tokens N] [--temp T] [--seed N] [--verbose]\n"
             "      stream one answer, in the Gemma 4 chat format (or plain continuation with --raw)\n"
+            "  g4 perplexity PATH FILE [--ctx 512] [--stride N] [--kl-base PATH2]\n"
+            "      perplexity of a text; with --kl-base, KL divergence and top-1 agreement against another model\n"
             "  g4 inspect PATH [--ctx N]\n"
             "      print variant, hyper-parameters, per-layer table, tensors and a memory estimate\n"
             "  g4 convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]\n"
@@ -191,6 +193,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 2, argv + 2);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "synth")) return cmd_synth(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
