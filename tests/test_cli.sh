@@ -49,6 +49,13 @@ expect 2 "run without a prompt" -- $G4 run tests/data/tiny-e2b
 expect 2 "run with a bad temperature" -- $G4 run tests/data/tiny-e2b "x" --temp -1
 expect 1 "run with a prompt longer than the context" -- $G4 run tests/data/tiny-e2b "a long prompt that will not fit" --raw --ctx 16
 expect 1 "run a missing model" -- $G4 run /nonexistent "x"
+# sampling defaults come from the checkpoint's generation_config.json: do_sample false is greedy
+mkdir -p "$tmp/greedy" && cp tests/data/micro/* "$tmp/greedy/" && echo '{"do_sample": false}' > "$tmp/greedy/generation_config.json"
+expect 0 "run with the checkpoint's greedy default" -- $G4 run "$tmp/greedy" "Hello" --raw --max-tokens 6
+cp "$tmp/out" "$tmp/run3"
+expect 0 "run with --temp 0" -- $G4 run "$tmp/greedy" "Hello" --raw --max-tokens 6 --temp 0
+cmp -s "$tmp/out" "$tmp/run3" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: generation_config.json ignored"; }
+
 # g4 perplexity: a model against itself has zero KL and full top-1 agreement
 yes "the quick brown fox jumps over the lazy dog" | head -n 40 > "$tmp/text.txt"
 expect 0 "perplexity with --kl-base" -- $G4 perplexity tests/data/tiny-e2b "$tmp/text.txt" --ctx 64 --kl-base tests/data/tiny-e2b

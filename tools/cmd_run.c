@@ -4,8 +4,9 @@
  * forge a control token) unless --raw asks for plain continuation. Generation stops at
  * the model's end-of-turn tokens (<eos>, <turn|>, <|tool_response>) or --max-tokens. The
  * thought channel (<|channel> ... <channel|>) goes to stderr, set apart, with --think, and
- * is hidden otherwise. Sampling defaults are Gemma 4's (temperature 1, top-k 64,
- * top-p 0.95); --seed makes a run reproducible. */
+ * is hidden otherwise. Sampling defaults are the checkpoint's generation_config.json when
+ * it has one, else Gemma 4's (temperature 1, top-k 64, top-p 0.95); flags override both;
+ * --seed makes a run reproducible. */
 #include "commands.h"
 #include "g4.h"
 
@@ -31,6 +32,29 @@ static bool num(const char *s, double lo, double hi, double *out) {
     return true;
 }
 
+/* Sampling defaults a checkpoint ships: an HF directory's generation_config.json
+ * (temperature, top_k, top_p, min_p, repetition_penalty; do_sample false means greedy).
+ * Missing file or fields leave the built-in defaults. */
+static void checkpoint_defaults(const char *path, g4_sampler_params *sp) {
+    char file[4096];
+    snprintf(file, sizeof file, "%s/generation_config.json", path);
+    FILE *f = fopen(file, "rb");
+    if (!f) return;
+    char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "temperature")) && cJSON_IsNumber(v) && v->valuedouble >= 0) sp->temperature = (float)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "top_k")) && cJSON_IsNumber(v) && v->valuedouble >= 0) sp->top_k = (int32_t)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "top_p")) && cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1) sp->top_p = (float)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "min_p")) && cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1) sp->min_p = (float)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "repetition_penalty")) && cJSON_IsNumber(v) && v->valuedouble > 0) sp->repeat_penalty = (float)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(j, "do_sample")) && cJSON_IsFalse(v)) sp->temperature = 0;
+    cJSON_Delete(j);
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: g4 run PATH \"prompt\" [--system TEXT] [--think] [--raw] [--max-tokens N] [--ctx N]\n"
                     "       [--threads N] [--temp T] [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R]\n"
@@ -44,6 +68,9 @@ int cmd_run(int argc, char **argv) {
     double max_tokens = 512, n_ctx = 4096, threads = 0;
     g4_sampler_params sp = g4_sampler_default_params();
     sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)clock() << 32);
+    g4_sampler_params user = sp; /* what the flags set; `set` says which fields */
+    enum { S_TEMP = 1, S_TOPK = 2, S_TOPP = 4, S_MINP = 8, S_REP = 16 };
+    unsigned set = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -56,11 +83,11 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--max-tokens") && v) { ok = num(v, 1, 1 << 20, &max_tokens); i++; }
         else if (!strcmp(a, "--ctx") && v) { ok = num(v, 16, 1 << 24, &n_ctx); i++; }
         else if (!strcmp(a, "--threads") && v) { ok = num(v, 0, 1024, &threads); i++; }
-        else if (!strcmp(a, "--temp") && v) { ok = num(v, 0, 100, &d); sp.temperature = (float)d; i++; }
-        else if (!strcmp(a, "--top-k") && v) { ok = num(v, 0, 1 << 24, &d); sp.top_k = (int32_t)d; i++; }
-        else if (!strcmp(a, "--top-p") && v) { ok = num(v, 0, 1, &d); sp.top_p = (float)d; i++; }
-        else if (!strcmp(a, "--min-p") && v) { ok = num(v, 0, 1, &d); sp.min_p = (float)d; i++; }
-        else if (!strcmp(a, "--repeat-penalty") && v) { ok = num(v, 0, 100, &d); sp.repeat_penalty = (float)d; i++; }
+        else if (!strcmp(a, "--temp") && v) { ok = num(v, 0, 100, &d); user.temperature = (float)d; set |= S_TEMP; i++; }
+        else if (!strcmp(a, "--top-k") && v) { ok = num(v, 0, 1 << 24, &d); user.top_k = (int32_t)d; set |= S_TOPK; i++; }
+        else if (!strcmp(a, "--top-p") && v) { ok = num(v, 0, 1, &d); user.top_p = (float)d; set |= S_TOPP; i++; }
+        else if (!strcmp(a, "--min-p") && v) { ok = num(v, 0, 1, &d); user.min_p = (float)d; set |= S_MINP; i++; }
+        else if (!strcmp(a, "--repeat-penalty") && v) { ok = num(v, 0, 100, &d); user.repeat_penalty = (float)d; set |= S_REP; i++; }
         else if (!strcmp(a, "--seed") && v) { ok = num(v, 0, 18446744073709551615.0, &d); sp.seed = (uint64_t)d; i++; }
         else if (a[0] != '-' && !path) path = a;
         else if (a[0] != '-' && !prompt) prompt = a;
@@ -68,6 +95,12 @@ int cmd_run(int argc, char **argv) {
         if (!ok) { fprintf(stderr, "g4 run: bad value for %s\n", a); return 2; }
     }
     if (!path || !prompt) return usage();
+    checkpoint_defaults(path, &sp); /* then the flags override the checkpoint's defaults */
+    if (set & S_TEMP) sp.temperature = user.temperature;
+    if (set & S_TOPK) sp.top_k = user.top_k;
+    if (set & S_TOPP) sp.top_p = user.top_p;
+    if (set & S_MINP) sp.min_p = user.min_p;
+    if (set & S_REP) sp.repeat_penalty = user.repeat_penalty;
 
     g4_error err;
     g4_model *m = NULL;
