@@ -1,7 +1,7 @@
 /* test_dtype.c - storage types against the known answers of quant-formats.md: fp16 and
- * bf16 conversions, Q4_0 / Q8_0 blocks byte for byte (§12.1), the layout probes (§11)
- * and SHA-256 hashes of a 16384-value tensor (§12.3) quantized and dequantized. Exact
- * equality everywhere: these are the formats llama.cpp reads, so "close" is wrong. */
+ * bf16 conversions, Q4_0 / Q8_0 blocks byte for byte (§12.1) and the layout probes (§11).
+ * The whole-tensor hashes of §12.3, for every type, are in test_quants.c. Exact equality
+ * everywhere: these are the formats llama.cpp reads, so "close" is wrong. */
 #include "dtype.h"
 #include "test.h"
 
@@ -76,55 +76,6 @@ static void test_blocks(void) {
     CHECK(y[0] == 17 && y[1] == 24 && y[7] == 66 && y[15] == 122 && y[16] == -127 && y[17] == -120 && y[30] == -29 && y[31] == -22);
 }
 
-/* §12.3 generator: 8 rows x 2048 columns. */
-static void hash_input(float *x) {
-    uint32_t s = 0x12345678u;
-#define NEXT() (s = s * 1664525u + 1013904223u)
-#define R24() ((int32_t)(NEXT() >> 8) - 8388608)
-    for (int i = 0; i < 16384; i++) {
-        int32_t a = R24();
-        a += R24();
-        a += R24();
-        a += R24();
-        float v = (float)a * 0x1p-27f;
-        if (i % 97 == 0) v = v * 8;
-        if ((i / 32) % 7 == 2) v = fabsf(v) + 0x1p-8f;
-        if ((i / 32) % 29 == 3) v = 0;
-        x[i] = v;
-    }
-#undef NEXT
-#undef R24
-}
-
-static void test_hashes(void) {
-    static float x[16384], y[16384];
-    static uint8_t q[16384 * 4];
-    char h[65];
-    hash_input(x);
-    test_sha256(x, sizeof x, h);
-    if (!h[0]) { SKIP("sha256sum not available"); return; }
-    CHECK_MSG(!strcmp(h, "0e688bddc03a7b21ecfc26a9dcf11ce33def73476cb4b5de962353ca48a1da33"), "generator input %s", h);
-    static const struct { int32_t type; const char *qhash, *dqhash; } cases[] = {
-        {G4_DTYPE_F16, "b1b1a7b5652b3fa7a8da0ad60be45067ce17347d150093dfed07526141b7a1e4", NULL},
-        {G4_DTYPE_BF16, "30b1d0902a4068f2cae47f9fcd5d1a6b1f5edeb20bb9115d28fd9d867942507a", NULL},
-        {G4_DTYPE_Q4_0, "d2eed2a203237fcc9349db424e6c20abffb5b81354604837550c834c153da879",
-         "1b2aa381b68f1f6ac9ec2961d590039bec5fe9a0c640d80dce37c15838b9fbe9"},
-        {G4_DTYPE_Q8_0, "a718d7ddab21359bbc491e0bb324ddcf970b1f16657dd1bcaf91a80a7de2f6a7",
-         "60d2dd29c7c286116671a46e5227de65caf98362963a59d49da1a3645265c043"},
-    };
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        uint64_t rb = 0;
-        CHECK(dtype_row_bytes(cases[c].type, 2048, &rb));
-        for (int r = 0; r < 8; r++) quantize_row(cases[c].type, x + r * 2048, q + r * rb, 2048);
-        test_sha256(q, rb * 8, h);
-        CHECK_MSG(!strcmp(h, cases[c].qhash), "%s quantized hash %s", g4_dtype_name(cases[c].type), h);
-        if (!cases[c].dqhash) continue;
-        for (int r = 0; r < 8; r++) dequantize_row(cases[c].type, q + r * rb, y + r * 2048, 2048);
-        test_sha256(y, sizeof y, h);
-        CHECK_MSG(!strcmp(h, cases[c].dqhash), "%s dequantized hash %s", g4_dtype_name(cases[c].type), h);
-    }
-}
-
 static void test_traits(void) {
     uint64_t n;
     CHECK(dtype_row_bytes(G4_DTYPE_Q4_0, 64, &n) && n == 36);
@@ -138,7 +89,6 @@ int main(void) {
     test_fp16();
     test_bf16();
     test_blocks();
-    test_hashes();
     test_traits();
     return test_report("test_dtype");
 }
