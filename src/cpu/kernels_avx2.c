@@ -64,15 +64,9 @@ static int64_t int8_peak(int64_t iters, int32_t *sink) {
 void kernels_avx2_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx2";
-    k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
-    k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
+    x86_fill_shared(k);
     k->matmul[G4_DTYPE_F32] = matmul_float;
     k->matmul[G4_DTYPE_F16] = matmul_float;
     k->matmul[G4_DTYPE_BF16] = matmul_float;
     k->int8_peak = int8_peak;
-    k->dot_f32 = x86_dot_f32;
-    k->axpy_f32 = x86_axpy_f32;
-    k->dot_f16 = x86_dot_f16;
-    k->axpy_f16 = x86_axpy_f16;
-    k->to_f16 = x86_to_f16;
 }

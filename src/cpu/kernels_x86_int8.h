@@ -192,6 +192,17 @@ static inline void x86_to_f16(const float *x, uint16_t *y, int64_t n) {
     for (; i < n; i++) y[i] = f32_to_fp16(x[i]);
 }
 
+/* The table entries both x86 ISAs share (their fill functions add the rest). */
+static inline void x86_fill_shared(cpu_kernels *k) {
+    k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
+    k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
+    k->dot_f32 = x86_dot_f32;
+    k->axpy_f32 = x86_axpy_f32;
+    k->dot_f16 = x86_dot_f16;
+    k->axpy_f16 = x86_axpy_f16;
+    k->to_f16 = x86_to_f16;
+}
+
 /* One element of a float-type weight row (the tails of the float kernels). */
 static inline float load1(const uint8_t *p, int32_t type, int64_t c) {
     switch (type) {

@@ -365,6 +365,18 @@ static void render_text(render *r, const cJSON *text, bool model) {
     strip_thinking(r, text->valuestring);
 }
 
+
+/* key:value pairs of a dict, keys already sorted by pyjson_dictsort (which allocated a) */
+static void put_sorted_args(render *r, const cJSON **a, size_t k) {
+    for (size_t j = 0; j < k; j++) {
+        if (j) puts_(r, ",");
+        DATA(r, puts_(r, a[j]->string));
+        puts_(r, ":");
+        format_argument(r, a[j], false, 0);
+    }
+    free(a);
+}
+
 static void render_tool_calls(render *r, const cJSON *calls) {
     const cJSON **m;
     size_t n;
@@ -382,13 +394,7 @@ static void render_tool_calls(render *r, const cJSON *calls) {
             const cJSON **a;
             size_t k;
             if (!pyjson_dictsort(args, &a, &k)) { r->out.failed = true; break; }
-            for (size_t j = 0; j < k; j++) {
-                if (j) puts_(r, ",");
-                DATA(r, puts_(r, a[j]->string));
-                puts_(r, ":");
-                format_argument(r, a[j], false, 0);
-            }
-            free(a);
+            put_sorted_args(r, a, k);
         } else if (cJSON_IsString(args)) {
             DATA(r, puts_(r, args->valuestring)); /* an OpenAI-style JSON string goes in as it is */
         }
@@ -415,13 +421,7 @@ static void render_tool_responses(render *r, const cJSON *resps) {
             const cJSON **a;
             size_t k;
             if (!pyjson_dictsort(resp, &a, &k)) { r->out.failed = true; break; }
-            for (size_t j = 0; j < k; j++) {
-                if (j) puts_(r, ",");
-                DATA(r, puts_(r, a[j]->string));
-                puts_(r, ":");
-                format_argument(r, a[j], false, 0);
-            }
-            free(a);
+            put_sorted_args(r, a, k);
             puts_(r, "}");
         } else {
             puts_(r, "{value:");
