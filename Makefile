@@ -16,7 +16,7 @@ G4BIN   ?= g4
 LIB_SRC := src/error.c src/dtype.c \
            src/format/mapfile.c src/format/tensor_dir.c src/format/gguf.c src/format/gguf_write.c \
            src/format/safetensors.c \
-           src/model/config.c src/model/model.c src/model/ops.c src/model/session.c \
+           src/model/config.c src/model/model.c src/model/ops.c src/model/session.c src/model/session_file.c \
            src/model/convert.c src/model/describe.c src/model/sampler.c \
            src/cpu/features.c src/cpu/pool.c src/cpu/kernels.c src/cpu/kernels_ref.c src/cpu/cpu.c src/cpu/probe.c
 # SIMD kernels: only these files get ISA flags; the table is chosen at run time
@@ -29,7 +29,7 @@ LIB_SRC += src/tokenizer/vocab.c src/tokenizer/vocab_load.c src/tokenizer/bpe.c 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TESTS   := test_dtype test_fixtures test_badfiles test_kernels test_sampler
 TESTS   += test_tokenizer test_chat
-TESTS   += test_quants
+TESTS   += test_quants test_session
 FUZZERS := fuzz_gguf fuzz_safetensors fuzz_config
 FUZZERS += fuzz_tokenizer fuzz_chat
 REPLAYS := $(FUZZERS:%=replay_%)

@@ -44,6 +44,7 @@ typedef enum g4_status {
     G4_ERR_NOMEM,        /* an allocation failed or would exceed a sane bound */
     G4_ERR_ARG,          /* the caller passed an invalid argument */
     G4_ERR_CONTEXT_FULL, /* the session has no room for the tokens */
+    G4_ERR_MISMATCH,     /* a saved session belongs to another model or other settings */
 } g4_status;
 
 typedef struct g4_error {
@@ -151,6 +152,45 @@ int32_t g4_session_n_ctx(const g4_session *s);
 
 /* Forgets everything: the next eval starts at position 0. */
 void g4_session_reset(g4_session *s);
+
+/* The timeline's tokens: n_past of them, borrowed, valid until the session changes. */
+const int32_t *g4_session_tokens(const g4_session *s);
+
+/* Rolls the timeline back to its first n_keep tokens (0 <= n_keep <= n_past), keeping
+ * their cache. Sliding-window layers keep a bounded ring, so a roll-back of more than about
+ * 512 tokens past the last chunk can fail with G4_ERR_UNSUPPORTED (session unchanged):
+ * reset and evaluate again. The logits of the last eval are dropped. */
+g4_status g4_session_truncate(g4_session *s, int32_t n_keep, g4_error *err);
+
+/* Makes the timeline equal tokens[0..n_tokens) with the least work: keeps the longest
+ * common prefix of the current timeline that the cache can return to (always leaving at
+ * least the last token to evaluate), and evaluates the rest, so that g4_session_logits(s,
+ * -1) belongs to tokens[n_tokens - 1]. *n_reused (may be NULL) is the number of tokens that
+ * were not evaluated again. This is how a chat turn or a request that repeats a
+ * conversation's beginning avoids prefilling it again. */
+g4_status g4_session_sync(g4_session *s, const int32_t *tokens, int32_t n_tokens, int32_t *n_reused,
+                          g4_error *err);
+
+/* One decode step for n sessions of the same model at once: appends tokens[i] to
+ * sessions[i] and computes its next-token logits (g4_session_logits(sessions[i], -1)).
+ * The weights are read once for the whole batch, which is what makes serving several
+ * conversations cheaper than running them in turn. sessions[0] computes (its threads and
+ * scratch); the others must have no larger a context; n <= sessions[0]'s n_ubatch, and no
+ * session may appear twice. */
+g4_status g4_session_decode_batch(g4_session *const *sessions, const int32_t *tokens, int32_t n, g4_error *err);
+
+/* ---- sessions on disk ---------------------------------------------------------------
+ * A saved session is its timeline and cache: load it into a fresh session and go on where
+ * it stopped (a long document is prefilled once, then asked many questions). The file
+ * records a format version and fingerprints of the model and of the cache's settings; a
+ * file from another model or with other settings is refused with a message saying so. */
+
+/* 64-bit fingerprint of the model's hyper-parameters and weights (sampled, so cheap). */
+uint64_t g4_model_fingerprint(const g4_model *m);
+g4_status g4_session_save(const g4_session *s, const char *path, g4_error *err);
+/* Replaces the session's timeline with the file's. The session must belong to the same
+ * model, store its cache in the same type (kv_f16), and have room for the timeline. */
+g4_status g4_session_load(g4_session *s, const char *path, g4_error *err);
 
 /* ---- sampling ---------------------------------------------------------------------
  * Picks the next token from a row of logits. Order: repetition / presence / frequency

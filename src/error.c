@@ -42,6 +42,7 @@ const char *g4_status_str(g4_status st) {
     case G4_ERR_NOMEM: return "out of memory";
     case G4_ERR_ARG: return "invalid argument";
     case G4_ERR_CONTEXT_FULL: return "context full";
+    case G4_ERR_MISMATCH: return "mismatch";
     }
     return "unknown status";
 }

@@ -3,39 +3,26 @@
  *
  * KV cache. Only layers that own K/V have a cache (KV-shared layers read their donor's).
  * A global layer keeps every position: slot = position. A sliding-window layer keeps a
- * ring of W - 1 + n_ubatch slots (slot = position mod capacity): enough that while a chunk
- * of up to n_ubatch new tokens is written, every key that any query of the chunk can see
- * (itself and the W - 1 before it) is still there (gemma4.md §2.5, pitfall 8). Cached K is
- * normalised and rotated, cached V normalised, both float32.
+ * ring of W - 1 + n_ubatch + G4_SWA_ROLLBACK slots (slot = position mod capacity): enough
+ * that while a chunk of up to n_ubatch new tokens is written, every key that any query of
+ * the chunk can see (itself and the W - 1 before it) is still there (gemma4.md §2.5,
+ * pitfall 8), plus room to roll the timeline back (g4_session_truncate). Cached K is
+ * normalised and rotated, cached V normalised, float32 or F16.
+ *
+ * Batched decode. The forward pass works on "rows": row t is a token at position
+ * row_pos[t] of session row_sess[t]. A prefill chunk is n rows of one session; a batched
+ * decode step is one row from each of several sessions, so the weight matrices are read
+ * once for all of them while each row attends over its own session's cache.
  *
  * The forward pass (gemma4.md §2.2-2.4) is written once for every variant; what differs
  * between E2B, E4B, 26B-A4B and 31B is data in hp->layer[] and which weights exist. */
+#include "session.h"
+
 #include "../dtype.h"
 #include "ops.h"
 
 #include <math.h>
 #include <string.h>
-
-typedef struct kv_layer {
-    void *k, *v;      /* (capacity, n_kv_head, head_dim), F16 or F32 (session's kv_f16) */
-    int32_t capacity;
-} kv_layer;
-
-struct g4_session {
-    g4_model *m;
-    cpu_ctx *cpu;             /* threads, kernels and their scratch */
-    int32_t n_ctx, n_ubatch, n_past;
-    bool all_logits;
-    bool kv_f16;              /* KV cache stored as IEEE half (g4_session_params.kv_f16) */
-    kv_layer *kv;     /* n_layer; empty for KV-shared layers */
-
-    /* scratch for a chunk of up to n_ubatch tokens */
-    float *x, *h, *q, *k, *v, *o, *a, *g, *u, *ple, *tmp, *scores;
-    float *moe_acc, *dense;   /* (n_ubatch, H) */
-    float *router;            /* (n_expert) */
-    float *logits;            /* (n_logit_rows, V) */
-    int64_t n_logit_rows, logits_cap_rows;
-};
 
 static void *falloc(size_t n, bool *ok) {
     void *p = g4_calloc(n, sizeof(float));
@@ -72,7 +59,7 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
         max_kv = G4_MAX(max_kv, lc->n_kv_head);
         max_ff = G4_MAX(max_ff, G4_MAX(lc->n_ff, G4_MAX(2 * hp->n_ff_expert, hp->n_embd_per_layer)));
         if (lc->kv_source != l) continue;
-        int32_t cap = lc->swa ? G4_MIN(s->n_ctx, hp->sliding_window - 1 + s->n_ubatch) : s->n_ctx;
+        int32_t cap = lc->swa ? G4_MIN(s->n_ctx, hp->sliding_window - 1 + s->n_ubatch + G4_SWA_ROLLBACK) : s->n_ctx;
         size_t n = (size_t)cap * (size_t)lc->n_kv_head * (size_t)lc->head_dim;
         s->kv[l].capacity = cap;
         const size_t nf = s->kv_f16 ? (n + 1) / 2 : n; /* falloc counts floats */
@@ -103,6 +90,11 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
         s->router = falloc((size_t)hp->n_expert, &ok);
     }
     s->logits = falloc((size_t)hp->n_vocab, &ok);
+    s->tokens = g4_calloc((size_t)s->n_ctx, sizeof *s->tokens);
+    s->row_pos = g4_calloc((size_t)s->n_ubatch, sizeof *s->row_pos);
+    s->row_sess = g4_calloc((size_t)s->n_ubatch, sizeof *s->row_sess);
+    ok = ok && s->tokens && s->row_pos && s->row_sess;
+    s->written_hi = -1;
     s->logits_cap_rows = 1;
     if (!ok) {
         g4_session_free(s);
@@ -121,12 +113,74 @@ void g4_session_free(g4_session *s) {
     float *bufs[] = {s->x, s->h, s->a, s->q, s->o, s->k, s->v, s->g, s->u, s->tmp, s->scores, s->ple,
                      s->moe_acc, s->dense, s->router, s->logits};
     for (size_t i = 0; i < G4_ARRAY_LEN(bufs); i++) free(bufs[i]);
+    free(s->tokens);
+    free(s->row_pos);
+    free(s->row_sess);
     free(s);
 }
 
 int32_t g4_session_n_past(const g4_session *s) { return s->n_past; }
 int32_t g4_session_n_ctx(const g4_session *s) { return s->n_ctx; }
-void g4_session_reset(g4_session *s) { s->n_past = 0; s->n_logit_rows = 0; }
+void g4_session_reset(g4_session *s) {
+    s->n_past = 0;
+    s->n_logit_rows = 0;
+    s->swa_lo = 0;
+    s->written_hi = -1;
+}
+
+const int32_t *g4_session_tokens(const g4_session *s) { return s->tokens; }
+
+int32_t session_swa_capacity(const g4_session *s) {
+    int32_t cap = INT32_MAX;
+    for (int32_t l = 0; l < s->m->hp.n_layer; l++)
+        if (s->m->hp.layer[l].swa && s->m->hp.layer[l].kv_source == l) cap = G4_MIN(cap, s->kv[l].capacity);
+    return cap;
+}
+
+/* Whether the timeline can be cut back to its first n_keep tokens: every sliding-window
+ * key that position n_keep will attend to must still be in its ring. */
+static bool can_truncate(const g4_session *s, int32_t n_keep) {
+    if (n_keep < 0 || n_keep > s->n_past) return false;
+    const int32_t cap = session_swa_capacity(s);
+    if (n_keep == 0 || cap >= s->n_ctx) return true;
+    const int32_t need_lo = G4_MAX(0, n_keep - s->m->hp.sliding_window + 1);
+    return need_lo >= s->swa_lo && need_lo > s->written_hi - cap;
+}
+
+g4_status g4_session_truncate(g4_session *s, int32_t n_keep, g4_error *err) {
+    g4_error_clear(err);
+    if (n_keep < 0 || n_keep > s->n_past)
+        return g4_fail(err, G4_ERR_ARG, "cannot keep %d tokens of a %d-token timeline", n_keep, s->n_past);
+    if (!can_truncate(s, n_keep))
+        return g4_fail(err, G4_ERR_UNSUPPORTED,
+                       "cannot roll back from %d to %d tokens: the sliding-window cache no longer holds them",
+                       s->n_past, n_keep);
+    if (n_keep == 0) g4_session_reset(s);
+    s->n_past = n_keep;
+    s->n_logit_rows = 0;
+    return G4_OK;
+}
+
+g4_status g4_session_sync(g4_session *s, const int32_t *tokens, int32_t n_tokens, int32_t *n_reused,
+                          g4_error *err) {
+    g4_error_clear(err);
+    if (n_reused) *n_reused = 0;
+    if (n_tokens <= 0 || !tokens) return g4_fail(err, G4_ERR_ARG, "no tokens to evaluate");
+    if (n_tokens > s->n_ctx)
+        return g4_fail(err, G4_ERR_CONTEXT_FULL, "%d tokens do not fit a %d-token context", n_tokens, s->n_ctx);
+    /* keep the longest common prefix the caches can return to, and at least one token to
+     * evaluate so that the logits are those of tokens[n_tokens - 1] */
+    int32_t keep = 0;
+    const int32_t lim = G4_MIN(s->n_past, n_tokens - 1);
+    while (keep < lim && s->tokens[keep] == tokens[keep]) keep++;
+    while (keep > 0 && !can_truncate(s, keep)) keep--;
+    g4_status st = g4_session_truncate(s, keep, err);
+    if (st != G4_OK) return st;
+    st = g4_session_eval(s, tokens + keep, n_tokens - keep, err);
+    if (st != G4_OK) return st;
+    if (n_reused) *n_reused = keep;
+    return G4_OK;
+}
 
 const float *g4_session_logits(const g4_session *s, int32_t i) {
     if (s->n_logit_rows == 0) return NULL;
@@ -161,24 +215,24 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
     }
 }
 
-/* Attention of n queries (positions pos0..pos0+n-1) over layer l's cache (or its donor's),
+/* Attention of n query rows over layer l's cache (or its donor's) in each row's session,
  * gemma4.md §2.3 steps 5-7: scale 1, causal, sliding layers see the last W positions.
- * One work item per (token, head), spread over the session's threads. */
-typedef struct attn_job { g4_session *s; int32_t l, pos0; } attn_job;
+ * One work item per (row, head), spread over the driving session's threads. */
+typedef struct attn_job { g4_session *s; int32_t l; } attn_job;
 
 static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
     const attn_job *jb = arg;
     g4_session *s = jb->s;
     const g4_hparams *hp = &s->m->hp;
     const layer_config *lc = &hp->layer[jb->l];
-    const kv_layer *kv = &s->kv[lc->kv_source];
     const int32_t D = lc->head_dim, nkv = lc->n_kv_head, group = hp->n_head / nkv;
     const size_t qw = (size_t)hp->n_head * (size_t)D;
     float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx;
     const cpu_kernels *k = s->cpu->k;
     for (int64_t it = i0; it < i1; it++) {
         const int32_t t = (int32_t)(it / hp->n_head), hd = (int32_t)(it % hp->n_head);
-        const int32_t p = jb->pos0 + t;
+        const int32_t p = s->row_pos[t];
+        const kv_layer *kv = &s->row_sess[t]->kv[lc->kv_source];
         const int32_t j0 = lc->swa ? G4_MAX(0, p - hp->sliding_window + 1) : 0;
         const float *qh = s->q + (size_t)t * qw + (size_t)hd * (size_t)D;
         const int32_t kh = hd / group;
@@ -206,13 +260,13 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
     }
 }
 
-static void attention(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
-    attn_job jb = {s, l, pos0};
+static void attention(g4_session *s, int32_t l, int32_t n) {
+    attn_job jb = {s, l};
     cpu_parallel(s->cpu, attention_items, &jb, (int64_t)n * s->m->hp.n_head, 1);
 }
 
 /* Attention block, §2.3 (A): x += RMS(Wo · attn(RoPE(RMS_head(Wq h))); post_attn_norm). */
-static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
+static void attention_block(g4_session *s, int32_t l, int32_t n) {
     const g4_model *m = s->m;
     const g4_hparams *hp = &m->hp;
     const layer_config *lc = &hp->layer[l];
@@ -227,19 +281,19 @@ static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
         for (int64_t hd = 0; hd < hp->n_head; hd++) {
             float *qh = s->q + t * qw + hd * D;
             ops_rmsnorm(qh, qh, w->q_norm, D, hp->rms_eps);
-            ops_rope(qh, (int32_t)D, freq, pos0 + t);
+            ops_rope(qh, (int32_t)D, freq, s->row_pos[t]);
         }
     if (lc->kv_source == l) {
-        kv_layer *kv = &s->kv[l];
         ops_matmul(s->cpu, s->k, &w->wk, s->h, n);
         if (lc->has_v) ops_matmul(s->cpu, s->v, &w->wv, s->h, n);
         else memcpy(s->v, s->k, (size_t)(n * kvw) * sizeof(float)); /* K=V: raw K projection */
         for (int32_t t = 0; t < n; t++) {
-            const size_t slot = (size_t)((pos0 + t) % kv->capacity);
+            kv_layer *kv = &s->row_sess[t]->kv[l];
+            const size_t slot = (size_t)(s->row_pos[t] % kv->capacity);
             for (int64_t hd = 0; hd < nkv; hd++) {
                 float *kh = s->k + t * kvw + hd * D, *vh = s->v + t * kvw + hd * D;
                 ops_rmsnorm(kh, kh, w->k_norm, D, hp->rms_eps);
-                ops_rope(kh, (int32_t)D, freq, pos0 + t);
+                ops_rope(kh, (int32_t)D, freq, s->row_pos[t]);
                 ops_rmsnorm(vh, vh, NULL, D, hp->rms_eps);
             }
             if (s->kv_f16) {
@@ -251,7 +305,7 @@ static void attention_block(g4_session *s, int32_t l, int32_t pos0, int32_t n) {
             }
         }
     }
-    attention(s, l, pos0, n);
+    attention(s, l, n);
     ops_matmul(s->cpu, s->a, &w->wo, s->o, n);
     for (int32_t t = 0; t < n; t++) {
         ops_rmsnorm(s->a + t * H, s->a + t * H, w->post_attn_norm, H, hp->rms_eps);
@@ -349,8 +403,8 @@ static void ple_block(g4_session *s, int32_t l, int32_t n) {
     }
 }
 
-/* Runs n tokens (n <= n_ubatch) at positions n_past.. and writes logits for the rows
- * [first_logit, n) into out_logits. */
+/* Runs n rows (n <= n_ubatch; s->row_pos and s->row_sess filled in) and writes logits
+ * for the rows [first_logit, n) into out_logits. */
 static void forward_chunk(g4_session *s, const int32_t *tok, int32_t n, int32_t first_logit, float *out_logits) {
     const g4_model *m = s->m;
     const g4_hparams *hp = &m->hp;
@@ -362,7 +416,7 @@ static void forward_chunk(g4_session *s, const int32_t *tok, int32_t n, int32_t 
     }
     if (hp->n_embd_per_layer) per_layer_inputs(s, tok, n);
     for (int32_t l = 0; l < hp->n_layer; l++) {
-        attention_block(s, l, s->n_past, n);
+        attention_block(s, l, n);
         ffn_block(s, l, n);
         if (hp->n_embd_per_layer) ple_block(s, l, n);
         const float scale = m->layers[l].out_scale[0];
@@ -397,10 +451,57 @@ g4_status g4_session_eval(g4_session *s, const int32_t *tokens, int32_t n_tokens
         const bool last_chunk = done + n == n_tokens;
         int32_t first = s->all_logits ? 0 : (last_chunk ? n - 1 : n);
         float *dst = s->all_logits ? s->logits + (size_t)done * (size_t)hp->n_vocab : s->logits;
+        for (int32_t t = 0; t < n; t++) {
+            s->row_pos[t] = s->n_past + t;
+            s->row_sess[t] = s;
+            s->tokens[s->n_past + t] = tokens[done + t];
+        }
         forward_chunk(s, tokens + done, n, first, dst);
         s->n_past += n;
+        s->written_hi = G4_MAX(s->written_hi, s->n_past - 1);
         done += n;
     }
     s->n_logit_rows = rows;
+    return G4_OK;
+}
+
+g4_status g4_session_decode_batch(g4_session *const *ss, const int32_t *tokens, int32_t n, g4_error *err) {
+    g4_error_clear(err);
+    if (n <= 0 || !ss || !tokens) return g4_fail(err, G4_ERR_ARG, "empty batch");
+    g4_session *d = ss[0]; /* drives: its threads and scratch compute the whole batch */
+    if (n > d->n_ubatch) return g4_fail(err, G4_ERR_ARG, "batch of %d exceeds the first session's n_ubatch %d", n, d->n_ubatch);
+    const g4_hparams *hp = &d->m->hp;
+    for (int32_t i = 0; i < n; i++) {
+        const g4_session *s = ss[i];
+        if (!s || s->m != d->m) return g4_fail(err, G4_ERR_ARG, "batch row %d: not a session of the same model", i);
+        if (s->n_ctx > d->n_ctx) return g4_fail(err, G4_ERR_ARG, "batch row %d: context larger than the first session's", i);
+        if (s->n_past >= s->n_ctx)
+            return g4_fail(err, G4_ERR_CONTEXT_FULL, "batch row %d: all %d context positions are used", i, s->n_ctx);
+        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+            return g4_fail(err, G4_ERR_ARG, "batch row %d: token id %d is outside the vocabulary", i, tokens[i]);
+        for (int32_t j = 0; j < i; j++)
+            if (ss[j] == s) return g4_fail(err, G4_ERR_ARG, "batch rows %d and %d are the same session", j, i);
+    }
+    if (n > d->logits_cap_rows) {
+        float *nl = realloc(d->logits, (size_t)n * (size_t)hp->n_vocab * sizeof(float));
+        if (!nl) return g4_fail(err, G4_ERR_NOMEM, "out of memory for %d rows of logits", n);
+        d->logits = nl;
+        d->logits_cap_rows = n;
+    }
+    for (int32_t t = 0; t < n; t++) {
+        d->row_pos[t] = ss[t]->n_past;
+        d->row_sess[t] = ss[t];
+        ss[t]->tokens[ss[t]->n_past] = tokens[t];
+    }
+    forward_chunk(d, tokens, n, 0, d->logits);
+    /* row 0 is d's own and stays in place; the others move to their sessions */
+    for (int32_t t = 1; t < n; t++)
+        memcpy(ss[t]->logits, d->logits + (size_t)t * (size_t)hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
+    for (int32_t t = 0; t < n; t++) {
+        g4_session *s = ss[t];
+        s->n_past++;
+        s->written_hi = G4_MAX(s->written_hi, s->n_past - 1);
+        s->n_logit_rows = 1;
+    }
     return G4_OK;
 }
