@@ -17,7 +17,7 @@ LIB_SRC := src/error.c src/dtype.c \
            src/format/mapfile.c src/format/tensor_dir.c src/format/gguf.c src/format/gguf_write.c \
            src/format/safetensors.c \
            src/model/config.c src/model/model.c src/model/ops.c src/model/session.c src/model/session_file.c \
-           src/model/convert.c src/model/describe.c src/model/sampler.c \
+           src/model/convert.c src/model/describe.c src/model/sampler.c src/model/sampling_defaults.c \
            src/cpu/features.c src/cpu/pool.c src/cpu/kernels.c src/cpu/kernels_ref.c src/cpu/cpu.c src/cpu/probe.c
 # SIMD kernels: only these files get ISA flags; the table is chosen at run time
 ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
@@ -64,7 +64,7 @@ $(BUILD)/libg4.a: $(LIB_OBJ)
 $(BUILD)/libg4.so: $(LIB_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/tools/cmd_run.o $(BUILD)/tools/cmd_perplexity.o $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cmd_tokenize.o $(BUILD)/libg4.a
+$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/tools/cmd_run.o $(BUILD)/tools/gen.o $(BUILD)/tools/cmd_perplexity.o $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cmd_tokenize.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # fuzz targets replayed over their stored corpora, without libFuzzer

@@ -211,6 +211,10 @@ typedef struct g4_sampler_params {
 
 /* Gemma 4's generation_config.json: temperature 1, top-k 64, top-p 0.95. */
 g4_sampler_params g4_sampler_default_params(void);
+/* The built-in defaults overridden by what the checkpoint recommends: a GGUF file's
+ * general.sampling.* keys or an HF directory's generation_config.json (do_sample false
+ * gives temperature 0, greedy). Seed 0. */
+g4_sampler_params g4_model_sampler_params(const g4_model *m);
 
 typedef struct g4_sampler g4_sampler;
 g4_status g4_sampler_create(g4_sampler **out, const g4_sampler_params *params, int32_t n_vocab, g4_error *err);

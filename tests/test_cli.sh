@@ -55,6 +55,13 @@ expect 0 "run with the checkpoint's greedy default" -- $G4 run "$tmp/greedy" "He
 cp "$tmp/out" "$tmp/run3"
 expect 0 "run with --temp 0" -- $G4 run "$tmp/greedy" "Hello" --raw --max-tokens 6 --temp 0
 cmp -s "$tmp/out" "$tmp/run3" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: generation_config.json ignored"; }
+# ... and g4 convert carries them into the GGUF (general.sampling.*), where g4 run finds them
+mkdir -p "$tmp/samp" && cp tests/data/micro/* "$tmp/samp/" && echo '{"temperature": 0.5, "top_k": 7, "top_p": 0.75}' > "$tmp/samp/generation_config.json"
+expect 0 "convert with sampling defaults" -- $G4 convert "$tmp/samp" "$tmp/samp.gguf" --type f16
+expect 0 "run a GGUF with sampling defaults" -- $G4 run "$tmp/samp.gguf" "Hello" --max-tokens 2 --verbose
+grep -q "sampling: temp 0.5, top-k 7, top-p 0.75," "$tmp/err" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: GGUF sampling defaults: $(grep sampling "$tmp/err")"; }
+expect 0 "flags override the GGUF's defaults" -- $G4 run "$tmp/samp.gguf" "Hello" --max-tokens 2 --verbose --top-k 3
+grep -q "sampling: temp 0.5, top-k 3, top-p 0.75," "$tmp/err" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: --top-k override"; }
 
 # g4 perplexity: a model against itself has zero KL and full top-1 agreement
 yes "the quick brown fox jumps over the lazy dog" | head -n 40 > "$tmp/text.txt"

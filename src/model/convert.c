@@ -9,6 +9,7 @@
  * requested quantized type falls back to F16. */
 #include "../dtype.h"
 #include "model.h"
+#include "sampling_defaults.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -322,6 +323,7 @@ static bool write_hparams(gguf_writer *w, const g4_model *m, g4_dtype type) {
               gguf_set_u32(w, "gemma4.rope.dimension_count", (uint32_t)hp->head_dim_global) &&
               gguf_set_u32(w, "gemma4.rope.dimension_count_swa", (uint32_t)hp->head_dim_swa) &&
               gguf_set_f32(w, "gemma4.final_logit_softcapping", hp->final_softcap);
+    ok = ok && sampling_defaults_write(w, m);
     if (ok && hp->n_expert)
         ok = gguf_set_u32(w, "gemma4.expert_count", (uint32_t)hp->n_expert) &&
              gguf_set_u32(w, "gemma4.expert_used_count", (uint32_t)hp->n_expert_used) &&
