@@ -16,7 +16,7 @@ PIDS=""
 cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null; done
     [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null
-    rm -rf "$tmp"
+    [ -n "$KEEP" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 summary() { echo "test_serve: $pass passed, $fail failed$([ $skip -gt 0 ] && echo ", $skip skipped")"; }
@@ -132,6 +132,8 @@ req huge POST /v1/chat/completions "@$tmp/huge.json"; expect_error huge 413
 code=$(curl -s -m 30 -o "$tmp/hugechunked" -w '%{http_code}' -H "Authorization: Bearer $KEY" -H 'Transfer-Encoding: chunked' \
     --data-binary "@$tmp/huge.json" "http://127.0.0.1:$PORT/v1/chat/completions")
 case $code in 413) expect_error hugechunked 413;; 000) ok;; *) bad "chunked huge body: $code";; esac
+node -e 'const d = 998; process.stdout.write(`{"messages":${"[".repeat(d)}${"]".repeat(d)}}`)' > "$tmp/deep.json"
+req deep POST /v1/chat/completions "@$tmp/deep.json"; expect_error deep 400
 req compbad POST /v1/completions '{"prompt":"x","echo":true}'; expect_error compbad 400 echo
 req afterbad GET /health; expect afterbad 200 "j.status === 'ok' && j.slots_processing === 0"
 

@@ -16,6 +16,9 @@
 #include "serve/sched.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +97,13 @@ int cmd_serve(int argc, char **argv) {
     }
     if (!path) { fputs("g4 serve: missing PATH\n" SERVE_USAGE, stderr); return 2; }
     if (api_key && !*api_key) api_key = NULL;
+#ifdef __GLIBC__
+    /* glibc gives each new thread (one per connection) an arena of its own, up to 8 per
+     * CPU, and keeps what each has freed: the server's memory then creeps up over the
+     * first few thousand requests. Two arenas keep it flat at no measurable cost (the
+     * compute threads do not allocate). */
+    mallopt(M_ARENA_MAX, 2);
+#endif
 
     /* every thread started from here on inherits the blocked signals */
     sigset_t sigs;
@@ -143,9 +153,9 @@ int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "g4 serve: %s\n", msg);
         goto done;
     }
-    fprintf(stderr, "g4 serve: %s on http://%s%s%s:%d/v1 (%d slots of %d tokens, queue %d%s)\n", model,
-            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", http_port(hs), (int)parallel, cfg.n_ctx,
-            (int)queue, api_key ? ", API key required" : "");
+    fprintf(stderr, "g4 serve: %s on http://%s%s%s:%d/v1 (%d slot%s of %d tokens, queue %d%s)\n", model,
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "", http_port(hs), (int)parallel,
+            parallel > 1 ? "s" : "", cfg.n_ctx, (int)queue, api_key ? ", API key required" : "");
     fflush(stderr);
 
     int sig = 0;

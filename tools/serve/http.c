@@ -332,6 +332,9 @@ bool http_start(http_server **out, const http_params *p, char *err, size_t errle
                             MHD_OPTION_CONNECTION_TIMEOUT, p->timeout_s,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_LISTEN_BACKLOG_SIZE, 128u,
+                            /* enough for the deepest JSON cJSON accepts (1000 levels) under
+                             * sanitizers; glibc keeps the stacks of finished threads resident */
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(2u << 20),
                             MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, errlen, "cannot listen on %s port %d (in use, or not an address of this machine?)", p->host, p->port);
