@@ -9,6 +9,8 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 BASE    := -std=c11 -D_DEFAULT_SOURCE -ffp-contract=off -fPIC -Iinclude -Isrc $(WARN)
 LDLIBS  := -lcjson -lm -lpthread
+# the g4 command only (never libg4): line editing for g4 chat
+TOOL_LIBS := -ledit
 BUILD   ?= build
 G4BIN   ?= g4
 .DEFAULT_GOAL := all
@@ -72,8 +74,8 @@ $(BUILD)/libg4.a: $(LIB_OBJ)
 $(BUILD)/libg4.so: $(LIB_OBJ)
 	$(CC) -shared $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/tools/cmd_run.o $(BUILD)/tools/gen.o $(BUILD)/tools/cmd_perplexity.o $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cmd_tokenize.o $(BUILD)/tools/cmd_serve.o $(BUILD)/tools/serve/http.o $(BUILD)/libg4serve.a $(BUILD)/libg4.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(SERVE_LIBS)
+$(G4BIN): $(BUILD)/tools/g4.o $(BUILD)/tools/cmd_run.o $(BUILD)/tools/cmd_chat.o $(BUILD)/tools/gen.o $(BUILD)/tools/cmd_perplexity.o $(BUILD)/tools/cmd_bench.o $(BUILD)/tools/cmd_tokenize.o $(BUILD)/tools/cmd_serve.o $(BUILD)/tools/serve/http.o $(BUILD)/libg4serve.a $(BUILD)/libg4.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $(TOOL_LIBS) $(SERVE_LIBS)
 
 $(BUILD)/libg4serve.a: $(SERVE_OBJ)
 	ar rcs $@ $^
@@ -91,7 +93,12 @@ $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/replay.o $(BUILD)/tests/fuzz/%.o $(
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-test: deps all $(TEST_BIN)
+# drives interactive commands through a pseudo-terminal (tests/test_chat_pty.sh)
+$(BUILD)/tests/pty_expect: tests/pty_expect.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lutil
+
+test: deps all $(TEST_BIN) $(BUILD)/tests/pty_expect
 	@G4=./$(G4BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS) $(REPLAYS)
 
 check: test

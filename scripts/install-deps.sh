@@ -2,11 +2,12 @@
 # Installs the Debian packages g4 needs to build and test, if any are missing.
 # Idempotent and quick when everything is present; needs root (or sudo) to install.
 #   build:  gcc, make, libcjson-dev (the core library's only dependency besides libc/libm/pthreads),
+#           libedit-dev (line editing in `g4 chat`; the command only, not the library),
 #           libmicrohttpd-dev (the HTTP server of `g4 serve`; the command only, not the library)
 #   tests:  clang + libclang-rt-14-dev (sanitizer and fuzzer builds), nodejs + npm (the
 #           llama.cpp and tokenizer reference assets, fetched from npm into .cache/), git
 set -e
-PKGS="build-essential libcjson-dev libmicrohttpd-dev clang libclang-rt-14-dev git ca-certificates"
+PKGS="build-essential libcjson-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev git ca-certificates"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

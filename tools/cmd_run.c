@@ -83,7 +83,7 @@ int cmd_run(int argc, char **argv) {
     if (gen_session("run", m, &o, &s) != 0) goto done;
     if (g4_sampler_create(&smp, &o.sp, g4_model_get_info(m)->n_vocab, &err) != G4_OK) goto fail;
     gen_stats st;
-    if (gen_reply(s, tok, smp, ids, n_ids, (int32_t)o.max_tokens, stdout, o.think ? stderr : NULL, NULL, &answer, &st,
+    if (gen_reply(s, tok, smp, ids, n_ids, (int32_t)o.max_tokens, o.ignore_eos, stdout, o.think ? stderr : NULL, NULL, &answer, &st,
                   &err) != G4_OK)
         goto fail;
     fputc('\n', stdout);

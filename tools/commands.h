@@ -21,6 +21,9 @@ int cmd_synth(int argc, char **argv);
 /* g4 run PATH "prompt" [--system T] [--think] [--raw] [--max-tokens N] ... (tools/cmd_run.c) */
 int cmd_run(int argc, char **argv);
 
+/* g4 chat PATH [--system T] [--load FILE] [--on-full drop|refuse] ...  (tools/cmd_chat.c) */
+int cmd_chat(int argc, char **argv);
+
 /* g4 serve PATH [--host H] [--port N] [--parallel N] [--ctx N] [--api-key KEY] ...  (tools/cmd_serve.c) */
 int cmd_serve(int argc, char **argv);
 

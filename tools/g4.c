@@ -21,6 +21,8 @@ static int usage(FILE *f) {
             "usage:\n"
             "  g4 run PATH \"prompt\" [--system T] [--think] [--raw] [--max-tokens N] [--temp T] [--seed N] [--verbose]\n"
             "      stream one answer, in the Gemma 4 chat format (or plain continuation with --raw)\n"
+            "  g4 chat PATH [--system T] [--load FILE] [--think] [--ctx N] [--verbose]\n"
+            "      talk to the model: multi-turn, line editing, /help for commands (save, load, stats)\n"
             "  g4 serve PATH [--host 127.0.0.1] [--port 8080] [--parallel 4] [--ctx 4096] [--api-key KEY]\n"
             "      an OpenAI-compatible HTTP server (chat and text completions, streaming, tools); --help for more\n"
             "  g4 perplexity PATH FILE [--ctx 512] [--stride N] [--kl-base PATH2]\n"
@@ -195,6 +197,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 2, argv + 2);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "chat")) return cmd_chat(argc - 2, argv + 2);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);

@@ -39,6 +39,7 @@ int gen_opts_parse(gen_opts *o, const char *cmd, int argc, char **argv, int *i) 
     if (!strcmp(a, "--think")) { o->think = true; takes = false; }
     else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) { o->verbose = true; takes = false; }
     else if (!strcmp(a, "--kv-f16")) { o->kv_f16 = true; takes = false; }
+    else if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = true; takes = false; }
     else if (!v) return 0;
     else if (!strcmp(a, "--max-tokens")) ok = num(v, 1, 1 << 24, &o->max_tokens);
     else if (!strcmp(a, "--ctx")) ok = num(v, 16, 1 << 24, &o->n_ctx);
@@ -147,7 +148,7 @@ static void sb_add(sbuf *b, const char *s, size_t n) {
 }
 
 g4_status gen_reply(g4_session *s, const g4_tokenizer *tok, g4_sampler *smp, const int32_t *ids, size_t n_ids,
-                    int32_t max_tokens, FILE *out, FILE *thought, volatile sig_atomic_t *interrupt, char **answer,
+                    int32_t max_tokens, bool ignore_eos, FILE *out, FILE *thought, volatile sig_atomic_t *interrupt, char **answer,
                     gen_stats *st, g4_error *err) {
     memset(st, 0, sizeof *st);
     if (answer) *answer = NULL;
@@ -169,10 +170,10 @@ g4_status gen_reply(g4_session *s, const g4_tokenizer *tok, g4_sampler *smp, con
         if (interrupt && *interrupt) { st->stopped = true; break; }
         int32_t id = g4_sampler_sample(smp, g4_session_logits(s, -1));
         st->n_gen++;
-        if (g4_tokenizer_is_end_of_turn(tok, id)) break;
+        if (g4_tokenizer_is_end_of_turn(tok, id) && !ignore_eos) break;
         g4_sampler_accept(smp, id);
         if (id >= 0 && id == ch_open) {
-            in_thought = true;
+            in_thought = st->thought = true;
             if (thought) fputs("[thinking]\n", thought);
         } else if (id >= 0 && id == ch_close) {
             in_thought = false;

@@ -17,6 +17,7 @@ typedef struct gen_opts {
     bool seed_set;
     double max_tokens, n_ctx, threads;
     bool think, verbose, kv_f16;
+    bool ignore_eos; /* keep generating past end-of-turn tokens (tests, benchmarks) */
 } gen_opts;
 
 void gen_opts_init(gen_opts *o);
@@ -32,7 +33,7 @@ void gen_opts_finish(gen_opts *o, const g4_model *m);
     "  --temp T  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --presence-penalty P\n"              \
     "  --frequency-penalty P   sampling (defaults: the checkpoint's, else temp 1, top-k 64, top-p 0.95)\n"  \
     "  --seed N         reproducible sampling          --think          show the model's thinking\n"         \
-    "  --verbose        timing statistics on stderr\n"
+    "  --verbose        timing statistics on stderr    --ignore-eos     do not stop at end of turn\n"
 
 /* Opens the model and its tokenizer, with messages that say what to do when that fails
  * (no such file, not a Gemma 4 checkpoint, a truncated download). Returns 0 or 1
@@ -49,15 +50,16 @@ typedef struct gen_stats {
     double t_decode;    /* seconds for the rest */
     bool stopped;       /* by the interrupt flag */
     bool ctx_full;      /* the context filled up during the answer */
+    bool thought;       /* the answer opened the thought channel */
 } gen_stats;
 
 /* Streams an answer: makes the session's timeline equal ids (reusing what it can), then
- * samples until an end-of-turn token, max_tokens, a full context, or *interrupt becomes
+ * samples until an end-of-turn token (unless ignore_eos), max_tokens, a full context, or *interrupt becomes
  * non-zero. The answer goes to `out` as it is generated (UTF-8 safe); the thought channel
  * goes to `thought` (NULL: hidden). With `answer` non-NULL, the answer text (without the
  * thought) is also returned there (allocated; caller frees). */
 g4_status gen_reply(g4_session *s, const g4_tokenizer *tok, g4_sampler *smp, const int32_t *ids, size_t n_ids,
-                    int32_t max_tokens, FILE *out, FILE *thought, volatile sig_atomic_t *interrupt, char **answer,
+                    int32_t max_tokens, bool ignore_eos, FILE *out, FILE *thought, volatile sig_atomic_t *interrupt, char **answer,
                     gen_stats *st, g4_error *err);
 
 /* One stats line: "prompt N tokens (M new), time to first token ..., prefill ... tok/s, decode ... tok/s" */
