@@ -114,10 +114,17 @@ void g4_model_free(g4_model *m);
 /* Borrowed; valid as long as the model. */
 const g4_model_info *g4_model_get_info(const g4_model *m);
 
+/* Progress of a long operation: done of total units (tensors, or MiB for prefetch). */
+typedef void (*g4_progress_fn)(void *user, int64_t done, int64_t total);
+
+/* Reads every weight into memory now (the file stays mapped, nothing is copied), calling
+ * progress with MiB done/total: a large model's first answer then does not stall on disk
+ * reads. Pointless, and slow, for a model larger than the free memory. */
+g4_status g4_model_prefetch(const g4_model *m, g4_progress_fn progress, void *user, g4_error *err);
+
 /* Writes the model as a GGUF file that llama.cpp can run. type is the storage type of
  * the large matrices (F32, F16, BF16, Q8_0, Q4_0); norms and small vectors stay F32.
  * progress (may be NULL) is called after each tensor with done/total counts. */
-typedef void (*g4_progress_fn)(void *user, int64_t done, int64_t total);
 g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type,
                              g4_progress_fn progress, void *user, g4_error *err);
 
@@ -135,6 +142,9 @@ g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_err
 g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_params *params,
                             g4_error *err);
 void g4_session_free(g4_session *s);
+/* Bytes of KV cache a session with these params (may be NULL) would allocate: to check a
+ * context fits in memory before asking for it. */
+uint64_t g4_session_kv_bytes(const g4_model *m, const g4_session_params *params);
 
 /* Appends n_tokens tokens at positions n_past .. n_past+n_tokens-1 and computes logits.
  * Fails with G4_ERR_CONTEXT_FULL (session unchanged) when they do not fit, and with

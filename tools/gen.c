@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,6 +81,25 @@ void gen_opts_finish(gen_opts *o, const g4_model *m) {
                 (double)o->sp.repeat_penalty, (unsigned long long)o->sp.seed);
 }
 
+/* MemAvailable of /proc/meminfo in bytes; 0 if unknown. */
+static uint64_t mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+static void load_progress(void *user, int64_t done, int64_t total) {
+    (void)user;
+    if (done % 256 == 0 || done == total) /* every 256 MiB */
+        fprintf(stderr, "\rloading weights: %3d%% (%.1f of %.1f GB)", total ? (int)(100 * done / total) : 100,
+                done / 1024.0, total / 1024.0);
+}
+
 int gen_load(const char *cmd, const char *path, g4_model **m, g4_tokenizer **tok, bool verbose) {
     *m = NULL;
     *tok = NULL;
@@ -115,6 +135,17 @@ int gen_load(const char *cmd, const char *path, g4_model **m, g4_tokenizer **tok
         *m = NULL;
         return 1;
     }
+    /* a model of more than 1 GB is read in now, with progress, if it fits in memory */
+    const uint64_t avail = mem_available();
+    if (info->weight_bytes > (1ull << 30) && avail) {
+        if (info->weight_bytes < avail) {
+            const bool show = isatty(STDERR_FILENO) || verbose;
+            g4_model_prefetch(*m, show ? load_progress : NULL, NULL, &err);
+            if (show) fputc('\n', stderr);
+        } else
+            fprintf(stderr, "g4 %s: note: the weights (%.1f GB) exceed the free memory (%.1f GB); they will be read from "
+                            "disk as needed, slowly\n", cmd, info->weight_bytes / 1e9, avail / 1e9);
+    }
     if (verbose)
         fprintf(stderr, "loaded %s: Gemma 4 %s, %d layers, %.2f G parameters, %.2f GB of weights (%s) in %.0f ms\n", path,
                 info->variant, info->n_layer, info->n_params / 1e9, info->weight_bytes / 1e9, info->source,
@@ -125,6 +156,12 @@ int gen_load(const char *cmd, const char *path, g4_model **m, g4_tokenizer **tok
 int gen_session(const char *cmd, g4_model *m, const gen_opts *o, g4_session **s) {
     g4_session_params p = {.n_ctx = (int32_t)o->n_ctx, .n_threads = (int32_t)o->threads, .kv_f16 = o->kv_f16};
     g4_error err;
+    const uint64_t need = g4_session_kv_bytes(m, &p), avail = mem_available();
+    if (avail && need > avail) {
+        fprintf(stderr, "g4 %s: not enough memory for a %d-token context: its KV cache needs %.1f GB, %.1f GB are free "
+                        "(try a smaller --ctx, or --kv-f16)\n", cmd, p.n_ctx, need / 1e9, avail / 1e9);
+        return 1;
+    }
     if (g4_session_create(s, m, &p, &err) == G4_OK) return 0;
     fprintf(stderr, "g4 %s: %s%s\n", cmd, err.msg, err.status == G4_ERR_NOMEM ? " (try a smaller --ctx, or --kv-f16)" : "");
     return 1;

@@ -27,18 +27,6 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
-/* Bytes of KV cache for n_ctx tokens with `bytes` per element, as g4_session_create sizes it. */
-static uint64_t kv_bytes(const g4_hparams *hp, int32_t n_ctx, uint64_t bytes) {
-    uint64_t total = 0;
-    for (int32_t l = 0; l < hp->n_layer; l++) {
-        const layer_config *lc = &hp->layer[l];
-        if (lc->kv_source != l) continue;
-        int32_t cap = lc->swa ? G4_MIN(n_ctx, hp->sliding_window - 1 + G4_MIN(512, n_ctx)) : n_ctx;
-        total += 2ull * (uint64_t)cap * (uint64_t)lc->n_kv_head * (uint64_t)lc->head_dim * bytes;
-    }
-    return total;
-}
-
 g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_error *err) {
     const g4_hparams *hp = &m->hp;
     const g4_model_info *in = &m->info;
@@ -78,7 +66,10 @@ g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_err
         for (int d = 0; d < t->n_dims; d++) sb_printf(&b, d ? ", %lld" : "%lld", (long long)t->ne[d]);
         sb_printf(&b, "]\n");
     }
-    uint64_t kv = kv_bytes(hp, n_ctx, 4), kv16 = kv_bytes(hp, n_ctx, 2);
+    g4_session_params sp = {.n_ctx = n_ctx};
+    const uint64_t kv = g4_session_kv_bytes(m, &sp);
+    sp.kv_f16 = true;
+    const uint64_t kv16 = g4_session_kv_bytes(m, &sp);
     sb_printf(&b, "\nmemory for a %d-token context: weights %.1f MiB (mapped), KV cache %.1f MiB (f32; %.1f MiB as f16)\n",
               n_ctx, (double)in->weight_bytes / 1048576.0, (double)kv / 1048576.0, (double)kv16 / 1048576.0);
     if (b.oom) { free(b.p); return g4_fail(err, G4_ERR_NOMEM, "out of memory"); }

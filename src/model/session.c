@@ -24,6 +24,32 @@
 #include <math.h>
 #include <string.h>
 
+int32_t kv_capacity(const g4_hparams *hp, int32_t l, int32_t n_ctx, int32_t n_ubatch) {
+    return hp->layer[l].swa ? G4_MIN(n_ctx, hp->sliding_window - 1 + n_ubatch + G4_SWA_ROLLBACK) : n_ctx;
+}
+
+/* n_ctx and n_ubatch as g4_session_create settles them */
+static void settle_params(const g4_hparams *hp, g4_session_params *p) {
+    if (p->n_ctx == 0) p->n_ctx = G4_MIN(4096, hp->n_ctx_train);
+    if (p->n_ubatch == 0) p->n_ubatch = 512;
+    p->n_ubatch = G4_MIN(p->n_ubatch, p->n_ctx);
+}
+
+uint64_t g4_session_kv_bytes(const g4_model *m, const g4_session_params *params) {
+    g4_session_params p = params ? *params : (g4_session_params){0};
+    const g4_hparams *hp = &m->hp;
+    if (p.n_ctx < 0 || p.n_ubatch < 0) return 0;
+    settle_params(hp, &p);
+    uint64_t total = 0;
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        const layer_config *lc = &hp->layer[l];
+        if (lc->kv_source != l) continue;
+        total += 2ull * (uint64_t)kv_capacity(hp, l, p.n_ctx, p.n_ubatch) * (uint64_t)lc->n_kv_head *
+                 (uint64_t)lc->head_dim * (p.kv_f16 ? 2u : 4u);
+    }
+    return total;
+}
+
 static void *falloc(size_t n, bool *ok) {
     void *p = g4_calloc(n, sizeof(float));
     if (!p) *ok = false;
@@ -37,11 +63,9 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     g4_session_params p = params ? *params : (g4_session_params){0};
     const g4_hparams *hp = &m->hp;
     if (p.n_ctx < 0 || p.n_ubatch < 0) return g4_fail(err, G4_ERR_ARG, "negative context or batch size");
-    if (p.n_ctx == 0) p.n_ctx = G4_MIN(4096, hp->n_ctx_train);
+    settle_params(hp, &p);
     if (p.n_ctx > hp->n_ctx_train)
         return g4_fail(err, G4_ERR_ARG, "context of %d tokens exceeds the model's maximum of %d", p.n_ctx, hp->n_ctx_train);
-    if (p.n_ubatch == 0) p.n_ubatch = 512;
-    p.n_ubatch = G4_MIN(p.n_ubatch, p.n_ctx);
 
     g4_session *s = calloc(1, sizeof *s);
     if (!s) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
@@ -59,7 +83,7 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
         max_kv = G4_MAX(max_kv, lc->n_kv_head);
         max_ff = G4_MAX(max_ff, G4_MAX(lc->n_ff, G4_MAX(2 * hp->n_ff_expert, hp->n_embd_per_layer)));
         if (lc->kv_source != l) continue;
-        int32_t cap = lc->swa ? G4_MIN(s->n_ctx, hp->sliding_window - 1 + s->n_ubatch + G4_SWA_ROLLBACK) : s->n_ctx;
+        int32_t cap = kv_capacity(hp, l, s->n_ctx, s->n_ubatch);
         size_t n = (size_t)cap * (size_t)lc->n_kv_head * (size_t)lc->head_dim;
         s->kv[l].capacity = cap;
         const size_t nf = s->kv_f16 ? (n + 1) / 2 : n; /* falloc counts floats */

@@ -39,6 +39,9 @@ struct g4_session {
     int64_t n_logit_rows, logits_cap_rows;
 };
 
+/* Slots of layer l's cache for a session of n_ctx tokens evaluated n_ubatch at a time. */
+int32_t kv_capacity(const g4_hparams *hp, int32_t l, int32_t n_ctx, int32_t n_ubatch);
+
 /* Smallest sliding-window capacity among the session's cached layers (INT32_MAX if none). */
 int32_t session_swa_capacity(const g4_session *s);
 
