@@ -5,7 +5,8 @@
 # warms it up, notes its resident memory, runs tests/serve/load.mjs twice (CLIENTS
 # clients x REQUESTS streamed chat requests of at most MAX_TOKENS tokens each) and notes
 # the memory after each run: after the first run the allocator has its working set, so
-# the second must not grow it. Prints requests/s, first-token latency p50/p99 and RSS.
+# the second must not grow it. Prints requests/s, first-token latency p50/p99 and RSS,
+# then what the prefix cache saves on a 6-turn conversation (tests/serve/turns.mjs).
 #   PARALLEL=8 CLIENTS=8 REQUESTS=50 MAX_TOKENS=32 make bench-serve
 G4=${G4:-./g4}
 PARALLEL=${PARALLEL:-8}; CLIENTS=${CLIENTS:-8}; REQUESTS=${REQUESTS:-50}; MAX_TOKENS=${MAX_TOKENS:-32}
@@ -27,6 +28,7 @@ for run in 1 2; do
     sleep 1 # the clients' connection threads end
     echo "RSS after run $run: $(serve_rss) kB"
 done
+node tests/serve/turns.mjs "$url" 6 || rc=1
 curl -s "http://127.0.0.1:$SERVE_PORT/metrics" | grep -E '^g4_(decode|prompt|generated)'
 serve_stop TERM
 [ "$SERVE_RC" -eq 0 ] || { echo "server exit $SERVE_RC" >&2; rc=1; }
