@@ -22,8 +22,12 @@ LIB_SRC := src/error.c src/dtype.c \
            src/model/convert.c src/model/describe.c src/model/sampler.c src/model/sampling_defaults.c \
            src/cpu/features.c src/cpu/pool.c src/cpu/kernels.c src/cpu/kernels_ref.c src/cpu/cpu.c src/cpu/probe.c
 # SIMD kernels: only these files get ISA flags; the table is chosen at run time
-ifneq ($(filter x86_64%,$(shell $(CC) -dumpmachine)),)
+MACHINE := $(shell $(CC) -dumpmachine)
+ifneq ($(filter x86_64%,$(MACHINE)),)
 LIB_SRC += src/cpu/kernels_avx2.c src/cpu/kernels_avx512.c
+endif
+ifneq ($(filter aarch64% arm64%,$(MACHINE)),)
+LIB_SRC += src/cpu/kernels_neon.c src/cpu/kernels_i8mm.c
 endif
 LIB_SRC += src/quant/quant.c src/quant/legacy.c src/quant/kquants.c src/quant/iq4.c src/quant/mix.c
 LIB_SRC += src/tokenizer/vocab.c src/tokenizer/vocab_load.c src/tokenizer/bpe.c src/tokenizer/tokenizer.c src/tokenizer/pyjson.c \
@@ -57,6 +61,7 @@ help:
 	@echo "make            libg4.a, libg4.so and the g4 command"
 	@echo "make test       build and run the unit and fixture tests"
 	@echo "make asan       the same tests built with AddressSanitizer + UBSan (build-asan/)"
+	@echo "make test-arm   the AArch64 NEON kernels vs the reference under qemu-aarch64-static (part of make test)"
 	@echo "make bench-serve  g4 serve under 8 concurrent clients (req/s, first-token latency, RSS)"
 	@echo "make fuzz       libFuzzer targets (clang) in build-fuzz/; make fuzz-run FUZZ_SECONDS=600"
 	@echo "make clean"
@@ -67,6 +72,8 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h tools/*.h t
 
 $(BUILD)/src/cpu/kernels_avx2.o: ISA := -mavx2 -mfma -mf16c
 $(BUILD)/src/cpu/kernels_avx512.o: ISA := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni
+$(BUILD)/src/cpu/kernels_neon.o: ISA := -march=armv8.2-a+dotprod
+$(BUILD)/src/cpu/kernels_i8mm.o: ISA := -march=armv8.2-a+dotprod+i8mm
 
 $(BUILD)/libg4.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -102,6 +109,24 @@ test: deps all $(TEST_BIN) $(BUILD)/tests/pty_expect
 	@G4=./$(G4BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS) $(REPLAYS)
 
 check: test
+
+# The AArch64 kernels under emulation (tests/test_arm.sh runs this inside make test, or
+# says SKIP without the cross tools): test_kernels cross-built with $(ARM_CC), static,
+# from the CPU files only (no cJSON), and run under qemu-aarch64-static on emulated CPUs
+# with and without SDOT / SMMLA, and with G4_CPU_ISA=scalar.
+ARM_CC    ?= aarch64-linux-gnu-gcc
+ARM_BUILD ?= build-arm
+CPU_OBJ := $(filter $(BUILD)/src/cpu/% $(BUILD)/src/quant/%,$(LIB_OBJ)) $(BUILD)/src/dtype.o $(BUILD)/src/error.o
+$(BUILD)/libg4cpu.a: $(CPU_OBJ)
+	ar rcs $@ $^
+$(BUILD)/tests/test_kernels_static: $(BUILD)/tests/test_kernels.o $(BUILD)/libg4cpu.a
+	$(CC) $(CFLAGS) -static -o $@ $^ -lm -lpthread
+
+.PHONY: test-arm test-arm-build
+test-arm-build:
+	@$(MAKE) --no-print-directory BUILD=$(ARM_BUILD) CC=$(ARM_CC) CFLAGS="-O2 -g" $(ARM_BUILD)/tests/test_kernels_static
+test-arm:
+	@ARM_BUILD=$(ARM_BUILD) sh tests/test_arm.sh
 
 # Tokenizer speed (a benchmark, not a test): vocabulary load time and encoding MB/s of
 # English prose (Moby-Dick, CC0, from npm), one thread.
@@ -140,4 +165,4 @@ fuzz-run: fuzz
 	done
 
 clean:
-	rm -rf build build-asan build-fuzz g4
+	rm -rf build build-asan build-fuzz build-arm g4

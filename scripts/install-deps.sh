@@ -5,9 +5,12 @@
 #           libedit-dev (line editing in `g4 chat`; the command only, not the library),
 #           libmicrohttpd-dev (the HTTP server of `g4 serve`; the command only, not the library)
 #   tests:  clang + libclang-rt-14-dev (sanitizer and fuzzer builds), nodejs + npm (the
-#           llama.cpp and tokenizer reference assets, fetched from npm into .cache/), git
+#           llama.cpp and tokenizer reference assets, fetched from npm into .cache/), git;
+#           on amd64, gcc-aarch64-linux-gnu + libc6-dev-arm64-cross + qemu-user-static (the
+#           AArch64 NEON kernels cross-built and run under emulation: tests/test_arm.sh)
 set -e
 PKGS="build-essential libcjson-dev libedit-dev libmicrohttpd-dev clang libclang-rt-14-dev git ca-certificates"
+[ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ] && PKGS="$PKGS gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -59,7 +59,7 @@ const cpu_features *cpu_features_get(void) {
 }
 
 const char *cpu_isa_name(cpu_isa isa) {
-    static const char *n[] = {"scalar", "avx2", "avx512", "neon"};
+    static const char *n[CPU_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "i8mm"};
     return n[isa];
 }
 
@@ -67,14 +67,15 @@ cpu_isa cpu_isa_best(void) {
     const cpu_features *f = cpu_features_get();
     cpu_isa best = CPU_ISA_SCALAR;
     if (f->neon && f->dotprod) best = CPU_ISA_NEON;
+    if (best == CPU_ISA_NEON && f->i8mm) best = CPU_ISA_I8MM;
     if (f->avx2 && f->fma && f->f16c) best = CPU_ISA_AVX2;
     if (best == CPU_ISA_AVX2 && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->avx512vnni) best = CPU_ISA_AVX512;
     const char *force = getenv("G4_CPU_ISA");
     if (force && *force) {
-        for (int i = 0; i <= (int)CPU_ISA_NEON; i++)
+        for (int i = 0; i < (int)CPU_ISA_COUNT; i++)
             if (!strcmp(force, cpu_isa_name((cpu_isa)i))) {
                 bool ok = i == CPU_ISA_SCALAR || i == (int)best ||
-                          (i == CPU_ISA_AVX2 && best == CPU_ISA_AVX512);
+                          (i == CPU_ISA_AVX2 && best == CPU_ISA_AVX512) || (i == CPU_ISA_NEON && best == CPU_ISA_I8MM);
                 if (ok) return (cpu_isa)i;
             }
     }

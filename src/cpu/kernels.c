@@ -3,7 +3,7 @@
 
 #include <pthread.h>
 
-static cpu_kernels tables[4];
+static cpu_kernels tables[CPU_ISA_COUNT];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /* A table is built only when the CPU can run it: the filler itself is compiled with its
@@ -15,6 +15,10 @@ static void build(void) {
     if (f->avx2 && f->fma && f->f16c) kernels_avx2_fill(&tables[CPU_ISA_AVX2]);
     if (f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->avx512vnni)
         kernels_avx512_fill(&tables[CPU_ISA_AVX512]);
+#elif defined(__aarch64__)
+    const cpu_features *f = cpu_features_get();
+    if (f->neon && f->dotprod) kernels_neon_fill(&tables[CPU_ISA_NEON]);
+    if (f->neon && f->dotprod && f->i8mm) kernels_i8mm_fill(&tables[CPU_ISA_I8MM]);
 #endif
 }
 

@@ -56,5 +56,14 @@ const cpu_kernels *cpu_kernels_get(void);        /* best for this CPU (honours G
 void kernels_ref_fill(cpu_kernels *k);
 void kernels_avx2_fill(cpu_kernels *k);
 void kernels_avx512_fill(cpu_kernels *k);
+void kernels_neon_fill(cpu_kernels *k);
+void kernels_i8mm_fill(cpu_kernels *k);
+
+/* The NEON (SDOT) int8 kernels, which the i8mm table keeps for what its 4 x 4 tiles do
+ * not cover (decode, the last n % 4 tokens). */
+void neon_matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *x, int64_t ldx,
+                      int64_t n, float *scratch);
+void neon_matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *x, int64_t ldx,
+                      int64_t n, float *scratch);
 
 #endif

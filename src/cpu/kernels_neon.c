@@ -1,0 +1,298 @@
+/* kernels_neon.c - AArch64 NEON kernels with the dot-product extension (FEAT_DotProd,
+ * SDOT: Cortex-A55/A76 and later, Neoverse N1 and later). Only this file is compiled with
+ * -march=armv8.2-a+dotprod, and its table is built only when HWCAP says ASIMDDP
+ * (features.c); the rest of an arm64 build is base Armv8-A.
+ *
+ * Int8 block kernels (Q4_0 / Q8_0 weights x block_a8 activations). SDOT multiplies signed
+ * by signed bytes, 16 products into 4 int32 lanes, so unlike x86 no sign trick is needed:
+ * Q4_0 nibbles become bytes in -8..7 and meet the activations directly. Work goes in
+ * tiles of 4 weight rows x 4 tokens (x 1 token for decode and the last n % 4 tokens). Per
+ * block, the 4 rows are unpacked once into 8 registers and used for every token of the
+ * tile; per token, the 4 rows' lane sums are folded by two rounds of ADDP into one vector
+ * [r0 r1 r2 r3], converted to float (exact: |sum| <= 32*127*127 < 2^24) and added with one
+ * FMA by the vector of 4 scale products. About 22 of the 32 vector registers are live.
+ *
+ * Float weights (F32 / F16 / BF16) x float activations: 4 rows x 8 columns per step, two
+ * accumulators per row (8 independent FMA chains). F16 -> F32 is FCVTL and BF16 -> F32 a
+ * 16-bit left shift, both base Armv8: nothing here needs FEAT_FP16 or FEAT_BF16. */
+#include "kernels.h"
+#include "../dtype.h"
+
+#include <arm_neon.h>
+
+#include "kernels_neon_int8.h"
+
+/* ---- Int8 block kernels ------------------------------------------------------------ */
+
+/* One block of each of four rows, unpacked (8 registers), and their scales. */
+typedef struct w4 { w32 q0, q1, q2, q3; float32x4_t d; } w4;
+
+static inline __attribute__((always_inline)) w4 load4(const uint8_t *const p[4], size_t off, const int q4) {
+    const uint8_t *b0 = p[0] + off, *b1 = p[1] + off, *b2 = p[2] + off, *b3 = p[3] + off;
+    w4 v;
+    v.q0 = q4 ? load_q4_0(b0) : load_q8_0(b0);
+    v.q1 = q4 ? load_q4_0(b1) : load_q8_0(b1);
+    v.q2 = q4 ? load_q4_0(b2) : load_q8_0(b2);
+    v.q3 = q4 ? load_q4_0(b3) : load_q8_0(b3);
+    v.d = scales4(b0, b1, b2, b3);
+    return v;
+}
+
+/* acc + (the four rows' dots with block xb, folded to [r0 r1 r2 r3]) * (row scales * xb's) */
+static inline float32x4_t step(float32x4_t acc, w4 v, const block_a8 *xb) {
+    const int8x16_t lo = vld1q_s8(xb->qs), hi = vld1q_s8(xb->qs + 16);
+    const int32x4_t z = vdupq_n_s32(0);
+    const int32x4_t p0 = vdotq_s32(vdotq_s32(z, v.q0.lo, lo), v.q0.hi, hi);
+    const int32x4_t p1 = vdotq_s32(vdotq_s32(z, v.q1.lo, lo), v.q1.hi, hi);
+    const int32x4_t p2 = vdotq_s32(vdotq_s32(z, v.q2.lo, lo), v.q2.hi, hi);
+    const int32x4_t p3 = vdotq_s32(vdotq_s32(z, v.q3.lo, lo), v.q3.hi, hi);
+    const int32x4_t s = vpaddq_s32(vpaddq_s32(p0, p1), vpaddq_s32(p2, p3));
+    return vfmaq_f32(acc, vcvtq_f32_s32(s), vmulq_n_f32(v.d, xb->d));
+}
+
+/* The one int8 kernel, instantiated for Q4_0 (q4 = 1) and Q8_0 (q4 = 0). */
+static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t ldy, const mat *w, int64_t r0,
+                                                              int64_t r1, const void *xv, int64_t ldx, int64_t n,
+                                                              const int q4) {
+    const int64_t nb = w->cols / 32;
+    const size_t bs = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    for (int64_t r = r0; r < r1; r += 4) {
+        const uint8_t *p[4];
+        const int rows = row_group(w, r, r1, p);
+        int64_t t = 0;
+        for (; t + 4 <= n; t += 4) {
+            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
+            const block_a8 *x1 = (const block_a8 *)((const char *)x0 + ldx);
+            const block_a8 *x2 = (const block_a8 *)((const char *)x1 + ldx);
+            const block_a8 *x3 = (const block_a8 *)((const char *)x2 + ldx);
+            float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
+            for (int64_t b = 0; b < nb; b++) {
+                const w4 v = load4(p, (size_t)b * bs, q4);
+                c0 = step(c0, v, &x0[b]);
+                c1 = step(c1, v, &x1[b]);
+                c2 = step(c2, v, &x2[b]);
+                c3 = step(c3, v, &x3[b]);
+            }
+            store_rows(y + t * ldy + r, c0, rows);
+            store_rows(y + (t + 1) * ldy + r, c1, rows);
+            store_rows(y + (t + 2) * ldy + r, c2, rows);
+            store_rows(y + (t + 3) * ldy + r, c3, rows);
+        }
+        for (; t < n; t++) { /* decode, and the last n % 4 tokens */
+            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
+            float32x4_t c0 = vdupq_n_f32(0.0f);
+            for (int64_t b = 0; b < nb; b++) {
+                const w4 v = load4(p, (size_t)b * bs, q4);
+                c0 = step(c0, v, &x0[b]);
+            }
+            store_rows(y + t * ldy + r, c0, rows);
+        }
+    }
+}
+
+void neon_matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                      int64_t n, float *scratch) {
+    (void)scratch;
+    matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, 1);
+}
+
+void neon_matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                      int64_t n, float *scratch) {
+    (void)scratch;
+    matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, 0);
+}
+
+/* d = max|x| / 127, q = round-half-away(x / d) exactly as the scalar table: the same
+ * float multiply by 1/d, then FCVTAS (round to nearest, ties away from zero = roundf).
+ * FMAXNM ignores NaN as fmaxf does. */
+static inline int8x16_t quantize16(float32x4_t a, float32x4_t b, float32x4_t c, float32x4_t d, float id, int32x4_t *sum) {
+    const int32x4_t qa = vcvtaq_s32_f32(vmulq_n_f32(a, id)), qb = vcvtaq_s32_f32(vmulq_n_f32(b, id));
+    const int32x4_t qc = vcvtaq_s32_f32(vmulq_n_f32(c, id)), qd = vcvtaq_s32_f32(vmulq_n_f32(d, id));
+    *sum = vaddq_s32(*sum, vaddq_s32(vaddq_s32(qa, qb), vaddq_s32(qc, qd)));
+    const int16x8_t lo = vcombine_s16(vqmovn_s32(qa), vqmovn_s32(qb)), hi = vcombine_s16(vqmovn_s32(qc), vqmovn_s32(qd));
+    return vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi)); /* |q| <= 127: never saturates */
+}
+
+static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
+    for (int64_t b = 0; b < cols / 32; b++) {
+        const float *xb = x + b * 32;
+        const float32x4_t v0 = vld1q_f32(xb), v1 = vld1q_f32(xb + 4), v2 = vld1q_f32(xb + 8), v3 = vld1q_f32(xb + 12);
+        const float32x4_t v4 = vld1q_f32(xb + 16), v5 = vld1q_f32(xb + 20), v6 = vld1q_f32(xb + 24), v7 = vld1q_f32(xb + 28);
+        const float32x4_t m = vmaxnmq_f32(vmaxnmq_f32(vmaxnmq_f32(vabsq_f32(v0), vabsq_f32(v1)), vmaxnmq_f32(vabsq_f32(v2), vabsq_f32(v3))),
+                                          vmaxnmq_f32(vmaxnmq_f32(vabsq_f32(v4), vabsq_f32(v5)), vmaxnmq_f32(vabsq_f32(v6), vabsq_f32(v7))));
+        const float amax = vmaxnmvq_f32(m);
+        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        int32x4_t s = vdupq_n_s32(0);
+        vst1q_s8(y[b].qs, quantize16(v0, v1, v2, v3, id, &s));
+        vst1q_s8(y[b].qs + 16, quantize16(v4, v5, v6, v7, id, &s));
+        y[b].d = d;
+        y[b].s = vaddvq_s32(s);
+    }
+}
+
+/* SDOT: 16 multiply-adds per instruction, 16 independent chains. */
+static int64_t int8_peak(int64_t iters, int32_t *sink) {
+    int32x4_t acc[16];
+    const int8x16_t a = vdupq_n_s8(3), b = vdupq_n_s8(-2);
+    for (int j = 0; j < 16; j++) acc[j] = vdupq_n_s32(j);
+    for (int64_t i = 0; i < iters; i++)
+        for (int j = 0; j < 16; j++) acc[j] = vdotq_s32(acc[j], a, b);
+    int32x4_t s = acc[0];
+    for (int j = 1; j < 16; j++) s = vaddq_s32(s, acc[j]);
+    *sink = vaddvq_s32(s);
+    return iters * 16 * 16;
+}
+
+/* ---- Float weights x float activations ------------------------------------------------ */
+
+typedef struct f8 { float32x4_t lo, hi; } f8;
+
+/* Eight consecutive weights of a float-type row, as float. */
+static inline f8 load8(const uint8_t *p, const int type) {
+    f8 v;
+    if (type == G4_DTYPE_F32) {
+        v.lo = vld1q_f32((const float *)p);
+        v.hi = vld1q_f32((const float *)p + 4);
+    } else {
+        const uint16x8_t h = vld1q_u16((const uint16_t *)p);
+        if (type == G4_DTYPE_F16) {
+            v.lo = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h)));
+            v.hi = vcvt_high_f32_f16(vreinterpretq_f16_u16(h));
+        } else { /* BF16: the upper half of an F32 */
+            v.lo = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+            v.hi = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
+        }
+    }
+    return v;
+}
+
+static inline float load1(const uint8_t *p, const int type, int64_t c) {
+    if (type == G4_DTYPE_F32) return ((const float *)p)[c];
+    uint16_t h;
+    memcpy(&h, p + 2 * c, 2);
+    return type == G4_DTYPE_F16 ? h2f(h) : bf16_to_f32(h);
+}
+
+static inline __attribute__((always_inline)) void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0,
+                                                               int64_t r1, const void *xv, int64_t ldx, int64_t n,
+                                                               const int type) {
+    const int64_t cols = w->cols, c8 = cols / 8 * 8;
+    const int es = type == G4_DTYPE_F32 ? 4 : 2;
+    for (int64_t r = r0; r < r1; r += 4) {
+        const uint8_t *p[4];
+        const int rows = row_group(w, r, r1, p);
+        for (int64_t t = 0; t < n; t++) {
+            const float *x = (const float *)((const char *)xv + t * ldx);
+            float32x4_t a0 = vdupq_n_f32(0.0f), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+            for (int64_t c = 0; c < c8; c += 8) {
+                const float32x4_t xl = vld1q_f32(x + c), xh = vld1q_f32(x + c + 4);
+                const f8 w0 = load8(p[0] + c * es, type), w1 = load8(p[1] + c * es, type);
+                const f8 w2 = load8(p[2] + c * es, type), w3 = load8(p[3] + c * es, type);
+                a0 = vfmaq_f32(a0, w0.lo, xl); b0 = vfmaq_f32(b0, w0.hi, xh);
+                a1 = vfmaq_f32(a1, w1.lo, xl); b1 = vfmaq_f32(b1, w1.hi, xh);
+                a2 = vfmaq_f32(a2, w2.lo, xl); b2 = vfmaq_f32(b2, w2.hi, xh);
+                a3 = vfmaq_f32(a3, w3.lo, xl); b3 = vfmaq_f32(b3, w3.hi, xh);
+            }
+            float32x4_t s = vpaddq_f32(vpaddq_f32(vaddq_f32(a0, b0), vaddq_f32(a1, b1)),
+                                       vpaddq_f32(vaddq_f32(a2, b2), vaddq_f32(a3, b3)));
+            if (c8 < cols) { /* the last cols % 8 columns */
+                float tail[4] = {0, 0, 0, 0};
+                for (int i = 0; i < 4; i++)
+                    for (int64_t c = c8; c < cols; c++) tail[i] += load1(p[i], type, c) * x[c];
+                s = vaddq_f32(s, vld1q_f32(tail));
+            }
+            store_rows(y + t * ldy + r, s, rows);
+        }
+    }
+}
+
+#define MATMUL_FLOAT(NAME, TYPE)                                                                                  \
+    static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,  \
+                     int64_t n, float *scratch) {                                                                \
+        (void)scratch;                                                                                           \
+        matmul_float(y, ldy, w, r0, r1, xv, ldx, n, TYPE);                                                       \
+    }
+MATMUL_FLOAT(matmul_f32, G4_DTYPE_F32)
+MATMUL_FLOAT(matmul_f16, G4_DTYPE_F16)
+MATMUL_FLOAT(matmul_bf16, G4_DTYPE_BF16)
+
+/* ---- Attention's vector ops ------------------------------------------------------------
+ * 16 lanes per step in four accumulators (head dims are multiples of 16 in every Gemma 4),
+ * then 4 at a time, then a scalar tail. */
+
+static float dot_f32(const float *x, const float *y, int64_t n) {
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
+        a2 = vfmaq_f32(a2, vld1q_f32(x + i + 8), vld1q_f32(y + i + 8));
+        a3 = vfmaq_f32(a3, vld1q_f32(x + i + 12), vld1q_f32(y + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static void axpy_f32(float *y, const float *x, float a, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+        vst1q_f32(y + i + 4, vfmaq_n_f32(vld1q_f32(y + i + 4), vld1q_f32(x + i + 4), a));
+    }
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static inline float32x4_t h4(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+
+static float dot_f16(const float *x, const uint16_t *y, int64_t n) {
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = vfmaq_f32(a0, vld1q_f32(x + i), h4(y + i));
+        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), h4(y + i + 4));
+        a2 = vfmaq_f32(a2, vld1q_f32(x + i + 8), h4(y + i + 8));
+        a3 = vfmaq_f32(a3, vld1q_f32(x + i + 12), h4(y + i + 12));
+    }
+    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(x + i), h4(y + i));
+    float s = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+    for (; i < n; i++) s += x[i] * h2f(y[i]);
+    return s;
+}
+
+static void axpy_f16(float *y, const uint16_t *x, float a, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), h4(x + i), a));
+    for (; i < n; i++) y[i] += a * h2f(x[i]);
+}
+
+/* FCVTN rounds by FPCR's mode, round-to-nearest-even unless a program changes it (Linux
+ * starts every thread with RNE), which is what f32_to_fp16 does; overflow goes to Inf
+ * and subnormal halves are exact in both. */
+static void to_f16(const float *x, uint16_t *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const float16x8_t h = vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(x + i)), vld1q_f32(x + i + 4));
+        vst1q_u16(y + i, vreinterpretq_u16_f16(h));
+    }
+    for (; i < n; i++) y[i] = f32_to_fp16(x[i]);
+}
+
+void kernels_neon_fill(cpu_kernels *k) {
+    kernels_ref_fill(k);
+    k->isa = "neon";
+    k->matmul[G4_DTYPE_Q4_0] = neon_matmul_q4_0;
+    k->matmul[G4_DTYPE_Q8_0] = neon_matmul_q8_0;
+    k->matmul[G4_DTYPE_F32] = matmul_f32;
+    k->matmul[G4_DTYPE_F16] = matmul_f16;
+    k->matmul[G4_DTYPE_BF16] = matmul_bf16;
+    k->quantize_a8 = quantize_a8;
+    k->dot_f32 = dot_f32;
+    k->axpy_f32 = axpy_f32;
+    k->dot_f16 = dot_f16;
+    k->axpy_f16 = axpy_f16;
+    k->to_f16 = to_f16;
+    k->int8_peak = int8_peak;
+}

@@ -1,0 +1,72 @@
+/* kernels_neon_int8.h - what the two AArch64 tables (kernels_neon.c: SDOT,
+ * kernels_i8mm.c: SMMLA) share for the int8 block kernels: reading a Q4_0 / Q8_0 block
+ * as 32 signed bytes, gathering four rows' scales into one vector, and storing a vector
+ * of four consecutive outputs of which only the first `rows` are real. Included by each
+ * table's file, so it is compiled with that file's flags; only base Armv8 NEON is used
+ * here.
+ *
+ * Both tables work on four weight rows at a time and keep, per token, one float vector
+ * holding the four rows' outputs [r0 r1 r2 r3], so results leave with one store and no
+ * horizontal sum. A row range that is not a multiple of four (threads split rows
+ * anywhere) repeats its last row in the missing places and stores only the real lanes. */
+#ifndef G4_KERNELS_NEON_INT8_H
+#define G4_KERNELS_NEON_INT8_H
+
+#include <arm_neon.h>
+#include <string.h>
+
+/* One weight block as signed bytes: lo = elements 0..15, hi = elements 16..31 (the
+ * halves block_a8's qs[0..15] and qs[16..31] meet). */
+typedef struct w32 { int8x16_t lo, hi; } w32;
+
+/* Q4_0: element e is the low nibble of qs[e], element e+16 the high one, minus 8. */
+static inline w32 load_q4_0(const void *blk) {
+    const uint8x16_t b = vld1q_u8(((const block_q4_0 *)blk)->qs);
+    const int8x16_t eight = vdupq_n_s8(8);
+    w32 w = {vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, vdupq_n_u8(15))), eight),
+             vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), eight)};
+    return w;
+}
+
+static inline w32 load_q8_0(const void *blk) {
+    const int8_t *q = ((const block_q8_0 *)blk)->qs;
+    w32 w = {vld1q_s8(q), vld1q_s8(q + 16)};
+    return w;
+}
+
+/* Both block types start with their scale as IEEE half. */
+static inline uint16_t block_d(const void *blk) { return ((const block_q8_0 *)blk)->d; }
+
+static inline float h2f(uint16_t h) {
+    __fp16 f; /* storage-only half: the conversion is base Armv8 FCVT, no FEAT_FP16 */
+    memcpy(&f, &h, sizeof f);
+    return (float)f;
+}
+
+/* The half scales of four blocks (one per row) as [d0 d1 d2 d3]. */
+static inline float32x4_t scales4(const void *b0, const void *b1, const void *b2, const void *b3) {
+    uint16x4_t h = vdup_n_u16(0);
+    h = vld1_lane_u16(&((const block_q8_0 *)b0)->d, h, 0);
+    h = vld1_lane_u16(&((const block_q8_0 *)b1)->d, h, 1);
+    h = vld1_lane_u16(&((const block_q8_0 *)b2)->d, h, 2);
+    h = vld1_lane_u16(&((const block_q8_0 *)b3)->d, h, 3);
+    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+}
+
+/* Stores the first `rows` (1..4) lanes of v at y. */
+static inline void store_rows(float *y, float32x4_t v, int rows) {
+    if (rows == 4) { vst1q_f32(y, v); return; }
+    float t[4];
+    vst1q_f32(t, v);
+    memcpy(y, t, sizeof(float) * (size_t)rows);
+}
+
+/* The four row pointers of a group starting at row r, the missing ones repeating the last
+ * real row (r1 is the end of the caller's range). */
+static inline int row_group(const mat *w, int64_t r, int64_t r1, const uint8_t *p[4]) {
+    const int rows = r1 - r < 4 ? (int)(r1 - r) : 4;
+    for (int i = 0; i < 4; i++) p[i] = w->data + (uint64_t)(r + (i < rows ? i : rows - 1)) * w->row_bytes;
+    return rows;
+}
+
+#endif
