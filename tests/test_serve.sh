@@ -144,6 +144,26 @@ const t0 = Date.now();
 s.on("data", () => {}); s.on("error", () => {});
 s.on("close", () => { process.exit(Date.now() - t0 < 8000 ? 0 : 1); });
 setTimeout(() => process.exit(2), 10000);' "$PORT" && ok || bad "a stalled upload was not closed"
+# a client that does not read its stream does not hold the slot: generation goes on without
+# it; once it reads, the stream is whole, and the idle connection is then closed
+node -e '
+const [port, key] = process.argv.slice(1);
+const body = JSON.stringify({messages: [{role: "user", content: "Go on."}], max_tokens: 48, ignore_eos: true, stream: true});
+const s = require("net").connect(+port, "127.0.0.1", () => s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n` +
+    `Authorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`));
+s.pause();
+let data = "";
+s.on("data", (d) => { data += d; }); s.on("error", () => {});
+const health = async () => (await fetch(`http://127.0.0.1:${port}/health`, {headers: {Authorization: `Bearer ${key}`}})).json();
+(async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    for (let i = 0; i < 100 && (await health()).slots_processing > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    if ((await health()).slots_processing > 0) process.exit(3);
+    const t0 = Date.now();
+    s.on("close", () => process.exit(data.includes("data: [DONE]") && Date.now() - t0 < 8000 ? 0 : 4));
+    s.resume();
+    setTimeout(() => process.exit(5), 10000);
+})();' "$PORT" "$KEY" && ok || bad "a client that does not read: exit $?"
 serve_stop TERM
 [ "$SERVE_RC" -eq 0 ] && grep -q "g4 serve: stopped" "$tmp/a.log" && ok || bad "server A: exit $SERVE_RC on SIGTERM: $(tail -n 3 "$tmp/a.log")"
 
