@@ -52,8 +52,8 @@ awk '{ p = $2 + 0; n = substr($4, 2) + 0; r = $6 + 0;
 cat > "$tmp/s2" <<'EOF'
 expect 20 >>> $
 send Write a very long story about the sea, the ships and the whale.
-expect 30 whale\.
-sleep 1
+expect 30 whale\.[[:space:]]+[^[:space:]]
+sleep 0.5
 ctrl C
 expect 30 \[stopped\]
 expect 20 >>> $
