@@ -77,8 +77,57 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
 }
 
+/* The int8 kernels against the exact float dot product of the dequantized weights with
+ * the unquantized activations. Rounding an activation to its block's int8 grid moves it
+ * by at most d_a/2 (d_a = the block's scale; plus |x| * 2^-22 for the rounded 1/d_a), so
+ * |y_int8 - y_exact| <= sum |w| (d_a/2 + |x| 2^-22), plus 1e-5 x sum |w x| for the float
+ * accumulation. That bound is loose (it adds every error up with one sign), so the
+ * errors must also look like rounding noise: with e ~ uniform(-d_a/2, d_a/2) per
+ * activation, the error of an output has sigma = sqrt(sum w^2 d_a^2 / 12), and over the
+ * rows x tokens outputs the RMS of error/sigma must stay below 1.5 (about 1 expected;
+ * an error of one activation step per block in the min or scale terms gives 3 or more). */
+static void test_a8_accuracy(const cpu_kernels *ref, int32_t type, int64_t rows, int64_t cols, int64_t n) {
+    uint64_t rb;
+    if (!dtype_row_bytes(type, cols, &rb) || ref->act[type] != ACT_A8) return;
+    uint8_t *w = malloc(rb * (size_t)rows);
+    float *wf = malloc((size_t)(rows * cols) * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
+    float *y = malloc((size_t)(n * rows) * sizeof(float)), *scratch = malloc((size_t)cols * sizeof(float));
+    block_a8 *xq = malloc((size_t)(n * cols / 32) * sizeof *xq);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) wf[r * cols + c] = frand() * (r % 3 == 0 ? 0.01f : 1.0f) + (r % 4 == 1 ? 0.5f : 0.0f);
+        quantize_row(type, wf + r * cols, w + r * rb, cols);
+        dequantize_row(type, w + r * rb, wf + r * cols, cols);
+    }
+    for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
+    for (int64_t t = 0; t < n; t++) ref->quantize_a8(x + t * cols, xq + t * (cols / 32), cols);
+    mat m = {w, type, rows, cols, rb};
+    ref->matmul[type](y, rows, &m, 0, rows, xq, cols / 32 * (int64_t)sizeof(block_a8), n, scratch);
+    int ok = 1;
+    double z2 = 0;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            double exact = 0, mag = 0, bound = 0, var = 0;
+            for (int64_t c = 0; c < cols; c++) {
+                const double wv = wf[r * cols + c], xv = x[t * cols + c], da = xq[t * (cols / 32) + c / 32].d;
+                exact += wv * xv;
+                mag += fabs(wv * xv);
+                bound += fabs(wv) * (0.5 * da + fabs(xv) * 0x1p-22);
+                var += wv * wv * da * da / 12;
+            }
+            const double e = fabs(y[t * rows + r] - exact);
+            ok &= e <= bound + 1e-5 * mag;
+            z2 += e * e / (var + 1e-30);
+        }
+    const double z = sqrt(z2 / (double)(rows * n));
+    CHECK_MSG(ok, "%s int8 matmul %lldx%lld: beyond the activation-rounding bound", g4_dtype_name(type), (long long)rows,
+              (long long)cols);
+    CHECK_MSG(z <= 1.5, "%s int8 matmul %lldx%lld: error RMS %.2f x the rounding noise", g4_dtype_name(type),
+              (long long)rows, (long long)cols, z);
+    free(w); free(wf); free(x); free(y); free(scratch); free(xq);
+}
+
 static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
-    float x[531], y[531], y0[531], y1[531];
+    float x[531] = {0}, y[531] = {0}, y0[531], y1[531]; /* past n: zeros, compared too */
     for (int n = 0; n <= 531; n += (n < 40 ? 1 : 61)) {
         double mag = 0;
         for (int i = 0; i < n; i++) { x[i] = frand(); y[i] = frand(); mag += fabs((double)x[i] * y[i]); }
@@ -165,6 +214,11 @@ static void test_pool(void) {
 int main(void) {
     const cpu_kernels *ref = cpu_kernels_for(CPU_ISA_SCALAR);
     printf("best kernel table here: %s\n", cpu_kernels_get()->isa);
+    static const int32_t a8_types[] = {G4_DTYPE_Q8_0, G4_DTYPE_Q4_0, 12, 13, 14};
+    for (size_t i = 0; i < sizeof a8_types / sizeof a8_types[0]; i++) {
+        test_a8_accuracy(ref, a8_types[i], 64, 256, 2);
+        test_a8_accuracy(ref, a8_types[i], 32, 2048 + 512, 3);
+    }
     static const int32_t types[] = {G4_DTYPE_F32, G4_DTYPE_F16, G4_DTYPE_BF16, G4_DTYPE_Q8_0, G4_DTYPE_Q4_0,
                                     3, 6, 7, 10, 11, 12, 13, 14, 20, 23};
     for (int isa = CPU_ISA_AVX2; isa < CPU_ISA_COUNT; isa++) {

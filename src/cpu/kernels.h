@@ -8,7 +8,9 @@
  *   ACT_F32 - float rows (F32/F16/BF16 weights, and the generic dequantizing path);
  *   ACT_A8  - rows of block_a8: int8 values with a float scale per 32 and their sum
  *             (Q8_0/Q4_0 weights: int8 x int8 products, int32 sums, one float scale per
- *             block pair) - the VNNI / dot-product instructions' native shape. */
+ *             block pair) - the VNNI / dot-product instructions' native shape. Q4_K,
+ *             Q5_K and Q6_K use them too: a 256-value super-block spans 8 blocks, and the
+ *             sum corrects for Q4_K/Q5_K's per-32 minimum. */
 #ifndef G4_CPU_KERNELS_H
 #define G4_CPU_KERNELS_H
 
