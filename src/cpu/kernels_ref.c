@@ -67,14 +67,16 @@ static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
 }
 
 /* ---- K-quants x block_a8 ------------------------------------------------------------
- * A 256-value super-block spans eight activation blocks; block j of a super-block meets
- * weights j*32 .. j*32+31. Q4_K and Q5_K give each such 32 a 6-bit scale sc and min m,
+ * A 256-value super-block spans eight activation blocks; block b of a row meets weights
+ * 32b .. 32b+31. Q4_K and Q5_K give each such 32 a 6-bit scale sc and min m,
  * w = d*sc*q - dmin*m with q unsigned, so with x ~ d_a*a:
  *     sum w*x ~ d_a * (d*sc * sum q*a - dmin*m * s_a)      (s_a = sum a = block_a8.s).
  * Q6_K gives each 16 a signed 8-bit scale and q in -32..31: one activation block meets
- * two sub-blocks, sum w*x ~ d_a * d * (sc0 * sum_0..15 q*a + sc1 * sum_16..31 q*a).
- * These kernels read the fields one element at a time, the way quant-formats.md §6.0
- * states them (the SIMD versions unpack them differently and are tested against these). */
+ * two sub-blocks, sum w*x ~ d_a * (d*sc0 * sum_0..15 q*a + d*sc1 * sum_16..31 q*a).
+ * Each row is unpacked once into scratch - its int8 levels, then two floats per block
+ * (d*sc, dmin*m; or Q6_K's two d*sc) - reading the fields one element at a time the way
+ * quant-formats.md §6.0 states them; the SIMD kernels unpack differently and are tested
+ * against these. Then every token takes plain int8 dot products. */
 
 /* Q4_K/Q5_K: 6-bit scale and min of sub-block j (0..7) from the 12 scale bytes. */
 static void k4_scale_min(const uint8_t *S, int j, int *sc, int *m) {
@@ -100,66 +102,57 @@ static inline int k_q6(const block_q6_K *b, int e) {
     return (lo | hi << 4) - 32;
 }
 
-/* One sub-block of Q4_K (hbits NULL) or Q5_K: d_a * (d*sc * sum q*a - dmin*m * s_a). */
-static float k45_sub(const uint8_t *S, const uint8_t *qs, const uint8_t *qh, float d, float dmin, int j,
-                     const block_a8 *a) {
-    int sc, m;
-    k4_scale_min(S, j, &sc, &m);
-    int32_t dot = 0;
-    for (int i = 0; i < 32; i++) {
-        const int e = 32 * j + i;
-        dot += (k_p4(qs, e) + (qh ? 16 * k_ph(qh, e) : 0)) * a->qs[i];
-    }
-    return a->d * (d * (float)(sc * dot) - dmin * (float)(m * a->s));
-}
-
-#define KQ_REF(NAME, BLOCK, SUPERBLOCK_DOT)                                                                          \
-static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,            \
-                 int64_t n, float *scratch) {                                                                        \
-    (void)scratch;                                                                                                   \
-    const int64_t nsb = w->cols / QK_K;                                                                              \
-    for (int64_t r = r0; r < r1; r++) {                                                                              \
-        const BLOCK *wb = (const BLOCK *)(w->data + (uint64_t)r * w->row_bytes);                                    \
-        for (int64_t t = 0; t < n; t++) {                                                                            \
-            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);                                    \
-            float acc = 0.0f;                                                                                        \
-            for (int64_t i = 0; i < nsb; i++) acc += SUPERBLOCK_DOT(&wb[i], xb + 8 * i);                             \
-            y[t * ldy + r] = acc;                                                                                    \
-        }                                                                                                            \
-    }                                                                                                                \
-}
-
-static float q4_K_dot(const block_q4_K *b, const block_a8 *a) {
-    const float d = fp16_to_f32(b->d), dmin = fp16_to_f32(b->dmin);
-    float acc = 0.0f;
-    for (int j = 0; j < 8; j++) acc += k45_sub(b->scales, b->qs, NULL, d, dmin, j, &a[j]);
-    return acc;
-}
-
-static float q5_K_dot(const block_q5_K *b, const block_a8 *a) {
-    const float d = fp16_to_f32(b->d), dmin = fp16_to_f32(b->dmin);
-    float acc = 0.0f;
-    for (int j = 0; j < 8; j++) acc += k45_sub(b->scales, b->qs, b->qh, d, dmin, j, &a[j]);
-    return acc;
-}
-
-static float q6_K_dot(const block_q6_K *b, const block_a8 *a) {
-    const float d = fp16_to_f32(b->d);
-    float acc = 0.0f;
-    for (int j = 0; j < 8; j++) {
-        int32_t dot0 = 0, dot1 = 0;
-        for (int i = 0; i < 16; i++) {
-            dot0 += k_q6(b, 32 * j + i) * a[j].qs[i];
-            dot1 += k_q6(b, 32 * j + 16 + i) * a[j].qs[16 + i];
+/* Row r of w -> q[cols] levels and f[2 * cols/32] factors. */
+static void kq_unpack(const mat *w, int64_t r, int8_t *q, float *f) {
+    const uint8_t *row = w->data + (uint64_t)r * w->row_bytes;
+    for (int64_t i = 0; i < w->cols / QK_K; i++, q += QK_K, f += 16) {
+        if (w->type == QT_Q6_K) {
+            const block_q6_K *b = (const block_q6_K *)row + i;
+            const float d = fp16_to_f32(b->d);
+            for (int e = 0; e < QK_K; e++) q[e] = (int8_t)k_q6(b, e);
+            for (int k = 0; k < 16; k++) f[k] = d * (float)b->scales[k];
+            continue;
         }
-        acc += a[j].d * (d * (float)(b->scales[2 * j] * dot0 + b->scales[2 * j + 1] * dot1));
+        const bool q5 = w->type == QT_Q5_K;
+        const block_q4_K *b4 = (const block_q4_K *)row + i;
+        const block_q5_K *b5 = (const block_q5_K *)row + i;
+        const uint8_t *S = q5 ? b5->scales : b4->scales, *qs = q5 ? b5->qs : b4->qs;
+        const float d = fp16_to_f32(q5 ? b5->d : b4->d), dmin = fp16_to_f32(q5 ? b5->dmin : b4->dmin);
+        for (int e = 0; e < QK_K; e++) q[e] = (int8_t)(k_p4(qs, e) + (q5 ? 16 * k_ph(b5->qh, e) : 0));
+        for (int j = 0; j < 8; j++) {
+            int sc, m;
+            k4_scale_min(S, j, &sc, &m);
+            f[2 * j] = d * (float)sc;
+            f[2 * j + 1] = dmin * (float)m;
+        }
     }
-    return acc;
 }
 
-KQ_REF(matmul_q4_K, block_q4_K, q4_K_dot)
-KQ_REF(matmul_q5_K, block_q5_K, q5_K_dot)
-KQ_REF(matmul_q6_K, block_q6_K, q6_K_dot)
+static void matmul_kq(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                      int64_t n, float *scratch) {
+    const int64_t nb = w->cols / 32;
+    int8_t *q = (int8_t *)scratch;       /* cols bytes */
+    float *f = scratch + w->cols / 4;    /* 2 * cols/32 floats: within the cols floats */
+    const bool q6 = w->type == QT_Q6_K;
+    for (int64_t r = r0; r < r1; r++) {
+        kq_unpack(w, r, q, f);
+        for (int64_t t = 0; t < n; t++) {
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const int8_t *qb = q + 32 * b;
+                int32_t dot0 = 0, dot1 = 0;
+                for (int e = 0; e < 16; e++) {
+                    dot0 += qb[e] * xb[b].qs[e];
+                    dot1 += qb[e + 16] * xb[b].qs[e + 16];
+                }
+                if (q6) acc += xb[b].d * (f[2 * b] * (float)dot0 + f[2 * b + 1] * (float)dot1);
+                else acc += xb[b].d * (f[2 * b] * (float)(dot0 + dot1) - f[2 * b + 1] * (float)xb[b].s);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
 
 /* d = max|x| / 127, q = round-half-away(x / d), as Q8_0 does for weights. */
 static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
@@ -224,9 +217,7 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->act[G4_DTYPE_Q4_0] = ACT_A8;
     k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
     k->act[G4_DTYPE_Q8_0] = ACT_A8;
-    k->matmul[QT_Q4_K] = matmul_q4_K;
-    k->matmul[QT_Q5_K] = matmul_q5_K;
-    k->matmul[QT_Q6_K] = matmul_q6_K;
+    k->matmul[QT_Q4_K] = k->matmul[QT_Q5_K] = k->matmul[QT_Q6_K] = matmul_kq;
     k->act[QT_Q4_K] = k->act[QT_Q5_K] = k->act[QT_Q6_K] = ACT_A8;
     k->quantize_a8 = quantize_a8;
     k->int8_peak = int8_peak;
