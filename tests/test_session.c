@@ -24,7 +24,7 @@ static g4_model *open_model(const char *name) {
 }
 
 static g4_session *new_session(g4_model *m, int32_t n_ctx, int32_t n_ubatch, bool kv_f16) {
-    g4_session_params p = {.n_ctx = n_ctx, .n_threads = 2, .n_ubatch = n_ubatch, .kv_f16 = kv_f16};
+    g4_session_params p = {.n_ctx = n_ctx, .n_threads = 2, .n_ubatch = n_ubatch, .kv_f32 = !kv_f16};
     g4_session *s = NULL;
     g4_error err;
     if (g4_session_create(&s, m, &p, &err) != G4_OK) fprintf(stderr, "%s\n", err.msg);

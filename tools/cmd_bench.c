@@ -47,7 +47,7 @@ static bool parse_int(const char *s, int32_t *out) {
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL;
     int32_t threads = 0, reps = 3, n_pp = 512, n_tg = 128, n_ttft = 32;
-    bool json = false, kv_f16 = false;
+    bool json = false, kv_f32 = false;
     for (int i = 0; i < argc; i++) {
         int32_t *dst = !strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads") ? &threads
                      : !strcmp(argv[i], "-r") || !strcmp(argv[i], "--reps") ? &reps
@@ -56,12 +56,12 @@ int cmd_bench(int argc, char **argv) {
         if (dst) {
             if (i + 1 >= argc || !parse_int(argv[++i], dst)) { fprintf(stderr, "g4 bench: %s needs a number\n", argv[i - 1]); return 2; }
         } else if (!strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(argv[i], "--kv-f16")) kv_f16 = true;
+        else if (!strcmp(argv[i], "--kv-f32")) kv_f32 = true;
         else if (!path && argv[i][0] != '-') path = argv[i];
         else { fprintf(stderr, "g4 bench: unexpected argument '%s'\n", argv[i]); return 2; }
     }
     if (!path || reps < 1 || n_pp < 1 || n_tg < 1) {
-        fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [--kv-f16] [--json]\n");
+        fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [--kv-f32] [--json]\n");
         return 2;
     }
     g4_error err;
@@ -73,7 +73,7 @@ int cmd_bench(int argc, char **argv) {
     const double t_load = now() - t0;
     const g4_model_info *info = g4_model_get_info(m);
     g4_session *s;
-    g4_session_params sp = {.n_ctx = n_pp + n_tg + 8, .n_threads = threads, .n_ubatch = n_pp, .kv_f16 = kv_f16};
+    g4_session_params sp = {.n_ctx = n_pp + n_tg + 8, .n_threads = threads, .n_ubatch = n_pp, .kv_f32 = kv_f32};
     if (g4_session_create(&s, m, &sp, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); g4_model_free(m); return 1; }
     const int32_t n_toks = n_pp > n_tg ? (n_pp > n_ttft ? n_pp : n_ttft) : (n_tg > n_ttft ? n_tg : n_ttft);
     int32_t *toks = malloc(sizeof *toks * (size_t)n_toks);

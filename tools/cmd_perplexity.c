@@ -40,19 +40,22 @@ static double log_prob(const float *lg, int32_t V, int32_t tok, double *lse_out)
 int cmd_perplexity(int argc, char **argv) {
     const char *path = NULL, *file = NULL, *base_path = NULL;
     int32_t ctx = 512, stride = 0, threads = 0;
+    bool kv_f32 = false, base_kv_f32 = false;
     for (int i = 0; i < argc; i++) {
         bool ok = true;
         if (!strcmp(argv[i], "--ctx") && i + 1 < argc) ok = parse_int(argv[++i], 8, &ctx);
         else if (!strcmp(argv[i], "--stride") && i + 1 < argc) ok = parse_int(argv[++i], 1, &stride);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) ok = parse_int(argv[++i], 0, &threads);
         else if (!strcmp(argv[i], "--kl-base") && i + 1 < argc) base_path = argv[++i];
+        else if (!strcmp(argv[i], "--kv-f32")) kv_f32 = true; /* exact cache; the default is F16 */
+        else if (!strcmp(argv[i], "--kl-base-kv-f32")) base_kv_f32 = true;
         else if (argv[i][0] != '-' && !path) path = argv[i];
         else if (argv[i][0] != '-' && !file) file = argv[i];
         else ok = false;
         if (!ok) { fprintf(stderr, "g4 perplexity: bad argument '%s'\n", argv[i]); return 2; }
     }
     if (!path || !file) {
-        fprintf(stderr, "usage: g4 perplexity PATH FILE [--ctx 512] [--stride CTX/2] [--kl-base PATH2] [--threads N]\n");
+        fprintf(stderr, "usage: g4 perplexity PATH FILE [--ctx 512] [--stride CTX/2] [--kl-base PATH2] [--kv-f32] [--kl-base-kv-f32] [--threads N]\n");
         return 2;
     }
     if (stride == 0) stride = ctx / 2;
@@ -86,8 +89,10 @@ int cmd_perplexity(int argc, char **argv) {
     }
     if (n_ids < 2) { fprintf(stderr, "g4 perplexity: %s holds fewer than 2 tokens\n", file); goto done; }
     const int32_t bos = g4_tokenizer_special(tok)->bos;
-    g4_session_params sp = {.n_ctx = ctx + 1, .n_threads = threads, .all_logits = true};
-    if (g4_session_create(&s, m, &sp, &err) != G4_OK || (mb && g4_session_create(&sb, mb, &sp, &err) != G4_OK)) goto fail;
+    g4_session_params sp = {.n_ctx = ctx + 1, .n_threads = threads, .all_logits = true, .kv_f32 = base_kv_f32};
+    g4_session_params spm = sp;
+    spm.kv_f32 = kv_f32;
+    if (g4_session_create(&s, m, &spm, &err) != G4_OK || (mb && g4_session_create(&sb, mb, &sp, &err) != G4_OK)) goto fail;
     win = malloc(sizeof *win * (size_t)(ctx + 1));
     if (!win) { fprintf(stderr, "g4 perplexity: out of memory\n"); goto done; }
     double nll = 0, kl = 0;

@@ -27,7 +27,7 @@
 #define SERVE_USAGE                                                                                         \
     "usage: g4 serve PATH [--host 127.0.0.1] [--port 8080] [--parallel 4] [--ctx 4096] [--api-key KEY]\n"   \
     "                     [--threads N] [--queue 64] [--max-body BYTES] [--timeout S] [--name NAME]\n"      \
-    "                     [--prefill-chunk N] [--kv-f16] [--quiet]\n"                                       \
+    "                     [--prefill-chunk N] [--kv-f32] [--quiet]\n"                                       \
     "\n"                                                                                                      \
     "An OpenAI-compatible server for the model at PATH (a GGUF file or HF directory).\n"                    \
     "  --host H          address to listen on (default 127.0.0.1: this machine only)\n"                      \
@@ -41,7 +41,7 @@
     "  --timeout S       close connections idle this long (default 60)\n"                                    \
     "  --name NAME       the model's name in answers and /v1/models (default: PATH's file name)\n"           \
     "  --prefill-chunk N prompt tokens read between two decode steps of the others (default 256)\n"           \
-    "  --kv-f16          half-size KV cache\n"                                                                \
+    "  --kv-f32          exact float32 KV cache (2x the default F16's memory)\n"                                                                \
     "  --quiet           no log line per request\n"                                                          \
     "\n"                                                                                                      \
     "Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health,\n"              \
@@ -72,13 +72,13 @@ static void model_name(const char *path, char *out, size_t cap) {
 int cmd_serve(int argc, char **argv) {
     const char *path = NULL, *host = "127.0.0.1", *api_key = getenv("G4_API_KEY"), *name = NULL;
     double port = 8080, parallel = 4, n_ctx = 4096, threads = 0, queue = 64, max_body = 8 << 20, timeout = 60, chunk = 256;
-    bool quiet = false, kv_f16 = false;
+    bool quiet = false, kv_f32 = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(SERVE_USAGE, stdout); return 0; }
         else if (!strcmp(a, "--quiet")) quiet = true;
-        else if (!strcmp(a, "--kv-f16")) kv_f16 = true;
+        else if (!strcmp(a, "--kv-f32")) kv_f32 = true;
         else if (a[0] != '-' && !path) path = a;
         else if (!v) { fprintf(stderr, "g4 serve: unexpected argument '%s'\n" SERVE_USAGE, a); return 2; }
         else if (!strcmp(a, "--host")) { host = v; i++; }
@@ -124,10 +124,10 @@ int cmd_serve(int argc, char **argv) {
     else model_name(path, model, sizeof model);
 
     sched_params sp = {.n_slots = (int32_t)parallel, .n_ctx = (int32_t)n_ctx, .n_threads = (int32_t)threads,
-                       .queue_cap = (int32_t)queue, .prefill_chunk = (int32_t)chunk, .kv_f16 = kv_f16, .quiet = quiet};
+                       .queue_cap = (int32_t)queue, .prefill_chunk = (int32_t)chunk, .kv_f32 = kv_f32, .quiet = quiet};
     g4_error err;
     if (sched_create(&sc, m, tok, &sp, &err) != G4_OK) {
-        fprintf(stderr, "g4 serve: %s%s\n", err.msg, err.status == G4_ERR_NOMEM ? " (try a smaller --ctx or --parallel, or --kv-f16)" : "");
+        fprintf(stderr, "g4 serve: %s%s\n", err.msg, err.status == G4_ERR_NOMEM ? " (try a smaller --ctx or --parallel)" : "");
         goto done;
     }
     serve_config cfg = {

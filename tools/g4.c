@@ -154,7 +154,7 @@ static int cmd_logits(int argc, char **argv) {
     int rc = 1;
     if (g4_model_open(&m, path, NULL, &err) != G4_OK) { rc = fail("logits", &err); goto done; }
     const g4_model_info *info = g4_model_get_info(m);
-    g4_session_params sp = {.n_ctx = n_ctx, .all_logits = true};
+    g4_session_params sp = {.n_ctx = n_ctx, .all_logits = true, .kv_f32 = true}; /* exact: a reference check */
     if (sp.n_ctx == 0) sp.n_ctx = (int32_t)(n + (size_t)greedy < (size_t)info->n_ctx_train ? n + (size_t)greedy : (size_t)info->n_ctx_train);
     if (g4_session_create(&s, m, &sp, &err) != G4_OK || g4_session_eval(s, ids, (int32_t)n, &err) != G4_OK) {
         rc = fail("logits", &err);

@@ -39,7 +39,7 @@ int gen_opts_parse(gen_opts *o, const char *cmd, int argc, char **argv, int *i) 
     bool ok = true, takes = true;
     if (!strcmp(a, "--think")) { o->think = true; takes = false; }
     else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) { o->verbose = true; takes = false; }
-    else if (!strcmp(a, "--kv-f16")) { o->kv_f16 = true; takes = false; }
+    else if (!strcmp(a, "--kv-f32")) { o->kv_f32 = true; takes = false; }
     else if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = true; takes = false; }
     else if (!v) return 0;
     else if (!strcmp(a, "--max-tokens")) ok = num(v, 1, 1 << 24, &o->max_tokens);
@@ -154,16 +154,16 @@ int gen_load(const char *cmd, const char *path, g4_model **m, g4_tokenizer **tok
 }
 
 int gen_session(const char *cmd, g4_model *m, const gen_opts *o, g4_session **s) {
-    g4_session_params p = {.n_ctx = (int32_t)o->n_ctx, .n_threads = (int32_t)o->threads, .kv_f16 = o->kv_f16};
+    g4_session_params p = {.n_ctx = (int32_t)o->n_ctx, .n_threads = (int32_t)o->threads, .kv_f32 = o->kv_f32};
     g4_error err;
     const uint64_t need = g4_session_kv_bytes(m, &p), avail = mem_available();
     if (avail && need > avail) {
         fprintf(stderr, "g4 %s: not enough memory for a %d-token context: its KV cache needs %.1f GB, %.1f GB are free "
-                        "(try a smaller --ctx, or --kv-f16)\n", cmd, p.n_ctx, need / 1e9, avail / 1e9);
+                        "(try a smaller --ctx)\n", cmd, p.n_ctx, need / 1e9, avail / 1e9);
         return 1;
     }
     if (g4_session_create(s, m, &p, &err) == G4_OK) return 0;
-    fprintf(stderr, "g4 %s: %s%s\n", cmd, err.msg, err.status == G4_ERR_NOMEM ? " (try a smaller --ctx, or --kv-f16)" : "");
+    fprintf(stderr, "g4 %s: %s%s\n", cmd, err.msg, err.status == G4_ERR_NOMEM ? " (try a smaller --ctx)" : "");
     return 1;
 }
 

@@ -66,9 +66,9 @@ g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_err
         for (int d = 0; d < t->n_dims; d++) sb_printf(&b, d ? ", %lld" : "%lld", (long long)t->ne[d]);
         sb_printf(&b, "]\n");
     }
-    g4_session_params sp = {.n_ctx = n_ctx};
+    g4_session_params sp = {.n_ctx = n_ctx, .kv_f32 = true};
     const uint64_t kv = g4_session_kv_bytes(m, &sp);
-    sp.kv_f16 = true;
+    sp.kv_f32 = false;
     const uint64_t kv16 = g4_session_kv_bytes(m, &sp);
     sb_printf(&b, "\nmemory for a %d-token context: weights %.1f MiB (mapped), KV cache %.1f MiB (f32; %.1f MiB as f16)\n",
               n_ctx, (double)in->weight_bytes / 1048576.0, (double)kv / 1048576.0, (double)kv16 / 1048576.0);

@@ -45,7 +45,7 @@ uint64_t g4_session_kv_bytes(const g4_model *m, const g4_session_params *params)
         const layer_config *lc = &hp->layer[l];
         if (lc->kv_source != l) continue;
         total += 2ull * (uint64_t)kv_capacity(hp, l, p.n_ctx, p.n_ubatch) * (uint64_t)lc->n_kv_head *
-                 (uint64_t)lc->head_dim * (p.kv_f16 ? 2u : 4u);
+                 (uint64_t)lc->head_dim * (p.kv_f32 ? 4u : 2u);
     }
     return total;
 }
@@ -73,7 +73,7 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     s->n_ctx = p.n_ctx;
     s->n_ubatch = p.n_ubatch;
     s->all_logits = p.all_logits;
-    s->kv_f16 = p.kv_f16;
+    s->kv_f16 = !p.kv_f32;
     bool ok = true;
     s->kv = calloc((size_t)hp->n_layer, sizeof *s->kv);
     ok = s->kv != NULL;

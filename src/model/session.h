@@ -21,7 +21,7 @@ struct g4_session {
     cpu_ctx *cpu;             /* threads, kernels and their scratch */
     int32_t n_ctx, n_ubatch, n_past;
     bool all_logits;
-    bool kv_f16;              /* KV cache stored as IEEE half (g4_session_params.kv_f16) */
+    bool kv_f16;              /* KV cache stored as IEEE half (the default; g4_session_params.kv_f32 turns it off) */
     kv_layer *kv;     /* n_layer; empty for KV-shared layers */
     int32_t *tokens;  /* (n_ctx) the timeline: tokens[0..n_past) */
     /* What the sliding-window rings still hold, for truncation: every position in

@@ -245,7 +245,7 @@ static g4_status load_pass(g4_session *s, const char *path, bool apply, g4_error
         goto done;
     }
     if (esize != (s->kv_f16 ? 2u : 4u)) {
-        st = g4_fail(err, G4_ERR_MISMATCH, "%s: the cache was saved as %s but this session stores %s (kv_f16)", path,
+        st = g4_fail(err, G4_ERR_MISMATCH, "%s: the cache was saved as %s but this session stores %s (kv_f32)", path,
                      esize == 2 ? "F16" : "float32", s->kv_f16 ? "F16" : "float32");
         goto done;
     }
