@@ -230,6 +230,7 @@ int main(void) {
             test_matmul(ref, k, types[i], 13, 256, 1);
             test_matmul(ref, k, types[i], 9, 1536 + 256, 3);
             test_matmul(ref, k, types[i], 70, 512, 17);
+            test_matmul(ref, k, types[i], 7, 512, 9); /* an odd row range (3 rows) with tiles */
             test_matmul(ref, k, types[i], 5, 96, 2); /* cols not a multiple of 64 or 256 */
             test_matmul(ref, k, types[i], 6, 100, 5); /* float types only: the kernels' column tails */
         }

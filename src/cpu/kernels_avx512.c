@@ -14,6 +14,7 @@
 static inline __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
 
 #include "kernels_x86_int8.h"
+#include "kernels_x86_kquant.h"
 
 /* Float weights x float activations, 16 lanes at a time; a scalar tail covers cols % 16. */
 static inline __m512 load16(const uint8_t *p, int32_t type) {
@@ -93,6 +94,7 @@ void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx512";
     x86_fill_shared(k);
+    x86_fill_kquant(k);
     k->matmul[G4_DTYPE_F32] = matmul_float;
     k->matmul[G4_DTYPE_F16] = matmul_float;
     k->matmul[G4_DTYPE_BF16] = matmul_float;

@@ -1,0 +1,358 @@
+/* kernels_x86_kquant.h - the K-quant kernels (Q4_K, Q5_K, Q6_K weights x block_a8
+ * activations) shared by the AVX2 and AVX-512 tables; included after kernels_x86_int8.h,
+ * whose dot_u8s8 (32 u8 x s8 products into 8 int32 lanes: VPMADDUBSW + VPMADDWD, or one
+ * VPDPBUSD) and helpers they use.
+ *
+ * A 256-value super-block spans eight activation blocks of 32, and every block carries its
+ * own float scale d_a, so each block's integer dot product is converted to float and
+ * accumulated with one FMA whose factor folds in the weight scales (kernels_ref.c gives
+ * the algebra). Per super-block the factors of its 8 blocks are one 8-lane product
+ * (d * sc[0..7] * d_a[0..7]), stored to the stack and broadcast back one at a time.
+ *   Q4_K / Q5_K: levels stay unsigned (0..15 / 0..31) and go straight into dot_u8s8; the
+ *     minimum's term -dmin * m * d_a * s_a is one 8-lane FNMADD per super-block into the
+ *     same accumulator (a horizontal sum at the end adds every lane), with d_a * s_a
+ *     computed once per token into scratch.
+ *   Q6_K: levels are stored +32 (0..63), and each block holds two 16-value sub-blocks
+ *     with their own int8 scales. VPMADDUBSW gives 16 int16 pair sums, the low 8 from
+ *     the first 16 values; subtracting VPMADDUBSW(32, a) there removes the +32 (|sums|
+ *     <= 2*63*127 + 2*32*127 < 2^15), and VPMADDWD by [sc0 x8 | sc1 x8] applies both
+ *     scales while widening to int32. That path uses VPMADDUBSW on both ISAs.
+ *
+ * Decode walks four weight rows at a time, sharing each activation load; prefill works
+ * in tiles of 2 rows x 4 tokens, each weight block unpacked once for the four tokens.
+ * scratch holds d_a (and d_a * s_a) of up to 4 tokens: 8 * cols/32 floats. */
+#ifndef G4_KERNELS_X86_KQUANT_H
+#define G4_KERNELS_X86_KQUANT_H
+
+#include "../quant/quant.h"
+
+#include <stdalign.h>
+
+#define KQ_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Per-token activation factors: da[b] = d_a, and for Q4_K/Q5_K dasa[b] = d_a * s_a. */
+static inline void kq_act(const block_a8 *x, int64_t nb, float *da, float *dasa) {
+    for (int64_t b = 0; b < nb; b++) {
+        da[b] = x[b].d;
+        if (dasa) dasa[b] = x[b].d * (float)x[b].s;
+    }
+}
+
+/* ---- Q4_K / Q5_K ---------------------------------------------------------------------
+ * Block bytes: d, dmin (fp16) at 0 and 2, twelve scale bytes at 4; Q4_K's 128 nibble bytes
+ * at 16; Q5_K's 32 fifth-bit bytes at 16 and nibbles at 48. Sub-block j takes the low
+ * nibbles of qs[32*(j/2) ..] when j is even and the high ones when odd; Q5_K's fifth bit of
+ * its element i is bit j of qh[i]. */
+
+/* The 6-bit scales and mins of the 8 sub-blocks as floats: with the scale bytes read as
+ * three little-endian words S0..S2, scales 0..3 are the low 6 bits of S0's bytes and 4..7
+ * S2's low nibbles with S0's top 2 bits above them; the mins likewise from S1 and S2's
+ * high nibbles (quant-formats.md §6.0). */
+static inline void k4_scales(const uint8_t *S, __m256 *sc, __m256 *m) {
+    uint32_t s0, s1, s2;
+    memcpy(&s0, S, 4);
+    memcpy(&s1, S + 4, 4);
+    memcpy(&s2, S + 8, 4);
+    const uint32_t sc_hi = (s2 & 0x0f0f0f0fu) | ((s0 >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 2) & 0x30303030u);
+    const __m128i v = _mm_set_epi32((int)m_hi, (int)(s1 & 0x3f3f3f3fu), (int)sc_hi, (int)(s0 & 0x3f3f3f3fu));
+    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
+    *m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)));
+}
+
+/* Levels of sub-block j (unsigned bytes) of a Q4_K (q5 = 0) or Q5_K block at blk. */
+KQ_ALWAYS_INLINE __m256i k45_levels(const uint8_t *blk, int j, const int q5) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + (q5 ? 48 : 16) + 32 * (j / 2)));
+    __m256i u = j % 2 ? _mm256_and_si256(_mm256_srli_epi16(q, 4), m4) : _mm256_and_si256(q, m4);
+    if (q5) { /* bit j of each qh byte, moved to bit 4: shift by j (within bytes: masked) */
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + 16));
+        __m256i hb;
+        switch (j) {
+        case 0: hb = _mm256_slli_epi16(h, 4); break;
+        case 1: hb = _mm256_slli_epi16(h, 3); break;
+        case 2: hb = _mm256_slli_epi16(h, 2); break;
+        case 3: hb = _mm256_slli_epi16(h, 1); break;
+        case 4: hb = h; break;
+        case 5: hb = _mm256_srli_epi16(h, 1); break;
+        case 6: hb = _mm256_srli_epi16(h, 2); break;
+        default: hb = _mm256_srli_epi16(h, 3); break;
+        }
+        u = _mm256_or_si256(u, _mm256_and_si256(hb, _mm256_set1_epi8(16)));
+    }
+    return u;
+}
+
+/* One super-block's per-row set-up: fs[0..7] = d * sc[j] * da[j] (stored for broadcast),
+ * and acc -= dmin * m[j] * dasa[j] across the 8 lanes. */
+KQ_ALWAYS_INLINE __m256 k45_head(const uint8_t *blk, __m256 dav, __m256 dsv, float *fs, __m256 acc) {
+    __m256 sc, m;
+    k4_scales(blk + 4, &sc, &m);
+    uint16_t d, dmin;
+    memcpy(&d, blk, 2);
+    memcpy(&dmin, blk + 2, 2);
+    _mm256_store_ps(fs, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(d)), sc), dav));
+    return _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(dmin)), m), dsv, acc);
+}
+
+#define K45_STEP(acc, u, a, f) acc = _mm256_fmadd_ps(_mm256_set1_ps(f), _mm256_cvtepi32_ps(dot_u8s8(u, a)), acc)
+
+/* Decode: rows [r0, r1) four at a time, each token on its own. */
+KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
+                               int64_t ldx, int64_t n, float *scratch, const int q5) {
+    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32, bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    float *da = scratch, *dasa = scratch + nb;
+    for (int64_t t = 0; t < n; t++) {
+        const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+        kq_act(xb, nb, da, dasa);
+        for (int64_t r = r0; r < r1; r += RB) {
+            const int rows = (int)G4_MIN(RB, r1 - r);
+            const uint8_t *wr[RB];
+            for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
+                wr[i] = w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes;
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            for (int64_t i = 0; i < nsb; i++) {
+                const uint8_t *b0 = wr[0] + i * bs, *b1 = wr[1] + i * bs, *b2 = wr[2] + i * bs, *b3 = wr[3] + i * bs;
+                const __m256 dav = _mm256_loadu_ps(da + 8 * i), dsv = _mm256_loadu_ps(dasa + 8 * i);
+                alignas(32) float fs[RB][8];
+                c0 = k45_head(b0, dav, dsv, fs[0], c0);
+                c1 = k45_head(b1, dav, dsv, fs[1], c1);
+                c2 = k45_head(b2, dav, dsv, fs[2], c2);
+                c3 = k45_head(b3, dav, dsv, fs[3], c3);
+                for (int j = 0; j < 8; j++) {
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)xb[8 * i + j].qs);
+                    K45_STEP(c0, k45_levels(b0, j, q5), a, fs[0][j]);
+                    K45_STEP(c1, k45_levels(b1, j, q5), a, fs[1][j]);
+                    K45_STEP(c2, k45_levels(b2, j, q5), a, fs[2][j]);
+                    K45_STEP(c3, k45_levels(b3, j, q5), a, fs[3][j]);
+                }
+            }
+            const float out[RB] = {hsum256(c0), hsum256(c1), hsum256(c2), hsum256(c3)};
+            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+        }
+    }
+}
+
+/* Prefill: tiles of 2 rows x 4 tokens; the rest (an odd last row, n % 4 tokens) by rows. */
+KQ_ALWAYS_INLINE void k45_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
+                                int64_t ldx, int64_t n, float *scratch, const int q5) {
+    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32, bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const int64_t n4 = n / 4 * 4, r2 = r0 + (r1 - r0) / 2 * 2;
+    for (int64_t t = 0; t < n4; t += 4) {
+        const block_a8 *x[4];
+        for (int k = 0; k < 4; k++) {
+            x[k] = (const block_a8 *)((const char *)xv + (t + k) * ldx);
+            kq_act(x[k], nb, scratch + 2 * k * nb, scratch + (2 * k + 1) * nb);
+        }
+        for (int64_t r = r0; r < r2; r += 2) {
+            const uint8_t *w0 = w->data + (uint64_t)r * w->row_bytes, *w1 = w0 + w->row_bytes;
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+            for (int64_t i = 0; i < nsb; i++) {
+                const uint8_t *b0 = w0 + i * bs, *b1 = w1 + i * bs;
+                alignas(32) float fs[2][4][8];
+#define K45_HEAD_T(k, c0_, c1_)                                                                           \
+    c0_ = k45_head(b0, _mm256_loadu_ps(scratch + 2 * k * nb + 8 * i),                                     \
+                   _mm256_loadu_ps(scratch + (2 * k + 1) * nb + 8 * i), fs[0][k], c0_);                   \
+    c1_ = k45_head(b1, _mm256_loadu_ps(scratch + 2 * k * nb + 8 * i),                                     \
+                   _mm256_loadu_ps(scratch + (2 * k + 1) * nb + 8 * i), fs[1][k], c1_)
+                K45_HEAD_T(0, c00, c10);
+                K45_HEAD_T(1, c01, c11);
+                K45_HEAD_T(2, c02, c12);
+                K45_HEAD_T(3, c03, c13);
+#undef K45_HEAD_T
+                for (int j = 0; j < 8; j++) {
+                    const __m256i u0 = k45_levels(b0, j, q5), u1 = k45_levels(b1, j, q5);
+                    __m256i a;
+                    a = _mm256_loadu_si256((const __m256i *)x[0][8 * i + j].qs);
+                    K45_STEP(c00, u0, a, fs[0][0][j]);
+                    K45_STEP(c10, u1, a, fs[1][0][j]);
+                    a = _mm256_loadu_si256((const __m256i *)x[1][8 * i + j].qs);
+                    K45_STEP(c01, u0, a, fs[0][1][j]);
+                    K45_STEP(c11, u1, a, fs[1][1][j]);
+                    a = _mm256_loadu_si256((const __m256i *)x[2][8 * i + j].qs);
+                    K45_STEP(c02, u0, a, fs[0][2][j]);
+                    K45_STEP(c12, u1, a, fs[1][2][j]);
+                    a = _mm256_loadu_si256((const __m256i *)x[3][8 * i + j].qs);
+                    K45_STEP(c03, u0, a, fs[0][3][j]);
+                    K45_STEP(c13, u1, a, fs[1][3][j]);
+                }
+            }
+            y[t * ldy + r] = hsum256(c00); y[(t + 1) * ldy + r] = hsum256(c01);
+            y[(t + 2) * ldy + r] = hsum256(c02); y[(t + 3) * ldy + r] = hsum256(c03);
+            y[t * ldy + r + 1] = hsum256(c10); y[(t + 1) * ldy + r + 1] = hsum256(c11);
+            y[(t + 2) * ldy + r + 1] = hsum256(c12); y[(t + 3) * ldy + r + 1] = hsum256(c13);
+        }
+    }
+    if (n4 && r2 < r1) k45_rows(y, ldy, w, r2, r1, xv, ldx, n4, scratch, q5);
+    if (n4 < n) k45_rows(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch, q5);
+}
+
+#undef K45_STEP
+
+/* ---- Q6_K ----------------------------------------------------------------------------
+ * Block bytes: ql[128] (low 4 bits), qh[64] (high 2 bits), scales[16] (int8), d (fp16).
+ * Activation block g = 4h + k (h = 0, 1; k = 0..3) takes, for its 32 elements, the nibble
+ * k/2 of ql[64h + 32(k%2) ..] and bits 2k, 2k+1 of qh[32h ..] (§6.0). */
+
+/* Levels + 32 (0..63) of activation block g of the Q6_K block at blk. */
+static inline __m256i q6_levels(const uint8_t *blk, int g) {
+    const int h = g / 4, k = g % 4;
+    const __m256i l = _mm256_loadu_si256((const __m256i *)(blk + 64 * h + 32 * (k % 2)));
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 128 + 32 * h));
+    const __m256i lo = _mm256_and_si256(k < 2 ? l : _mm256_srli_epi16(l, 4), _mm256_set1_epi8(15));
+    __m256i hi; /* bits 2k, 2k+1 moved to bits 4, 5 (within each byte once masked) */
+    switch (k) {
+    case 0: hi = _mm256_slli_epi16(q, 4); break;
+    case 1: hi = _mm256_slli_epi16(q, 2); break;
+    case 2: hi = q; break;
+    default: hi = _mm256_srli_epi16(q, 2); break;
+    }
+    return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(0x30)));
+}
+
+/* The 16 int8 scales widened to int16 (lanes 2g, 2g+1 = block g's two sub-blocks). */
+static inline __m256i q6_scales(const uint8_t *blk) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+}
+
+/* [sc_2g x 8 | sc_2g+1 x 8]: the int32 element g holds the pair; spread it over halves. */
+static inline __m256i q6_scale_pair(__m256i s16, int g) {
+    const __m256i pair = _mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(g));
+    return _mm256_shuffle_epi8(pair, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                                      2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+}
+
+static inline float q6_d(const uint8_t *blk) {
+    uint16_t d;
+    memcpy(&d, blk + 208, 2);
+    return h2f(d);
+}
+
+/* acc += f * (sum of levels x a per half, minus 32 x sum a per half, times its scale) */
+#define Q6_STEP(acc, u, a, a32, sc, f)                                                                    \
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f),                                                              \
+                          _mm256_cvtepi32_ps(_mm256_madd_epi16(                                           \
+                              _mm256_sub_epi16(_mm256_maddubs_epi16(u, a), a32), sc)),                    \
+                          acc)
+
+static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                    int64_t n, float *scratch) {
+    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32, bs = sizeof(block_q6_K);
+    const __m256i k32 = _mm256_set1_epi8(32);
+    float *da = scratch;
+    for (int64_t t = 0; t < n; t++) {
+        const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+        kq_act(xb, nb, da, NULL);
+        for (int64_t r = r0; r < r1; r += RB) {
+            const int rows = (int)G4_MIN(RB, r1 - r);
+            const uint8_t *wr[RB];
+            for (int i = 0; i < RB; i++) wr[i] = w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes;
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            for (int64_t i = 0; i < nsb; i++) {
+                const uint8_t *b0 = wr[0] + i * bs, *b1 = wr[1] + i * bs, *b2 = wr[2] + i * bs, *b3 = wr[3] + i * bs;
+                const __m256 dav = _mm256_loadu_ps(da + 8 * i);
+                alignas(32) float fs[RB][8];
+                _mm256_store_ps(fs[0], _mm256_mul_ps(_mm256_set1_ps(q6_d(b0)), dav));
+                _mm256_store_ps(fs[1], _mm256_mul_ps(_mm256_set1_ps(q6_d(b1)), dav));
+                _mm256_store_ps(fs[2], _mm256_mul_ps(_mm256_set1_ps(q6_d(b2)), dav));
+                _mm256_store_ps(fs[3], _mm256_mul_ps(_mm256_set1_ps(q6_d(b3)), dav));
+                const __m256i s0 = q6_scales(b0), s1 = q6_scales(b1), s2 = q6_scales(b2), s3 = q6_scales(b3);
+                for (int g = 0; g < 8; g++) {
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)xb[8 * i + g].qs);
+                    const __m256i a32 = _mm256_maddubs_epi16(k32, a);
+                    Q6_STEP(c0, q6_levels(b0, g), a, a32, q6_scale_pair(s0, g), fs[0][g]);
+                    Q6_STEP(c1, q6_levels(b1, g), a, a32, q6_scale_pair(s1, g), fs[1][g]);
+                    Q6_STEP(c2, q6_levels(b2, g), a, a32, q6_scale_pair(s2, g), fs[2][g]);
+                    Q6_STEP(c3, q6_levels(b3, g), a, a32, q6_scale_pair(s3, g), fs[3][g]);
+                }
+            }
+            const float out[RB] = {hsum256(c0), hsum256(c1), hsum256(c2), hsum256(c3)};
+            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+        }
+    }
+}
+
+static void q6_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                     int64_t n, float *scratch) {
+    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32, bs = sizeof(block_q6_K);
+    const int64_t n4 = n / 4 * 4, r2 = r0 + (r1 - r0) / 2 * 2;
+    const __m256i k32 = _mm256_set1_epi8(32);
+    for (int64_t t = 0; t < n4; t += 4) {
+        const block_a8 *x[4];
+        for (int k = 0; k < 4; k++) {
+            x[k] = (const block_a8 *)((const char *)xv + (t + k) * ldx);
+            kq_act(x[k], nb, scratch + k * nb, NULL);
+        }
+        for (int64_t r = r0; r < r2; r += 2) {
+            const uint8_t *w0 = w->data + (uint64_t)r * w->row_bytes, *w1 = w0 + w->row_bytes;
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+            for (int64_t i = 0; i < nsb; i++) {
+                const uint8_t *b0 = w0 + i * bs, *b1 = w1 + i * bs;
+                alignas(32) float fs[2][4][8];
+                const __m256 d0 = _mm256_set1_ps(q6_d(b0)), d1 = _mm256_set1_ps(q6_d(b1));
+                for (int k = 0; k < 4; k++) {
+                    const __m256 dav = _mm256_loadu_ps(scratch + k * nb + 8 * i);
+                    _mm256_store_ps(fs[0][k], _mm256_mul_ps(d0, dav));
+                    _mm256_store_ps(fs[1][k], _mm256_mul_ps(d1, dav));
+                }
+                const __m256i s0 = q6_scales(b0), s1 = q6_scales(b1);
+                for (int g = 0; g < 8; g++) {
+                    const __m256i u0 = q6_levels(b0, g), u1 = q6_levels(b1, g);
+                    const __m256i p0 = q6_scale_pair(s0, g), p1 = q6_scale_pair(s1, g);
+                    __m256i a, a32;
+#define Q6_TOKEN(k, c0_, c1_)                                                                             \
+    a = _mm256_loadu_si256((const __m256i *)x[k][8 * i + g].qs);                                          \
+    a32 = _mm256_maddubs_epi16(k32, a);                                                                   \
+    Q6_STEP(c0_, u0, a, a32, p0, fs[0][k][g]);                                                            \
+    Q6_STEP(c1_, u1, a, a32, p1, fs[1][k][g])
+                    Q6_TOKEN(0, c00, c10);
+                    Q6_TOKEN(1, c01, c11);
+                    Q6_TOKEN(2, c02, c12);
+                    Q6_TOKEN(3, c03, c13);
+#undef Q6_TOKEN
+                }
+            }
+            y[t * ldy + r] = hsum256(c00); y[(t + 1) * ldy + r] = hsum256(c01);
+            y[(t + 2) * ldy + r] = hsum256(c02); y[(t + 3) * ldy + r] = hsum256(c03);
+            y[t * ldy + r + 1] = hsum256(c10); y[(t + 1) * ldy + r + 1] = hsum256(c11);
+            y[(t + 2) * ldy + r + 1] = hsum256(c12); y[(t + 3) * ldy + r + 1] = hsum256(c13);
+        }
+    }
+    if (n4 && r2 < r1) q6_rows(y, ldy, w, r2, r1, xv, ldx, n4, scratch);
+    if (n4 < n) q6_rows(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);
+}
+
+#undef Q6_STEP
+
+/* ---- Table entries ------------------------------------------------------------------- */
+
+static void matmul_q4_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    if (n < 4) k45_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch, 0);
+    else k45_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, 0);
+}
+
+static void matmul_q5_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    if (n < 4) k45_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch, 1);
+    else k45_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, 1);
+}
+
+static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    if (n < 4) q6_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch);
+    else q6_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch);
+}
+
+/* The K-quant entries of both x86 tables (act[] is ACT_A8 already, from the reference). */
+static inline void x86_fill_kquant(cpu_kernels *k) {
+    k->matmul[QT_Q4_K] = matmul_q4_K;
+    k->matmul[QT_Q5_K] = matmul_q5_K;
+    k->matmul[QT_Q6_K] = matmul_q6_K;
+}
+
+#undef KQ_ALWAYS_INLINE
+
+#endif
