@@ -137,6 +137,19 @@ g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type,
 g4_status g4_synth_gguf(const char *variant, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
                         g4_error *err);
 
+/* g4_model_save_gguf and g4_synth_gguf with the storage named as `g4 convert --type` and
+ * `g4 synth --type` take it (any case): "f32", "f16", "bf16", "q8_0", "q4_0" as above;
+ * "q4_k", "q5_k", "q6_k" for every quantizable matrix in that K-quant type; or one of
+ * llama.cpp's K-quant mixes ("q4_k_m", "q4_k_s", "q5_k_m", "q5_k_s", "q3_k_m", "q3_k_s",
+ * "q3_k_l", "q2_k", "q2_k_s"). With the K-quant names each tensor gets the type llama.cpp's
+ * quantize tool (without an importance matrix) gives it in a file of that type, including
+ * its fallbacks for rows that are not a whole number of 256-value blocks, and the bytes
+ * its quantizers write. An unknown name is G4_ERR_ARG. */
+g4_status g4_model_save_gguf_as(const g4_model *m, const char *path, const char *quant, g4_progress_fn progress,
+                                void *user, g4_error *err);
+g4_status g4_synth_gguf_as(const char *variant, const char *path, const char *quant, g4_progress_fn progress,
+                           void *user, g4_error *err);
+
 /* Writes a human-readable description (hyper-parameters, per-layer table, tensor table,
  * memory estimate for n_ctx tokens of KV cache) to the buffer returned in *out
  * (allocates, caller frees with free()). */

@@ -42,6 +42,33 @@ for t in f32 f16 bf16 q8_0 q4_0; do
     [ "$(json_get greedy < "$tmp/lc.json")" = "$(tr -d '[]' < "$tmp/g4.json")" ] && ok || bad "micro $t: greedy continuation differs"
 done
 
+# (1c) K-quants on the trained demo model (hidden 256, so its matrices take 256-blocks; its
+# 896-wide ffn_down and 320-wide per-layer rows take llama.cpp's fallbacks Q5_0 / Q8_0):
+# llama.cpp runs g4's q4_k_m, q4_k, q5_k and q6_k files, and the logits agree as the Q4_0
+# ones do - both engines quantize activations to 8 bits (g4 per 32 values, llama.cpp per
+# 256 for K-quants), which moves these logits (max ~10) by ~0.2; weight rounding moves them
+# by 0.4..1.5, so a kernel that misread the weights would show.
+demo=models/demo.gguf
+for t in q4_k_m q4_k q5_k q6_k; do
+    [ -f "$demo" ] || break
+    f="$tmp/demo-$t.gguf"
+    if ! $G4 convert "$demo" "$f" --type $t 2>"$tmp/err"; then bad "demo $t: g4 convert: $(tail -n 1 "$tmp/err")"; continue; fi
+    if [ $t = q4_k_m ]; then # the mix: Q4_K base, Q6_K output and some attn_v, fallbacks
+        types=$($G4 inspect "$f" | awk '$2 ~ /^Q/ {print $2}' | sort -u | tr '\n' ' ')
+        [ "$types" = "Q4_K Q5_0 Q6_K Q8_0 " ] && ok || bad "demo q4_k_m: tensor types [$types], expected Q4_K Q5_0 Q6_K Q8_0"
+    fi
+    if ! node tests/llamacpp/logits.mjs "$f" --tokens $toks --out "$tmp/lc.f32" --greedy 12 >"$tmp/lc.json" 2>"$tmp/err"; then
+        bad "demo $t: llama.cpp rejected g4's GGUF: $(tail -n 3 "$tmp/err")"; continue
+    fi
+    ok
+    $G4 logits "$f" --tokens $toks --out "$tmp/g4.f32" >/dev/null 2>"$tmp/err" || { bad "demo $t: $(cat "$tmp/err")"; continue; }
+    cmp=$(node tests/llamacpp/compare.mjs "$tmp/lc.f32" "$tmp/g4.f32" 4096)
+    echo "demo gguf $t: g4 vs llama.cpp $cmp"
+    md=$(echo "$cmp" | json_get max_abs_diff); agree=$(echo "$cmp" | json_get top1_agree); rows=$(echo "$cmp" | json_get rows)
+    node -e 'process.exit(Number(process.argv[1]) <= Number(process.argv[2]) ? 0 : 1)' "$md" 0.5 && ok || bad "demo $t: logits differ by $md (> 0.5)"
+    [ $((agree * 10)) -ge $((rows * 9)) ] && ok || bad "demo $t: top-1 agrees at only $agree of $rows positions"
+done
+
 # (1b) The four tiny fixtures, every variant's structure: llama.cpp loads and runs each
 # g4-written GGUF with finite logits. These random 12-layer models amplify llama.cpp's
 # half-precision GELU (and, with F16/Q8_0 weights, its activation rounding), so the

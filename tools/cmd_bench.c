@@ -162,20 +162,15 @@ int cmd_synth(int argc, char **argv) {
         else if (argv[i][0] != '-' && !out) out = argv[i];
         else { fprintf(stderr, "g4 synth: unexpected argument '%s'\n", argv[i]); return 2; }
     }
-    static const struct { const char *name; g4_dtype t; } types[] = {
-        {"f32", G4_DTYPE_F32}, {"f16", G4_DTYPE_F16}, {"bf16", G4_DTYPE_BF16}, {"q8_0", G4_DTYPE_Q8_0}, {"q4_0", G4_DTYPE_Q4_0},
-    };
-    int ti = -1;
-    for (int i = 0; i < (int)(sizeof types / sizeof types[0]); i++)
-        if (!strcmp(type, types[i].name)) ti = i;
-    if (!variant || !out || ti < 0) {
-        fprintf(stderr, "usage: g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]\n");
+    if (!variant || !out) {
+        fprintf(stderr, "usage: g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k_m|q4_k|...]\n");
         return 2;
     }
     g4_error err;
-    if (g4_synth_gguf(variant, out, types[ti].t, progress, NULL, &err) != G4_OK) {
+    g4_status st = g4_synth_gguf_as(variant, out, type, progress, NULL, &err);
+    if (st != G4_OK) {
         fprintf(stderr, "g4 synth: %s\n", err.msg);
-        return 1;
+        return st == G4_ERR_ARG ? 2 : 1;
     }
     fprintf(stderr, "wrote %s (%s, %s, random weights)\n", out, variant, type);
     return 0;

@@ -29,7 +29,7 @@ static int usage(FILE *f) {
             "      perplexity of a text; with --kl-base, KL divergence and top-1 agreement against another model\n"
             "  g4 inspect PATH [--ctx N]\n"
             "      print variant, hyper-parameters, per-layer table, tensors and a memory estimate\n"
-            "  g4 convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0]\n"
+            "  g4 convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k_m|q4_k|q5_k|q6_k|...]\n"
             "      write SRC (HF directory or GGUF) as a GGUF that llama.cpp runs (default f16)\n"
             "  g4 logits PATH --tokens ID,ID,... --out FILE [--ctx N] [--greedy N]\n"
             "      write float32 logits, row-major [n_tokens, vocab], one row per input position;\n"
@@ -100,18 +100,12 @@ static int cmd_convert(int argc, char **argv) {
         else { fprintf(stderr, "g4 convert: unexpected argument '%s'\n", argv[i]); return 2; }
     }
     if (!src || !dst) { fprintf(stderr, "g4 convert: usage: g4 convert SRC OUT.gguf [--type T]\n"); return 2; }
-    static const struct { const char *name; g4_dtype t; } types[] = {
-        {"f32", G4_DTYPE_F32}, {"f16", G4_DTYPE_F16}, {"bf16", G4_DTYPE_BF16}, {"q8_0", G4_DTYPE_Q8_0}, {"q4_0", G4_DTYPE_Q4_0},
-    };
-    int ti = -1;
-    for (int i = 0; i < (int)(sizeof types / sizeof types[0]); i++)
-        if (!strcmp(type, types[i].name)) ti = i;
-    if (ti < 0) { fprintf(stderr, "g4 convert: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0)\n", type); return 2; }
     g4_error err;
     g4_model *m;
     if (g4_model_open(&m, src, NULL, &err) != G4_OK) return fail("convert", &err);
-    g4_status st = g4_model_save_gguf(m, dst, types[ti].t, progress, NULL, &err);
+    g4_status st = g4_model_save_gguf_as(m, dst, type, progress, NULL, &err);
     g4_model_free(m);
+    if (st == G4_ERR_ARG) { fprintf(stderr, "g4 convert: %s\n", err.msg); return 2; }
     if (st != G4_OK) return fail("convert", &err);
     fprintf(stderr, "wrote %s (%s)\n", dst, type);
     return 0;

@@ -6,8 +6,12 @@
  *
  * Matrices take the requested type; vectors (norms, scales, rope_freqs) stay F32 as in
  * llama.cpp's converter. A matrix whose rows are not a whole number of blocks of the
- * requested quantized type falls back to F16. */
+ * requested quantized type falls back to F16. The K-quant storage names (q4_k_m, q4_k,
+ * ...) instead choose each tensor's type the way llama.cpp's quantize tool does for that
+ * file type (quant_mix_plan: the mix rules, which tensors stay unquantized, and its
+ * fallbacks for short rows), so the file holds the tensor types a llama.cpp Q4_K_M has. */
 #include "../dtype.h"
+#include "../quant/quant.h"
 #include "model.h"
 #include "sampling_defaults.h"
 
@@ -103,6 +107,45 @@ static g4_status fill(void *user, int64_t i, void *buf, uint64_t nbytes, g4_erro
         }
     }
     return G4_OK;
+}
+
+/* How the large matrices are stored: one type for all (mix false: the F16 fallback
+ * above), or a llama.cpp file type's per-tensor choice (mix true). */
+typedef struct quant_spec {
+    int32_t type;    /* single type; with mix, a placeholder until the plan runs */
+    int32_t ftype;   /* general.file_type (llama_ftype) */
+    bool mix, pure;  /* pure: llama.cpp's --pure (the file type's base type everywhere) */
+} quant_spec;
+
+static uint32_t file_type_of(g4_dtype t);
+
+static bool name_is(const char *a, const char *b) {
+    for (; *a && *b; a++, b++)
+        if ((*a | 0x20) != (*b | 0x20)) return false;
+    return !*a && !*b;
+}
+
+/* "f16", "q4_0", "q4_k", "q4_k_m", ... (any case) -> a spec; false for other names. */
+static bool quant_spec_parse(const char *name, quant_spec *q) {
+    static const struct { const char *name; g4_dtype t; } single[] = {
+        {"f32", G4_DTYPE_F32}, {"f16", G4_DTYPE_F16}, {"bf16", G4_DTYPE_BF16}, {"q8_0", G4_DTYPE_Q8_0}, {"q4_0", G4_DTYPE_Q4_0},
+    };
+    memset(q, 0, sizeof *q);
+    for (size_t i = 0; i < G4_ARRAY_LEN(single); i++)
+        if (name_is(name, single[i].name)) {
+            *q = (quant_spec){single[i].t, (int32_t)file_type_of(single[i].t), false, false};
+            return true;
+        }
+    /* one K-quant type throughout: llama.cpp's --pure with the "mostly" file type */
+    if (name_is(name, "q4_k")) { *q = (quant_spec){QT_Q4_K, FTYPE_Q4_K_S, true, true}; return true; }
+    if (name_is(name, "q5_k")) { *q = (quant_spec){QT_Q5_K, FTYPE_Q5_K_S, true, true}; return true; }
+    /* the K-quant mixes, whose every tensor type g4 can write */
+    static const int32_t mixes[] = {FTYPE_Q2_K, FTYPE_Q2_K_S, FTYPE_Q3_K_S, FTYPE_Q3_K_M, FTYPE_Q3_K_L,
+                                    FTYPE_Q4_K_S, FTYPE_Q4_K_M, FTYPE_Q5_K_S, FTYPE_Q5_K_M, FTYPE_Q6_K};
+    const int32_t f = quant_ftype_from_name(name);
+    for (size_t i = 0; i < G4_ARRAY_LEN(mixes); i++)
+        if (f == mixes[i]) { *q = (quant_spec){quant_ftype_default_type(f), f, true, false}; return true; }
+    return false;
 }
 
 static uint32_t file_type_of(g4_dtype t) {
@@ -285,7 +328,7 @@ done:
 
 /* ---- metadata and tensors --------------------------------------------------------- */
 
-static bool write_hparams(gguf_writer *w, const g4_model *m, g4_dtype type) {
+static bool write_hparams(gguf_writer *w, const g4_model *m, uint32_t file_type) {
     const g4_hparams *hp = &m->hp;
     const int32_t L = hp->n_layer;
     uint32_t ff[G4_MAX_LAYERS], kvh[G4_MAX_LAYERS];
@@ -299,7 +342,7 @@ static bool write_hparams(gguf_writer *w, const g4_model *m, g4_dtype type) {
         kv_same &= kvh[l] == kvh[0];
     }
     bool ok = gguf_set_str(w, "general.architecture", "gemma4") && gguf_set_str(w, "general.name", "gemma4") &&
-              gguf_set_u32(w, "general.file_type", file_type_of(type)) &&
+              gguf_set_u32(w, "general.file_type", file_type) &&
               gguf_set_u32(w, "general.quantization_version", 2) &&
               gguf_set_u32(w, "gemma4.context_length", (uint32_t)hp->n_ctx_train) &&
               gguf_set_u32(w, "gemma4.embedding_length", (uint32_t)hp->n_embd) &&
@@ -365,6 +408,32 @@ static bool plan_tensors(convert_ctx *c, g4_dtype type) {
     return ok;
 }
 
+/* The K-quant mixes: every tensor's type as llama.cpp's quantize tool would choose it,
+ * quantizing from the matrices' float source (F16 for synthetic weights, which is what
+ * llama.cpp's converter writes; a quantized source counts as F16 too). Tensors the tool
+ * leaves alone (vectors, per_layer_model_proj) keep that source type. */
+static bool plan_mix(convert_ctx *c, const quant_spec *q) {
+    const g4_hparams *hp = &c->m->hp;
+    quant_mix_tensor *t = g4_calloc((size_t)c->n, sizeof *t);
+    if (!t) return false;
+    for (int64_t i = 0; i < c->n; i++) {
+        const job *j = &c->jobs[i];
+        int32_t src = G4_DTYPE_F32;
+        if (j->n_dims > 1) {
+            src = j->src.data ? j->src.type : G4_DTYPE_F16;
+            if (src != G4_DTYPE_F32 && src != G4_DTYPE_F16 && src != G4_DTYPE_BF16) src = G4_DTYPE_F16;
+        }
+        t[i] = (quant_mix_tensor){.name = j->name, .n_dims = j->n_dims, .ne = {j->ne[0], j->ne[1], j->ne[2], 1}, .src_type = src};
+    }
+    const quant_mix_params p = {.ftype = q->ftype, .n_layer = hp->n_layer, .n_expert = hp->n_expert,
+                                .n_gqa = hp->layer[0].n_kv_head ? hp->n_head / hp->layer[0].n_kv_head : 0,
+                                .pure = q->pure};
+    const bool ok = quant_mix_plan(&p, t, c->n);
+    for (int64_t i = 0; ok && i < c->n; i++) c->jobs[i].type = t[i].type;
+    free(t);
+    return ok;
+}
+
 /* Writes m as GGUF; the vocabulary comes from vocab(w, m) (NULL: the model's source). */
 typedef g4_status (*vocab_fn)(gguf_writer *w, const g4_model *m, g4_error *err);
 
@@ -373,17 +442,17 @@ static g4_status source_vocab(gguf_writer *w, const g4_model *m, g4_error *err) 
     return copy_gguf_vocab(w, &m->gguf) ? G4_OK : g4_fail(err, G4_ERR_NOMEM, "out of memory copying the vocabulary");
 }
 
-static g4_status write_gguf(const g4_model *m, const char *path, g4_dtype type, vocab_fn vocab, g4_progress_fn progress,
-                            void *user, g4_error *err) {
-    g4_error_clear(err);
-    if (type != G4_DTYPE_F32 && type != G4_DTYPE_F16 && type != G4_DTYPE_BF16 && type != G4_DTYPE_Q8_0 && type != G4_DTYPE_Q4_0)
-        return g4_fail(err, G4_ERR_ARG, "cannot write tensors as %s", g4_dtype_name(type));
+static g4_status write_gguf(const g4_model *m, const char *path, const quant_spec *q, vocab_fn vocab,
+                            g4_progress_fn progress, void *user, g4_error *err) {
     convert_ctx c = {.m = m};
     gguf_writer *w = gguf_writer_create();
     g4_status st = G4_OK;
-    if (!w || !write_hparams(w, m, type)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    if (!w || !write_hparams(w, m, (uint32_t)q->ftype)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
     if ((st = vocab(w, m, err)) != G4_OK) goto done;
-    if (!plan_tensors(&c, type)) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
+    if (!plan_tensors(&c, (g4_dtype)q->type) || (q->mix && !plan_mix(&c, q))) {
+        st = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     int64_t widest = 1;
     for (int64_t i = 0; i < c.n; i++) {
         if (!gguf_add_tensor(w, c.jobs[i].name, c.jobs[i].type, c.jobs[i].n_dims, c.jobs[i].ne)) {
@@ -402,9 +471,35 @@ done:
     return st;
 }
 
+/* The single types the g4_dtype entry points take. */
+static g4_status spec_of_dtype(g4_dtype type, quant_spec *q, g4_error *err) {
+    g4_error_clear(err);
+    if (type != G4_DTYPE_F32 && type != G4_DTYPE_F16 && type != G4_DTYPE_BF16 && type != G4_DTYPE_Q8_0 && type != G4_DTYPE_Q4_0)
+        return g4_fail(err, G4_ERR_ARG, "cannot write tensors as %s", g4_dtype_name(type));
+    *q = (quant_spec){type, (int32_t)file_type_of(type), false, false};
+    return G4_OK;
+}
+
+static g4_status spec_of_name(const char *quant, quant_spec *q, g4_error *err) {
+    g4_error_clear(err);
+    if (!quant || !quant_spec_parse(quant, q))
+        return g4_fail(err, G4_ERR_ARG, "unknown storage type '%s' (f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, "
+                       "q4_k_m, q4_k_s, q5_k_m, q5_k_s, q3_k_m, ...)", quant ? quant : "");
+    return G4_OK;
+}
+
 g4_status g4_model_save_gguf(const g4_model *m, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
                              g4_error *err) {
-    return write_gguf(m, path, type, source_vocab, progress, user, err);
+    quant_spec q;
+    g4_status st = spec_of_dtype(type, &q, err);
+    return st != G4_OK ? st : write_gguf(m, path, &q, source_vocab, progress, user, err);
+}
+
+g4_status g4_model_save_gguf_as(const g4_model *m, const char *path, const char *quant, g4_progress_fn progress,
+                                void *user, g4_error *err) {
+    quant_spec q;
+    g4_status st = spec_of_name(quant, &q, err);
+    return st != G4_OK ? st : write_gguf(m, path, &q, source_vocab, progress, user, err);
 }
 
 /* ---- synthetic models ------------------------------------------------------------ */
@@ -480,9 +575,9 @@ static bool variant_hparams(const char *v, g4_hparams *hp) {
     return true;
 }
 
-g4_status g4_synth_gguf(const char *variant, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
-                        g4_error *err) {
-    g4_error_clear(err);
+static g4_status synth(const char *variant, const char *path, const quant_spec *q, g4_progress_fn progress, void *user,
+                       g4_error *err) {
+    const g4_dtype type = (g4_dtype)q->type;
     g4_model m = {0};
     if (!variant || !variant_hparams(variant, &m.hp))
         return g4_fail(err, G4_ERR_ARG, "unknown variant '%s' (e2b, e4b, 26b-a4b, 31b)", variant ? variant : "");
@@ -518,10 +613,24 @@ g4_status g4_synth_gguf(const char *variant, const char *path, g4_dtype type, g4
 #undef X_MAT
     }
 #undef SHAPE
-    st = write_gguf(&m, path, type, dummy_vocab, progress, user, err);
+    st = write_gguf(&m, path, q, dummy_vocab, progress, user, err);
 done:
     free(ones);
     free(m.layers);
     free(m.rope_factors);
     return st;
+}
+
+g4_status g4_synth_gguf(const char *variant, const char *path, g4_dtype type, g4_progress_fn progress, void *user,
+                        g4_error *err) {
+    quant_spec q;
+    g4_status st = spec_of_dtype(type, &q, err);
+    return st != G4_OK ? st : synth(variant, path, &q, progress, user, err);
+}
+
+g4_status g4_synth_gguf_as(const char *variant, const char *path, const char *quant, g4_progress_fn progress,
+                           void *user, g4_error *err) {
+    quant_spec q;
+    g4_status st = spec_of_name(quant, &q, err);
+    return st != G4_OK ? st : synth(variant, path, &q, progress, user, err);
 }
