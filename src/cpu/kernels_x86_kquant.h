@@ -38,6 +38,15 @@ static inline void kq_act(const block_a8 *x, int64_t nb, float *da, float *dasa)
     }
 }
 
+/* Decode streams each weight once from memory, four rows at a time; the hardware
+ * prefetcher alone leaves one core at about half the bandwidth it can draw, so each
+ * super-block step also asks for the same super-block of the next group of rows (the
+ * prefetch of a line past the matrix's end is harmless: prefetches do not fault).
+ * Always inlined: GCC deletes an unused call to a function it finds side-effect free. */
+KQ_ALWAYS_INLINE void kq_prefetch(const uint8_t *p, int64_t bytes) {
+    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
 /* ---- Q4_K / Q5_K ---------------------------------------------------------------------
  * Block bytes: d, dmin (fp16) at 0 and 2, twelve scale bytes at 4; Q4_K's 128 nibble bytes
  * at 16; Q5_K's 32 fifth-bit bytes at 16 and nibbles at 48. Sub-block j takes the low
@@ -49,15 +58,15 @@ static inline void kq_act(const block_a8 *x, int64_t nb, float *da, float *dasa)
  * S2's low nibbles with S0's top 2 bits above them; the mins likewise from S1 and S2's
  * high nibbles (quant-formats.md §6.0). */
 static inline void k4_scales(const uint8_t *S, __m256 *sc, __m256 *m) {
-    uint32_t s0, s1, s2;
-    memcpy(&s0, S, 4);
-    memcpy(&s1, S + 4, 4);
-    memcpy(&s2, S + 8, 4);
-    const uint32_t sc_hi = (s2 & 0x0f0f0f0fu) | ((s0 >> 2) & 0x30303030u);
-    const uint32_t m_hi = ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 2) & 0x30303030u);
-    const __m128i v = _mm_set_epi32((int)m_hi, (int)(s1 & 0x3f3f3f3fu), (int)sc_hi, (int)(s0 & 0x3f3f3f3fu));
-    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v));
-    *m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)));
+    __m128i v; /* [S0 S1 S2 -]: 16 bytes from S are within the block (the levels follow) */
+    memcpy(&v, S, 16);
+    const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(0x3f));                         /* [sc0-3 m0-3 - -] */
+    const __m128i s2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xaa), _mm_setr_epi32(0, 4, 0, 0)); /* [S2 S2>>4] */
+    const __m128i hi = _mm_or_si128(_mm_and_si128(s2, _mm_set1_epi8(0x0f)),
+                                    _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30)));
+    const __m128i all = _mm_unpacklo_epi32(lo, hi); /* [sc0-3 sc4-7 m0-3 m4-7] */
+    *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(all));
+    *m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(all, 8)));
 }
 
 /* Levels of sub-block j (unsigned bytes) of a Q4_K (q5 = 0) or Q5_K block at blk. */
@@ -115,10 +124,15 @@ KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, 
                 const uint8_t *b0 = wr[0] + i * bs, *b1 = wr[1] + i * bs, *b2 = wr[2] + i * bs, *b3 = wr[3] + i * bs;
                 const __m256 dav = _mm256_loadu_ps(da + 8 * i), dsv = _mm256_loadu_ps(dasa + 8 * i);
                 alignas(32) float fs[RB][8];
+                kq_prefetch(b0 + RB * w->row_bytes, bs);
+                kq_prefetch(b1 + RB * w->row_bytes, bs);
+                kq_prefetch(b2 + RB * w->row_bytes, bs);
+                kq_prefetch(b3 + RB * w->row_bytes, bs);
                 c0 = k45_head(b0, dav, dsv, fs[0], c0);
                 c1 = k45_head(b1, dav, dsv, fs[1], c1);
                 c2 = k45_head(b2, dav, dsv, fs[2], c2);
                 c3 = k45_head(b3, dav, dsv, fs[3], c3);
+                #pragma GCC unroll 8 /* constant j: the shifts fold to immediates */
                 for (int j = 0; j < 8; j++) {
                     const __m256i a = _mm256_loadu_si256((const __m256i *)xb[8 * i + j].qs);
                     K45_STEP(c0, k45_levels(b0, j, q5), a, fs[0][j]);
@@ -161,6 +175,7 @@ KQ_ALWAYS_INLINE void k45_tiles(float *y, int64_t ldy, const mat *w, int64_t r0,
                 K45_HEAD_T(2, c02, c12);
                 K45_HEAD_T(3, c03, c13);
 #undef K45_HEAD_T
+                #pragma GCC unroll 8 /* constant j: the shifts fold to immediates */
                 for (int j = 0; j < 8; j++) {
                     const __m256i u0 = k45_levels(b0, j, q5), u1 = k45_levels(b1, j, q5);
                     __m256i a;
@@ -253,11 +268,16 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
                 const uint8_t *b0 = wr[0] + i * bs, *b1 = wr[1] + i * bs, *b2 = wr[2] + i * bs, *b3 = wr[3] + i * bs;
                 const __m256 dav = _mm256_loadu_ps(da + 8 * i);
                 alignas(32) float fs[RB][8];
+                kq_prefetch(b0 + RB * w->row_bytes, bs);
+                kq_prefetch(b1 + RB * w->row_bytes, bs);
+                kq_prefetch(b2 + RB * w->row_bytes, bs);
+                kq_prefetch(b3 + RB * w->row_bytes, bs);
                 _mm256_store_ps(fs[0], _mm256_mul_ps(_mm256_set1_ps(q6_d(b0)), dav));
                 _mm256_store_ps(fs[1], _mm256_mul_ps(_mm256_set1_ps(q6_d(b1)), dav));
                 _mm256_store_ps(fs[2], _mm256_mul_ps(_mm256_set1_ps(q6_d(b2)), dav));
                 _mm256_store_ps(fs[3], _mm256_mul_ps(_mm256_set1_ps(q6_d(b3)), dav));
                 const __m256i s0 = q6_scales(b0), s1 = q6_scales(b1), s2 = q6_scales(b2), s3 = q6_scales(b3);
+                #pragma GCC unroll 8 /* constant j: the shifts fold to immediates */
                 for (int g = 0; g < 8; g++) {
                     const __m256i a = _mm256_loadu_si256((const __m256i *)xb[8 * i + g].qs);
                     const __m256i a32 = _mm256_maddubs_epi16(k32, a);
@@ -298,6 +318,7 @@ static void q6_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1
                     _mm256_store_ps(fs[1][k], _mm256_mul_ps(d1, dav));
                 }
                 const __m256i s0 = q6_scales(b0), s1 = q6_scales(b1);
+                #pragma GCC unroll 8 /* constant j: the shifts fold to immediates */
                 for (int g = 0; g < 8; g++) {
                     const __m256i u0 = q6_levels(b0, g), u1 = q6_levels(b1, g);
                     const __m256i p0 = q6_scale_pair(s0, g), p1 = q6_scale_pair(s1, g);
