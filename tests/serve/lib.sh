@@ -12,6 +12,7 @@ serve_model() {
 
 serve_start() {
     _log=$1; shift
+    : > "$_log"
     "$G4" serve "$SERVE_MODEL" --port 0 "$@" >"$_log" 2>&1 &
     SERVE_PID=$!
     SERVE_PORT=
