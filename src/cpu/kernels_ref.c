@@ -66,6 +66,35 @@ static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     }
 }
 
+/* Q5_0 (llama.cpp's K-quant mixes fall back to it for rows that are not a whole number
+ * of 256 values): 5-bit levels q, the low nibble as in Q4_0 and the fifth bit of element e
+ * bit e of the little-endian qh word, stored +16: sum (q-16)*a = sum q*a - 16 s_a. */
+static void matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t nb = w->cols / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const block_q5_0 *wb = (const block_q5_0 *)(w->data + (uint64_t)r * w->row_bytes);
+        for (int64_t t = 0; t < n; t++) {
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint32_t qh = (uint32_t)wb[b].qh[0] | (uint32_t)wb[b].qh[1] << 8 | (uint32_t)wb[b].qh[2] << 16 |
+                                    (uint32_t)wb[b].qh[3] << 24;
+                int32_t dot = 0;
+                for (int e = 0; e < 16; e++) {
+                    const int q0 = (wb[b].qs[e] & 15) | (int)((qh >> e) & 1) << 4;
+                    const int q1 = (wb[b].qs[e] >> 4) | (int)((qh >> (e + 16)) & 1) << 4;
+                    dot += q0 * xb[b].qs[e] + q1 * xb[b].qs[e + 16];
+                }
+                dot -= 16 * xb[b].s;
+                acc += (float)dot * (fp16_to_f32(wb[b].d) * xb[b].d);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
 /* ---- K-quants x block_a8 ------------------------------------------------------------
  * A 256-value super-block spans eight activation blocks; block b of a row meets weights
  * 32b .. 32b+31. Q4_K and Q5_K give each such 32 a 6-bit scale sc and min m,
@@ -218,6 +247,8 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
     k->act[G4_DTYPE_Q8_0] = ACT_A8;
     k->matmul[QT_Q4_K] = k->matmul[QT_Q5_K] = k->matmul[QT_Q6_K] = matmul_kq;
+    k->matmul[QT_Q5_0] = matmul_q5_0;
+    k->act[QT_Q5_0] = ACT_A8;
     k->act[QT_Q4_K] = k->act[QT_Q5_K] = k->act[QT_Q6_K] = ACT_A8;
     k->quantize_a8 = quantize_a8;
     k->int8_peak = int8_peak;

@@ -347,6 +347,32 @@ static void q6_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1
 
 #undef Q6_STEP
 
+/* ---- Q5_0 ----------------------------------------------------------------------------
+ * Not a K-quant, but llama.cpp's K-quant mixes write it where a row is not a whole number
+ * of 256 values (Q4_K's fallback), e.g. the 704-wide expert down-projections of Gemma 4
+ * 26B-A4B. Levels (q - 16, -16..15) become signed bytes and go through the int8 header's
+ * sign-trick kernels, as Q8_0's do. */
+
+/* The signed levels of the Q5_0 block whose qs field is at qs (the int8 kernels pass the
+ * field): low nibbles as Q4_0's, and bit e of the qh word as 16 in byte e, by spreading
+ * byte e/8 of qh over 8 bytes and testing bit e%8 of each. */
+static inline __m256i q5_0_s8(const uint8_t *qs) {
+    const block_q5_0 *b = (const block_q5_0 *)(qs - offsetof(block_q5_0, qs));
+    uint32_t qh;
+    memcpy(&qh, b->qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                                2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
+    return _mm256_sub_epi8(_mm256_or_si256(q4_u8(qs), hi), _mm256_set1_epi8(16));
+}
+
+#define LOAD_Q5_0(qs) q5_0_s8((const uint8_t *)(qs))
+MATMUL_INT8(matvec_q5_0, block_q5_0, LOAD_Q5_0)
+MATMUL_TILE(matmul_q5_0, block_q5_0, LOAD_Q5_0, matvec_q5_0)
+#undef LOAD_Q5_0
+
 /* ---- Table entries ------------------------------------------------------------------- */
 
 static void matmul_q4_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
@@ -367,11 +393,13 @@ static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     else q6_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch);
 }
 
-/* The K-quant entries of both x86 tables (act[] is ACT_A8 already, from the reference). */
+/* The K-quant (and Q5_0) entries of both x86 tables (act[] is ACT_A8 already, from the
+ * reference). */
 static inline void x86_fill_kquant(cpu_kernels *k) {
     k->matmul[QT_Q4_K] = matmul_q4_K;
     k->matmul[QT_Q5_K] = matmul_q5_K;
     k->matmul[QT_Q6_K] = matmul_q6_K;
+    k->matmul[QT_Q5_0] = matmul_q5_0;
 }
 
 #undef KQ_ALWAYS_INLINE
