@@ -41,7 +41,7 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     uint8_t *w = malloc(rb * (size_t)rows);
     float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
     float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
-    float *scratch = malloc((size_t)cols * sizeof(float));
+    float *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < cols; c++) wf[c] = frand() * (r % 3 == 0 ? 0.01f : 1.0f);
         quantize_row(type, wf, w + r * rb, cols);
@@ -91,7 +91,7 @@ static void test_a8_accuracy(const cpu_kernels *ref, int32_t type, int64_t rows,
     if (!dtype_row_bytes(type, cols, &rb) || ref->act[type] != ACT_A8) return;
     uint8_t *w = malloc(rb * (size_t)rows);
     float *wf = malloc((size_t)(rows * cols) * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
-    float *y = malloc((size_t)(n * rows) * sizeof(float)), *scratch = malloc((size_t)cols * sizeof(float));
+    float *y = malloc((size_t)(n * rows) * sizeof(float)), *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
     block_a8 *xq = malloc((size_t)(n * cols / 32) * sizeof *xq);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < cols; c++) wf[r * cols + c] = frand() * (r % 3 == 0 ? 0.01f : 1.0f) + (r % 4 == 1 ? 0.5f : 0.0f);
@@ -169,7 +169,7 @@ static void test_driver(void) {
     dtype_row_bytes(G4_DTYPE_Q4_0, cols, &rb);
     uint8_t *w = malloc(rb * rows);
     float *x = malloc(sizeof(float) * n * cols), *y0 = malloc(sizeof(float) * n * rows), *y1 = malloc(sizeof(float) * n * rows);
-    float row[96], scratch[96];
+    float row[96], scratch[KERNEL_SCRATCH_FLOATS(96)];
     for (int64_t r = 0; r < rows; r++) { for (int i = 0; i < cols; i++) row[i] = frand(); quantize_row(G4_DTYPE_Q4_0, row, w + r * rb, cols); }
     for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
     mat m = {w, G4_DTYPE_Q4_0, rows, cols, rb};
@@ -233,6 +233,8 @@ int main(void) {
             test_matmul(ref, k, types[i], 7, 512, 9); /* an odd row range (3 rows) with tiles */
             test_matmul(ref, k, types[i], 5, 96, 2); /* cols not a multiple of 64 or 256 */
             test_matmul(ref, k, types[i], 6, 100, 5); /* float types only: the kernels' column tails */
+            test_matmul(ref, k, types[i], 64, 1536, 64); /* a whole prefill work item (cpu.c) */
+            test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
         }
     }
     test_driver();

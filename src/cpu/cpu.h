@@ -13,7 +13,7 @@ typedef struct cpu_ctx {
     const cpu_kernels *k;
     int n_threads;
     int64_t max_cols;
-    float *scratch;       /* n_threads * max_cols floats */
+    float *scratch;       /* n_threads * KERNEL_SCRATCH_FLOATS(max_cols) floats */
     block_a8 *xq;         /* quantized activations, up to max_rows_x * max_cols / 32 blocks */
     int64_t xq_blocks;
 } cpu_ctx;

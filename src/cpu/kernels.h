@@ -28,6 +28,11 @@ _Static_assert(sizeof(block_a8) == 40, "block_a8 layout");
 
 typedef enum { ACT_F32 = 0, ACT_A8 = 1 } act_format;
 
+/* Per-thread scratch a matmul kernel may use, in floats, for weights of `cols` columns:
+ * the x86 Q4_0 prefill keeps 8 rows unpacked and transposed there (9 bytes per column,
+ * plus 32 bytes of alignment slack); the K-quant kernels need 8 floats per 32 columns. */
+#define KERNEL_SCRATCH_FLOATS(cols) (3 * (int64_t)(cols) + 16)
+
 typedef void (*matmul_fn)(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *x, int64_t ldx,
                           int64_t n, float *scratch);
 

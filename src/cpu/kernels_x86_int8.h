@@ -149,44 +149,111 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     }
 }
 
-/* Q4_0 prefill tile, 2 rows x 4 tokens, with the unsigned weights of matvec_q4_0: the
- * token's -s offset replaces the sign trick's VPSIGNB, and no VPABSB or offset subtract
- * is needed per weight block. */
+/* Q4_0 prefill, on 8 weight rows at a time turned sideways. The rows' blocks are
+ * unpacked once per call into scratch as 32-byte vectors whose 32-bit lane j holds four
+ * consecutive weights of row j (an 8 x 8 transpose of 4-byte groups), so one VPMADDUBSW
+ * against an activation group broadcast to every lane advances 8 rows at once, and the
+ * lanes of the int32 result are already the 8 rows' outputs: no horizontal sums, and
+ * one convert + one FMA per 8 rows x token x block (the row-per-vector tiles above spend
+ * those per row). The unpacking costs about 70 instructions per 8 rows x block and is
+ * shared by every token of the call (up to cpu.c's 64-token tile).
+ *
+ * Per token and block, the 8 groups' VPMADDUBSW results are summed as int16 before one
+ * VPMADDWD: each pair sum is at most 2 x 15 x 127 and eight of them 30480 < 2^15, so the
+ * sums are exact (quantize_a8 never writes -128). VNNI accumulates with VPDPBUSD instead.
+ * The weights' offset of 8 is taken off with the activation block's sum, as in decode.
+ *
+ * scratch: nb x 8 vectors of 32 bytes (8 x cols bytes), then nb x 8 float row scales, at
+ * a 32-byte boundary: KERNEL_SCRATCH_FLOATS(cols) in kernels.h. */
+#define Q4T_ROWS 8
+
+static void q4t_unpack(const mat *w, int64_t r, int64_t nb, __m256i *wt, float *dw) {
+    const block_q4_0 *row[Q4T_ROWS];
+    for (int j = 0; j < Q4T_ROWS; j++) row[j] = (const block_q4_0 *)(w->data + (uint64_t)(r + j) * w->row_bytes);
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i v[Q4T_ROWS];
+        for (int j = 0; j < Q4T_ROWS; j++) v[j] = q4_u8(row[j][b].qs);
+        /* 8 x 8 transpose of 32-bit lanes: out[g] lane j = v[j] lane g */
+        const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+        const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+        const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
+        const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
+        const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+        const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+        const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+        const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+        __m256i *o = wt + b * 8;
+        _mm256_store_si256(o + 0, _mm256_permute2x128_si256(u0, u4, 0x20));
+        _mm256_store_si256(o + 1, _mm256_permute2x128_si256(u1, u5, 0x20));
+        _mm256_store_si256(o + 2, _mm256_permute2x128_si256(u2, u6, 0x20));
+        _mm256_store_si256(o + 3, _mm256_permute2x128_si256(u3, u7, 0x20));
+        _mm256_store_si256(o + 4, _mm256_permute2x128_si256(u0, u4, 0x31));
+        _mm256_store_si256(o + 5, _mm256_permute2x128_si256(u1, u5, 0x31));
+        _mm256_store_si256(o + 6, _mm256_permute2x128_si256(u2, u6, 0x31));
+        _mm256_store_si256(o + 7, _mm256_permute2x128_si256(u3, u7, 0x31));
+        const __m128i d = _mm_set_epi16((short)row[7][b].d, (short)row[6][b].d, (short)row[5][b].d, (short)row[4][b].d,
+                                        (short)row[3][b].d, (short)row[2][b].d, (short)row[1][b].d, (short)row[0][b].d);
+        _mm256_store_ps(dw + b * 8, _mm256_cvtph_ps(d));
+    }
+}
+
+/* One token's 8 row sums for one block: lane j = sum over the block of u(row j) * a. */
+static inline __m256i q4t_dot(const __m256i *wt, const block_a8 *xb) {
+    const int32_t *a = (const int32_t *)xb->qs; /* 4-byte groups, broadcast to every row's lane */
+#ifdef __AVX512VNNI__
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wt[0], _mm256_set1_epi32(a[0]));
+    for (int g = 1; g < 8; g++) s = _mm256_dpbusd_epi32(s, wt[g], _mm256_set1_epi32(a[g]));
+    return s;
+#else
+    __m256i s = _mm256_maddubs_epi16(wt[0], _mm256_set1_epi32(a[0]));
+    for (int g = 1; g < 8; g++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(wt[g], _mm256_set1_epi32(a[g])));
+    return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+#endif
+}
+
+/* acc += (d_w x d_a) * (dot - 8 s_a), the block's contribution to 8 rows of one token */
+static inline __m256 q4t_acc(__m256 acc, const __m256i *wt, __m256 dw, const block_a8 *xb) {
+    const __m256i s = _mm256_sub_epi32(q4t_dot(wt, xb), _mm256_set1_epi32(8 * xb->s));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), acc);
+}
+
 static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-    const int64_t nb = w->cols / 32, n4 = n / 4 * 4, r2 = r0 + (r1 - r0) / 2 * 2;
-    for (int64_t r = r0; r < r2 && n4; r += 2) {
-        const block_q4_0 *w0 = (const block_q4_0 *)(w->data + (uint64_t)r * w->row_bytes);
-        const block_q4_0 *w1 = (const block_q4_0 *)((const uint8_t *)w0 + w->row_bytes);
-        for (int64_t t = 0; t < n4; t += 4) {
-            const block_a8 *x[4];
-            for (int i = 0; i < 4; i++) x[i] = (const block_a8 *)((const char *)xv + (t + i) * ldx);
-            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    const int64_t nb = w->cols / 32, n4 = n / 4 * 4;
+    const int64_t r8 = r0 + (r1 - r0) / Q4T_ROWS * Q4T_ROWS;
+    if (n < 2 || r8 == r0) { matvec_q4_0(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
+    __m256i *wt = (__m256i *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
+    float *dw = (float *)(wt + nb * 8);
+    for (int64_t r = r0; r < r8; r += Q4T_ROWS) {
+        q4t_unpack(w, r, nb, wt, dw);
+        int64_t t = 0;
+        for (; t < n4; t += 4) {
+            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
+            const block_a8 *x1 = (const block_a8 *)((const char *)x0 + ldx);
+            const block_a8 *x2 = (const block_a8 *)((const char *)x1 + ldx);
+            const block_a8 *x3 = (const block_a8 *)((const char *)x2 + ldx);
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
             for (int64_t b = 0; b < nb; b++) {
-                const __m256i u0 = q4_u8(w0[b].qs), u1 = q4_u8(w1[b].qs);
-                const __m256 s0 = f16x8(w0[b].d), s1 = f16x8(w1[b].d);
-#define Q4TOK(i, ca, cb)                                                                                         \
-    {                                                                                                            \
-        const __m256i a = _mm256_loadu_si256((const __m256i *)x[i][b].qs), off = _mm256_set1_epi32(-x[i][b].s); \
-        const __m256 d = _mm256_set1_ps(x[i][b].d);                                                             \
-        ca = _mm256_fmadd_ps(_mm256_mul_ps(s0, d), _mm256_cvtepi32_ps(_mm256_add_epi32(dot_u8s8(u0, a), off)), ca); \
-        cb = _mm256_fmadd_ps(_mm256_mul_ps(s1, d), _mm256_cvtepi32_ps(_mm256_add_epi32(dot_u8s8(u1, a), off)), cb); \
-    }
-                Q4TOK(0, c00, c10)
-                Q4TOK(1, c01, c11)
-                Q4TOK(2, c02, c12)
-                Q4TOK(3, c03, c13)
-#undef Q4TOK
+                const __m256 d = _mm256_load_ps(dw + b * 8);
+                const __m256i *g = wt + b * 8;
+                c0 = q4t_acc(c0, g, d, x0 + b);
+                c1 = q4t_acc(c1, g, d, x1 + b);
+                c2 = q4t_acc(c2, g, d, x2 + b);
+                c3 = q4t_acc(c3, g, d, x3 + b);
             }
-            y[t * ldy + r] = hsum256(c00); y[(t + 1) * ldy + r] = hsum256(c01);
-            y[(t + 2) * ldy + r] = hsum256(c02); y[(t + 3) * ldy + r] = hsum256(c03);
-            y[t * ldy + r + 1] = hsum256(c10); y[(t + 1) * ldy + r + 1] = hsum256(c11);
-            y[(t + 2) * ldy + r + 1] = hsum256(c12); y[(t + 3) * ldy + r + 1] = hsum256(c13);
+            _mm256_storeu_ps(y + t * ldy + r, c0);
+            _mm256_storeu_ps(y + (t + 1) * ldy + r, c1);
+            _mm256_storeu_ps(y + (t + 2) * ldy + r, c2);
+            _mm256_storeu_ps(y + (t + 3) * ldy + r, c3);
+        }
+        for (; t < n; t++) {
+            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
+            __m256 c0 = _mm256_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) c0 = q4t_acc(c0, wt + b * 8, _mm256_load_ps(dw + b * 8), x0 + b);
+            _mm256_storeu_ps(y + t * ldy + r, c0);
         }
     }
-    if (n4) matvec_q4_0(y, ldy, w, r2, r1, xv, ldx, n4, scratch);
-    if (n4 < n) matvec_q4_0(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);
+    if (r8 < r1) matvec_q4_0(y, ldy, w, r8, r1, xv, ldx, n, scratch);
 }
 
 /* Prefill tile: 2 weight rows x 4 tokens per pass. Each weight block is unpacked and its
