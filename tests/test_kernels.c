@@ -155,7 +155,19 @@ static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
         ok = 1;
         for (int i = 0; i < 531; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 1.0f);
         CHECK_MSG(ok, "%s axpy_f16 n=%d", k->isa, n);
+        /* GeGLU over [-12, 12] (both tails, and the scalar one's cancellation for x << 0) */
+        for (int i = 0; i < n; i++) { y0[i] = y1[i] = 12.0f * frand(); x[i] = frand(); }
+        const float xg = n ? y0[0] : 0;
+        ref->gelu_mul(y0, x, n);
+        k->gelu_mul(y1, x, n);
+        ok = 1;
+        for (int i = 0; i < n; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 12.0f * fabsf(x[i])) + 1e-30f;
+        CHECK_MSG(ok, "%s gelu_mul n=%d (x0 %g)", k->isa, n, xg);
     }
+    float g[4] = {-200.0f, 200.0f, 0.0f, -3.0f}, one[4] = {1, 1, 1, 1};
+    k->gelu_mul(g, one, 4);
+    CHECK_MSG(fabsf(g[0]) < 1e-30f && fabsf(g[1] - 200.0f) < 1e-4f && g[2] == 0.0f && fabsf(g[3] + 0.0036374f) < 1e-6f,
+              "%s gelu_mul extremes: %g %g %g %g", k->isa, g[0], g[1], g[2], g[3]);
 }
 
 /* cpu_matmul through the pool (threads, tiles) equals the scalar kernel called directly */

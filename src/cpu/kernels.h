@@ -50,6 +50,11 @@ typedef struct cpu_kernels {
     float (*dot_f16)(const float *x, const uint16_t *y, int64_t n);
     void (*axpy_f16)(float *y, const uint16_t *x, float a, int64_t n);
     void (*to_f16)(const float *x, uint16_t *y, int64_t n);
+    /* The GeGLU activation: g[i] = gelu_tanh(g[i]) * u[i], gelu_tanh(x) = 0.5 x (1 +
+     * tanh(sqrt(2/pi) (x + 0.044715 x^3))) as transformers' gelu_pytorch_tanh computes it
+     * (the SIMD versions use the identical x / (1 + exp(-2 y)) with a polynomial exp,
+     * within 2e-7 relative of the scalar one). */
+    void (*gelu_mul)(float *g, const float *u, int64_t n);
     /* Machine probe: `iters` rounds of the ISA's widest int8 multiply-accumulate over 16
      * independent register chains; returns the multiply-adds done (the result is only
      * kept alive through *sink). */

@@ -9,6 +9,7 @@
 #include "../dtype.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 /* VPDPBUSD (AVX-512 VNNI on 256-bit vectors): 32 u8 x s8 products into 8 int32 lanes. */
 static inline __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }

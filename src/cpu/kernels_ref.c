@@ -225,6 +225,14 @@ static void to_f16(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = f32_to_fp16(x[i]);
 }
 
+static void gelu_mul(float *g, const float *u, int64_t n) {
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (int64_t i = 0; i < n; i++) {
+        const float x = g[i];
+        g[i] = 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x))) * u[i];
+    }
+}
+
 static int64_t int8_peak(int64_t iters, int32_t *sink) {
     int32_t acc[16] = {0};
     for (int64_t i = 0; i < iters; i++)
@@ -257,4 +265,5 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->dot_f16 = dot_f16;
     k->axpy_f16 = axpy_f16;
     k->to_f16 = to_f16;
+    k->gelu_mul = gelu_mul;
 }

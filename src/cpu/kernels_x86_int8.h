@@ -353,6 +353,45 @@ static inline void x86_to_f16(const float *x, uint16_t *y, int64_t n) {
     for (; i < n; i++) y[i] = f32_to_fp16(x[i]);
 }
 
+/* exp(z) for 8 lanes: z = n ln2 + r with |r| <= ln2/2 (ln2 split in two parts so n ln2
+ * is exact), exp(r) by its degree-6 Taylor polynomial (error < 2e-7 relative on that
+ * range), times 2^n built in the exponent field. z is clamped to [-87, 88], where 2^n
+ * stays a normal float; below -87 the result is ~1e-38 rather than 0, which is all the
+ * one caller (a sigmoid's denominator) needs. */
+static inline __m256 exp8(__m256 z) {
+    z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), z);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* GeGLU: 0.5 x (1 + tanh y) = x sigmoid(2 y) = x / (1 + exp(-2 y)), which has no
+ * cancellation for negative x (1 + tanh y computed as written loses every digit there). */
+static inline void x86_gelu_mul(float *g, const float *u, int64_t n) {
+    const __m256 k2 = _mm256_set1_ps(-2.0f * 0.7978845608028654f), c = _mm256_set1_ps(0.044715f), one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(g + i);
+        const __m256 y = _mm256_mul_ps(x, _mm256_fmadd_ps(_mm256_mul_ps(c, x), x, one)); /* x + 0.044715 x^3 */
+        const __m256 gl = _mm256_div_ps(x, _mm256_add_ps(one, exp8(_mm256_mul_ps(k2, y))));
+        _mm256_storeu_ps(g + i, _mm256_mul_ps(gl, _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) {
+        const float x = g[i], y = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        g[i] = x / (1.0f + expf(-2.0f * y)) * u[i];
+    }
+}
+
 /* The table entries both x86 ISAs share (their fill functions add the rest). */
 static inline void x86_fill_shared(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
@@ -362,6 +401,7 @@ static inline void x86_fill_shared(cpu_kernels *k) {
     k->dot_f16 = x86_dot_f16;
     k->axpy_f16 = x86_axpy_f16;
     k->to_f16 = x86_to_f16;
+    k->gelu_mul = x86_gelu_mul;
 }
 
 /* One element of a float-type weight row (the tails of the float kernels). */

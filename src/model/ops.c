@@ -11,11 +11,6 @@ void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
     for (int64_t i = 0; i < n; i++) y[i] = w ? x[i] * inv * w[i] : x[i] * inv;
 }
 
-float ops_gelu(float x) {
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    return 0.5f * x * (1.0f + tanhf(k * (x + 0.044715f * x * x * x)));
-}
-
 void ops_rope(float *x, int32_t D, const float *freq, int64_t pos) {
     const int32_t half = D / 2;
     for (int32_t i = 0; i < half; i++) {

@@ -16,9 +16,6 @@ static inline void ops_matmul(cpu_ctx *c, float *y, const mat *w, const float *x
 /* y = x / sqrt(mean(x^2) + eps) * w  (w NULL: no weight), over n elements; y may be x. */
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 
-/* gelu with the tanh approximation (transformers' gelu_pytorch_tanh). */
-float ops_gelu(float x);
-
 /* Rotates pairs (i, i + D/2) of one head vector by angle pos * freq[i] (split-half,
  * "NeoX" layout); pairs with freq 0 are left as they are. */
 void ops_rope(float *x, int32_t D, const float *freq, int64_t pos);

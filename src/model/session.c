@@ -342,7 +342,7 @@ static void mlp(g4_session *s, float *out, const mat *gate, const mat *up, const
     const int64_t F = gate->rows;
     ops_matmul(s->cpu, s->g, gate, u, n);
     ops_matmul(s->cpu, s->u, up, u, n);
-    for (int64_t i = 0; i < (int64_t)n * F; i++) s->g[i] = ops_gelu(s->g[i]) * s->u[i];
+    s->cpu->k->gelu_mul(s->g, s->u, (int64_t)n * F);
     ops_matmul(s->cpu, out, down, s->g, n);
 }
 
@@ -380,7 +380,7 @@ static void moe_token(g4_session *s, const layer_weights *w, const float *r, con
         const float g = gate[j] / gsum * w->expert_scale[sel[j]];
         mat gu = mat_index(w->exp_gate_up, sel[j]), dn = mat_index(w->exp_down, sel[j]);
         ops_matmul(s->cpu, s->g, &gu, u2, 1); /* rows 0..FE-1: gate, FE..2FE-1: up */
-        for (int64_t i = 0; i < FE; i++) s->g[i] = ops_gelu(s->g[i]) * s->g[FE + i];
+        s->cpu->k->gelu_mul(s->g, s->g + FE, FE);
         ops_matmul(s->cpu, s->u, &dn, s->g, 1);
         for (int64_t i = 0; i < H; i++) out[i] += g * s->u[i];
     }
@@ -419,7 +419,7 @@ static void ple_block(g4_session *s, int32_t l, int32_t n) {
     const int64_t H = hp->n_embd, P = hp->n_embd_per_layer, LP = (int64_t)hp->n_layer * P;
     ops_matmul(s->cpu, s->g, &w->ple_gate, s->x, n);
     for (int32_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < P; i++) s->g[t * P + i] = ops_gelu(s->g[t * P + i]) * s->ple[t * LP + l * P + i];
+        s->cpu->k->gelu_mul(s->g + t * P, s->ple + t * LP + l * P, P);
     ops_matmul(s->cpu, s->a, &w->ple_proj, s->g, n);
     for (int32_t t = 0; t < n; t++) {
         ops_rmsnorm(s->a + t * H, s->a + t * H, w->ple_post_norm, H, hp->rms_eps);
