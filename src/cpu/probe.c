@@ -59,7 +59,8 @@ static void measure(int n_threads, double out[2]) {
     for (int pass = 0; pass < 3; pass++) {
         memset(pj.macs, 0, sizeof pj.macs);
         double t0 = now();
-        cpu_parallel(c, peak_run, &pj, c->n_threads, 1);
+        cpu_parallel(c, peak_run, &pj, c->n_threads, 0); /* static: one item per thread (with
+                                                          * dynamic grabbing, one thread could run two) */
         double dt = now() - t0;
         int64_t macs = 0;
         for (int i = 0; i < 64; i++) macs += pj.macs[i];
