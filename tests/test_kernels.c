@@ -170,6 +170,53 @@ static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
               "%s gelu_mul extremes: %g %g %g %g", k->isa, g[0], g[1], g[2], g[3]);
 }
 
+/* The Q8_0 KV-cache entries. to_q8 bit-identical to the reference and to dtype.c's
+ * quantize_row (GGUF's bytes) on random rows of several magnitudes plus blocks that hit
+ * the corners: exact .5 ties of x/d, a zero block, a tiny block whose scale is an F16
+ * subnormal, NaN and infinity. dot_q8 and axpy_q8 as their F16 siblings: only the float
+ * accumulation order differs (and FMAs), so 1e-5 of the sum of |products| for the dot
+ * and 1e-6 relative per element for axpy. */
+static void test_kv_q8(const cpu_kernels *ref, const cpu_kernels *k) {
+    enum { MAXN = 512 };
+    static float x[MAXN], v[MAXN], deq[MAXN], y0[MAXN], y1[MAXN];
+    static block_q8_0 q0[MAXN / 32], q1[MAXN / 32], qd[MAXN / 32];
+    static const int ns[] = {0, 32, 64, 96, 256, 512};
+    for (int trial = 0; trial < 24; trial++) {
+        const int n = ns[trial % 6];
+        const float scale = trial % 4 == 0 ? 1e-3f : trial % 4 == 1 ? 40.0f : 1.0f;
+        for (int i = 0; i < MAXN; i++) { x[i] = frand(); v[i] = frand() * scale; }
+        if (n >= 96 && trial % 2 == 0) {
+            for (int i = 0; i < 32; i++) v[i] = i == 0 ? -127.0f : (float)(i - 16) * 0.5f; /* d = 1: x/d ties */
+            for (int i = 32; i < 64; i++) v[i] = 0.0f;
+            for (int i = 64; i < 96; i++) v[i] = frand() * 1e-5f; /* d ~ 8e-8: an F16 subnormal */
+        }
+        if (n >= 96 && trial % 6 == 5) { v[3] = NAN; v[40] = INFINITY; v[70] = -INFINITY; v[71] = NAN; }
+        memset(q0, 0x55, sizeof q0);
+        memset(q1, 0x55, sizeof q1);
+        ref->to_q8(v, q0, n);
+        k->to_q8(v, q1, n);
+        quantize_row(G4_DTYPE_Q8_0, v, qd, n);
+        CHECK_MSG(!memcmp(q0, q1, sizeof q0), "%s to_q8 n=%d trial %d", k->isa, n, trial);
+        CHECK_MSG(!memcmp(q0, qd, sizeof(block_q8_0) * (size_t)(n / 32)), "scalar to_q8 is not GGUF's Q8_0, n=%d", n);
+        if (trial % 6 == 5) continue; /* non-finite scales: nothing to compare the arithmetic on */
+        dequantize_row(G4_DTYPE_Q8_0, q0, deq, n);
+        double mag = 0;
+        for (int i = 0; i < n; i++) mag += fabs((double)x[i] * deq[i]);
+        const float a = ref->dot_q8(x, q0, n), b = k->dot_q8(x, q0, n);
+        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s dot_q8 n=%d: %g vs %g", k->isa, n, a, b);
+        /* the reference dot is the dot with the dequantized row, up to float rounding */
+        double want = 0;
+        for (int i = 0; i < n; i++) want += (double)x[i] * deq[i];
+        CHECK_MSG(fabs(want - a) <= 1e-5 * (mag + 1e-30), "scalar dot_q8 n=%d: %g vs %g", n, a, want);
+        for (int i = 0; i < MAXN; i++) y0[i] = y1[i] = frand();
+        ref->axpy_q8(y0, q0, -0.7f, n);
+        k->axpy_q8(y1, q0, -0.7f, n);
+        int ok = 1;
+        for (int i = 0; i < MAXN; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 0.7f * fabsf(deq[i < n ? i : 0]) + 1.0f);
+        CHECK_MSG(ok, "%s axpy_q8 n=%d", k->isa, n);
+    }
+}
+
 /* cpu_matmul through the pool (threads, tiles) equals the scalar kernel called directly */
 static void test_driver(void) {
     const int64_t rows = 203, cols = 96, n = 131;
@@ -238,6 +285,7 @@ int main(void) {
         if (!k) { printf("%s: not available on this CPU, skipped\n", cpu_isa_name((cpu_isa)isa)); continue; }
         test_quantize_a8(ref, k);
         test_vector_ops(ref, k);
+        test_kv_q8(ref, k);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
             test_matmul(ref, k, types[i], 13, 256, 1);
             test_matmul(ref, k, types[i], 9, 1536 + 256, 3);

@@ -14,6 +14,7 @@
 #ifndef G4_CPU_KERNELS_H
 #define G4_CPU_KERNELS_H
 
+#include "../dtype.h"
 #include "../model/model.h"
 #include "features.h"
 
@@ -50,6 +51,13 @@ typedef struct cpu_kernels {
     float (*dot_f16)(const float *x, const uint16_t *y, int64_t n);
     void (*axpy_f16)(float *y, const uint16_t *x, float a, int64_t n);
     void (*to_f16)(const float *x, uint16_t *y, int64_t n);
+    /* The same over a row of GGUF Q8_0 blocks (a Q8_0 KV cache; n a multiple of 32), with
+     * d_b the F16 scale of block b: dot_q8 = sum_b d_b (sum_e x[32b+e] q_b[e]), axpy_q8
+     * does y[32b+e] += (a d_b) q_b[e]. to_q8 is GGUF's reference Q8_0 quantizer (dtype.c's,
+     * so the bytes are llama.cpp's), bit-identical in every table. */
+    float (*dot_q8)(const float *x, const block_q8_0 *y, int64_t n);
+    void (*axpy_q8)(float *y, const block_q8_0 *x, float a, int64_t n);
+    void (*to_q8)(const float *x, block_q8_0 *y, int64_t n);
     /* The GeGLU activation: g[i] = gelu_tanh(g[i]) * u[i], gelu_tanh(x) = 0.5 x (1 +
      * tanh(sqrt(2/pi) (x + 0.044715 x^3))) as transformers' gelu_pytorch_tanh computes it
      * (the SIMD versions use the identical x / (1 + exp(-2 y)) with a polynomial exp,

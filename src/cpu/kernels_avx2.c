@@ -16,6 +16,7 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) {
 
 #include "kernels_x86_int8.h"
 #include "kernels_x86_kquant.h"
+#include "kernels_x86_kv.h"
 
 static inline __m256 load8(const uint8_t *p, int32_t type) {
     switch (type) {
@@ -112,6 +113,7 @@ void kernels_avx2_fill(cpu_kernels *k) {
     k->isa = "avx2";
     x86_fill_shared(k);
     x86_fill_kquant(k);
+    x86_fill_kv(k);
     k->matmul[G4_DTYPE_F32] = matmul_float;
     k->matmul[G4_DTYPE_F16] = matmul_float;
     k->matmul[G4_DTYPE_BF16] = matmul_float;

@@ -16,6 +16,7 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_dpbusd_epi3
 
 #include "kernels_x86_int8.h"
 #include "kernels_x86_kquant.h"
+#include "kernels_x86_kv.h"
 
 /* Float weights x float activations, 16 lanes at a time; a scalar tail covers cols % 16. */
 static inline __m512 load16(const uint8_t *p, int32_t type) {
@@ -96,6 +97,7 @@ void kernels_avx512_fill(cpu_kernels *k) {
     k->isa = "avx512";
     x86_fill_shared(k);
     x86_fill_kquant(k);
+    x86_fill_kv(k);
     k->matmul[G4_DTYPE_F32] = matmul_float;
     k->matmul[G4_DTYPE_F16] = matmul_float;
     k->matmul[G4_DTYPE_BF16] = matmul_float;

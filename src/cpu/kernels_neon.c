@@ -280,6 +280,71 @@ static void to_f16(const float *x, uint16_t *y, int64_t n) {
     for (; i < n; i++) y[i] = f32_to_fp16(x[i]);
 }
 
+/* ---- Attention over a Q8_0 KV cache ------------------------------------------------
+ * Query and output stay float: a block's 32 int8 values widen to eight float32x4 vectors
+ * (SXTL twice, SCVTF), its products are summed and scaled by d with one FMA. to_q8 writes
+ * the scalar quantizer's bytes: amax ignores NaN as fmaxf does (a lane is taken only where
+ * |x| > acc), d and 1/d are scalar as in dtype.c, and FRINTA is roundf (ties away). */
+
+static inline void q8_widen(const int8_t *q, float32x4_t f[8]) {
+    const int8x16_t lo = vld1q_s8(q), hi = vld1q_s8(q + 16);
+    const int16x8_t h[4] = {vmovl_s8(vget_low_s8(lo)), vmovl_s8(vget_high_s8(lo)), vmovl_s8(vget_low_s8(hi)),
+                            vmovl_s8(vget_high_s8(hi))};
+    for (int j = 0; j < 4; j++) {
+        f[2 * j] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(h[j])));
+        f[2 * j + 1] = vcvtq_f32_s32(vmovl_s16(vget_high_s16(h[j])));
+    }
+}
+
+static float dot_q8(const float *x, const block_q8_0 *y, int64_t n) {
+    float32x4_t acc = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < n / 32; b++, x += 32) {
+        float32x4_t f[8];
+        q8_widen(y[b].qs, f);
+        float32x4_t s0 = vmulq_f32(vld1q_f32(x), f[0]), s1 = vmulq_f32(vld1q_f32(x + 4), f[1]);
+        for (int j = 2; j < 8; j += 2) {
+            s0 = vfmaq_f32(s0, vld1q_f32(x + 4 * j), f[j]);
+            s1 = vfmaq_f32(s1, vld1q_f32(x + 4 * j + 4), f[j + 1]);
+        }
+        acc = vfmaq_n_f32(acc, vaddq_f32(s0, s1), h2f(y[b].d));
+    }
+    return vaddvq_f32(acc);
+}
+
+static void axpy_q8(float *y, const block_q8_0 *x, float a, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++, y += 32) {
+        const float ad = a * h2f(x[b].d);
+        float32x4_t f[8];
+        q8_widen(x[b].qs, f);
+        for (int j = 0; j < 8; j++) vst1q_f32(y + 4 * j, vfmaq_n_f32(vld1q_f32(y + 4 * j), f[j], ad));
+    }
+}
+
+static void to_q8(const float *x, block_q8_0 *y, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++, x += 32) {
+        float32x4_t v[8], m = vdupq_n_f32(0.0f);
+        for (int j = 0; j < 8; j++) {
+            v[j] = vld1q_f32(x + 4 * j);
+            const float32x4_t a = vabsq_f32(v[j]);
+            m = vbslq_f32(vcgtq_f32(a, m), a, m);
+        }
+        const float amax = vmaxvq_f32(m), d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = f32_to_fp16(d);
+        int16x8_t h[4];
+        for (int j = 0; j < 4; j++) {
+            int32x4_t q[2];
+            for (int i = 0; i < 2; i++) {
+                const float32x4_t r = vrndaq_f32(vmulq_n_f32(v[2 * j + i], id));
+                const uint32x4_t ok = vandq_u32(vcgeq_f32(r, vdupq_n_f32(-128.0f)), vcleq_f32(r, vdupq_n_f32(127.0f)));
+                q[i] = vcvtq_s32_f32(vbslq_f32(ok, r, vdupq_n_f32(0.0f)));
+            }
+            h[j] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+        }
+        vst1q_s8(y[b].qs, vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1])));
+        vst1q_s8(y[b].qs + 16, vcombine_s8(vmovn_s16(h[2]), vmovn_s16(h[3])));
+    }
+}
+
 void kernels_neon_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "neon";
@@ -294,5 +359,8 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->dot_f16 = dot_f16;
     k->axpy_f16 = axpy_f16;
     k->to_f16 = to_f16;
+    k->dot_q8 = dot_q8;
+    k->axpy_q8 = axpy_q8;
+    k->to_q8 = to_q8;
     k->int8_peak = int8_peak;
 }

@@ -225,6 +225,25 @@ static void to_f16(const float *x, uint16_t *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = f32_to_fp16(x[i]);
 }
 
+static float dot_q8(const float *x, const block_q8_0 *y, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / G4_QK; b++) {
+        float s = 0.0f;
+        for (int e = 0; e < G4_QK; e++) s += x[b * G4_QK + e] * (float)y[b].qs[e];
+        acc += s * fp16_to_f32(y[b].d);
+    }
+    return acc;
+}
+
+static void axpy_q8(float *y, const block_q8_0 *x, float a, int64_t n) {
+    for (int64_t b = 0; b < n / G4_QK; b++) {
+        const float ad = a * fp16_to_f32(x[b].d);
+        for (int e = 0; e < G4_QK; e++) y[b * G4_QK + e] += ad * (float)x[b].qs[e];
+    }
+}
+
+static void to_q8(const float *x, block_q8_0 *y, int64_t n) { quantize_row(G4_DTYPE_Q8_0, x, y, n); }
+
 static void gelu_mul(float *g, const float *u, int64_t n) {
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
     for (int64_t i = 0; i < n; i++) {
@@ -265,5 +284,8 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->dot_f16 = dot_f16;
     k->axpy_f16 = axpy_f16;
     k->to_f16 = to_f16;
+    k->dot_q8 = dot_q8;
+    k->axpy_q8 = axpy_q8;
+    k->to_q8 = to_q8;
     k->gelu_mul = gelu_mul;
 }
