@@ -50,7 +50,7 @@ TEST_BIN := $(TESTS:%=$(BUILD)/tests/%) $(REPLAYS:%=$(BUILD)/tests/%)
 
 .SECONDARY:
 
-.PHONY: all deps test check debug asan fuzz fuzz-run clean help
+.PHONY: all deps test check debug asan fuzz fuzz-run clean help kbench
 
 deps:
 	@scripts/install-deps.sh
@@ -62,6 +62,7 @@ help:
 	@echo "make test       build and run the unit and fixture tests"
 	@echo "make asan       the same tests built with AddressSanitizer + UBSan (build-asan/)"
 	@echo "make test-arm   the AArch64 NEON kernels vs the reference under qemu-aarch64-static (part of make test)"
+	@echo "make kbench     build/bench/kbench: each weight type's matmul on one thread (prefill G MAC/s, decode GB/s)"
 	@echo "make bench-serve  g4 serve under 8 concurrent clients (req/s, first-token latency, RSS)"
 	@echo "make fuzz       libFuzzer targets (clang) in build-fuzz/; make fuzz-run FUZZ_SECONDS=600"
 	@echo "make clean"
@@ -105,7 +106,12 @@ $(BUILD)/tests/pty_expect: tests/pty_expect.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lutil
 
-test: deps all $(TEST_BIN) $(BUILD)/tests/pty_expect
+# kernel micro-benchmark (bench/kbench.c): built with the tests so it cannot rot, run by hand
+$(BUILD)/bench/kbench: $(BUILD)/bench/kbench.o $(BUILD)/libg4.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+kbench: $(BUILD)/bench/kbench
+
+test: deps all $(TEST_BIN) $(BUILD)/tests/pty_expect $(BUILD)/bench/kbench
 	@G4=./$(G4BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS) $(REPLAYS)
 
 check: test

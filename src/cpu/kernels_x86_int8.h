@@ -5,8 +5,9 @@
  * flags; everything else is the same code.
  *
  * Decode (matvec_*) walks four weight rows at a time with one register accumulator per
- * row. Prefill (matmul_*) works in 2-row x 4-token tiles so each weight block is
- * unpacked once for four tokens. Q8_0 uses the sign trick: |w| is the unsigned operand
+ * row. Prefill: Q4_0 (and the K-quants, kernels_x86_kquant.h) turn 8 rows sideways
+ * (sw_matmul, below); Q8_0 and Q5_0 work in 2-row x 4-token tiles so each weight block
+ * is unpacked once for four tokens. Q8_0 uses the sign trick: |w| is the unsigned operand
  * and w's sign moves onto the activation (VPSIGNB also zeroes it where w is 0); Q4_0
  * keeps its nibbles unsigned and corrects for their offset of 8 with the activation
  * block's sum. */
@@ -149,83 +150,94 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     }
 }
 
-/* Q4_0 prefill, on 8 weight rows at a time turned sideways. The rows' blocks are
- * unpacked once per call into scratch as 32-byte vectors whose 32-bit lane j holds four
- * consecutive weights of row j (an 8 x 8 transpose of 4-byte groups), so one VPMADDUBSW
- * against an activation group broadcast to every lane advances 8 rows at once, and the
- * lanes of the int32 result are already the 8 rows' outputs: no horizontal sums, and
- * one convert + one FMA per 8 rows x token x block (the row-per-vector tiles above spend
- * those per row). The unpacking costs about 70 instructions per 8 rows x block and is
- * shared by every token of the call (up to cpu.c's 64-token tile).
+/* ---- Prefill on 8 weight rows turned sideways ------------------------------------------
+ * Each call unpacks 8 rows' blocks once into scratch as 32-byte vectors whose 32-bit lane
+ * j holds four consecutive levels (unsigned bytes) of row j: an 8 x 8 transpose of 4-byte
+ * groups. One VPMADDUBSW against an activation group broadcast to every lane then
+ * advances 8 rows at once, and the lanes of the int32 result are already the 8 rows'
+ * outputs: no horizontal sums, and the float work (one convert, one multiply, two FMAs)
+ * is per 8 rows x token x block instead of per row. Unpacking is shared by every token
+ * of the call (up to cpu.c's 64-token tile).
  *
- * Per token and block, the 8 groups' VPMADDUBSW results are summed as int16 before one
- * VPMADDWD: each pair sum is at most 2 x 15 x 127 and eight of them 30480 < 2^15, so the
- * sums are exact (quantize_a8 never writes -128). VNNI accumulates with VPDPBUSD instead.
- * The weights' offset of 8 is taken off with the activation block's sum, as in decode.
+ * Every type reduces to the same form per 32-value block: w = f * q - o with levels q
+ * >= 0 and per-row floats f (scale) and o (offset), so a block adds, per row,
+ *   d_a * f * sum(q a)  -  o * d_a * s_a        (s_a = the activation block's sum).
+ * Q4_0: f = d, o = 8 d. Q4_K / Q5_K: f = d sc_j, o = dmin m_j.
  *
- * scratch: nb x 8 vectors of 32 bytes (8 x cols bytes), then nb x 8 float row scales, at
- * a 32-byte boundary: KERNEL_SCRATCH_FLOATS(cols) in kernels.h. */
-#define Q4T_ROWS 8
+ * The 8 groups' VPMADDUBSW results are summed as int16 `depth` at a time before each
+ * VPMADDWD: a pair sum is at most 2 x qmax x 127 (quantize_a8 never writes -128), so
+ * 8 groups are exact for 4-bit levels (30480 < 2^15), 4 for 5-bit ones. VNNI accumulates
+ * in int32 with VPDPBUSD instead.
+ *
+ * scratch: nb sw_blocks (320 bytes each, 10 bytes per column) at a 32-byte boundary,
+ * within KERNEL_SCRATCH_FLOATS(cols) (kernels.h). */
+#define SW_ROWS 8
 
-static void q4t_unpack(const mat *w, int64_t r, int64_t nb, __m256i *wt, float *dw) {
-    const block_q4_0 *row[Q4T_ROWS];
-    for (int j = 0; j < Q4T_ROWS; j++) row[j] = (const block_q4_0 *)(w->data + (uint64_t)(r + j) * w->row_bytes);
-    for (int64_t b = 0; b < nb; b++) {
-        __m256i v[Q4T_ROWS];
-        for (int j = 0; j < Q4T_ROWS; j++) v[j] = q4_u8(row[j][b].qs);
-        /* 8 x 8 transpose of 32-bit lanes: out[g] lane j = v[j] lane g */
-        const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
-        const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
-        const __m256i t4 = _mm256_unpacklo_epi32(v[4], v[5]), t5 = _mm256_unpackhi_epi32(v[4], v[5]);
-        const __m256i t6 = _mm256_unpacklo_epi32(v[6], v[7]), t7 = _mm256_unpackhi_epi32(v[6], v[7]);
-        const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-        const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-        const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
-        const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
-        __m256i *o = wt + b * 8;
-        _mm256_store_si256(o + 0, _mm256_permute2x128_si256(u0, u4, 0x20));
-        _mm256_store_si256(o + 1, _mm256_permute2x128_si256(u1, u5, 0x20));
-        _mm256_store_si256(o + 2, _mm256_permute2x128_si256(u2, u6, 0x20));
-        _mm256_store_si256(o + 3, _mm256_permute2x128_si256(u3, u7, 0x20));
-        _mm256_store_si256(o + 4, _mm256_permute2x128_si256(u0, u4, 0x31));
-        _mm256_store_si256(o + 5, _mm256_permute2x128_si256(u1, u5, 0x31));
-        _mm256_store_si256(o + 6, _mm256_permute2x128_si256(u2, u6, 0x31));
-        _mm256_store_si256(o + 7, _mm256_permute2x128_si256(u3, u7, 0x31));
-        const __m128i d = _mm_set_epi16((short)row[7][b].d, (short)row[6][b].d, (short)row[5][b].d, (short)row[4][b].d,
-                                        (short)row[3][b].d, (short)row[2][b].d, (short)row[1][b].d, (short)row[0][b].d);
-        _mm256_store_ps(dw + b * 8, _mm256_cvtph_ps(d));
-    }
+typedef struct sw_block {
+    __m256i q[8]; /* q[g] lane j: levels 4g..4g+3 of row j */
+    __m256 f, o;  /* per-row scale and offset of this block */
+} sw_block;
+
+/* out[g] lane j = in[j] lane g: an 8 x 8 transpose of 32-bit lanes. */
+static inline void tr8x8_32(const __m256i in[8], __m256i out[8]) {
+    const __m256i t0 = _mm256_unpacklo_epi32(in[0], in[1]), t1 = _mm256_unpackhi_epi32(in[0], in[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(in[2], in[3]), t3 = _mm256_unpackhi_epi32(in[2], in[3]);
+    const __m256i t4 = _mm256_unpacklo_epi32(in[4], in[5]), t5 = _mm256_unpackhi_epi32(in[4], in[5]);
+    const __m256i t6 = _mm256_unpacklo_epi32(in[6], in[7]), t7 = _mm256_unpackhi_epi32(in[6], in[7]);
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    const __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+    const __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+    out[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+    out[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+    out[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+    out[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+    out[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+    out[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+    out[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+    out[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
 }
 
-/* One token's 8 row sums for one block: lane j = sum over the block of u(row j) * a. */
-static inline __m256i q4t_dot(const __m256i *wt, const block_a8 *xb) {
+/* One token's 8 row sums for one block: lane j = sum over the block of q(row j) * a. */
+static inline __attribute__((always_inline)) __m256i sw_dot(const sw_block *b, const block_a8 *xb, const int depth) {
     const int32_t *a = (const int32_t *)xb->qs; /* 4-byte groups, broadcast to every row's lane */
 #ifdef __AVX512VNNI__
-    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), wt[0], _mm256_set1_epi32(a[0]));
-    for (int g = 1; g < 8; g++) s = _mm256_dpbusd_epi32(s, wt[g], _mm256_set1_epi32(a[g]));
+    (void)depth;
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), b->q[0], _mm256_set1_epi32(a[0]));
+    #pragma GCC unroll 8
+    for (int g = 1; g < 8; g++) s = _mm256_dpbusd_epi32(s, b->q[g], _mm256_set1_epi32(a[g]));
     return s;
 #else
-    __m256i s = _mm256_maddubs_epi16(wt[0], _mm256_set1_epi32(a[0]));
-    for (int g = 1; g < 8; g++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(wt[g], _mm256_set1_epi32(a[g])));
-    return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i acc = _mm256_setzero_si256();
+    #pragma GCC unroll 8
+    for (int g0 = 0; g0 < 8; g0 += depth) {
+        __m256i s = _mm256_maddubs_epi16(b->q[g0], _mm256_set1_epi32(a[g0]));
+        #pragma GCC unroll 8
+        for (int g = g0 + 1; g < g0 + depth; g++) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(b->q[g], _mm256_set1_epi32(a[g])));
+        acc = g0 ? _mm256_add_epi32(acc, _mm256_madd_epi16(s, one)) : _mm256_madd_epi16(s, one);
+    }
+    return acc;
 #endif
 }
 
-/* acc += (d_w x d_a) * (dot - 8 s_a), the block's contribution to 8 rows of one token */
-static inline __m256 q4t_acc(__m256 acc, const __m256i *wt, __m256 dw, const block_a8 *xb) {
-    const __m256i s = _mm256_sub_epi32(q4t_dot(wt, xb), _mm256_set1_epi32(8 * xb->s));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(xb->d)), acc);
+/* acc += d_a f * dot - o d_a s_a: the block's contribution to 8 rows of one token */
+static inline __attribute__((always_inline)) __m256 sw_acc(__m256 acc, const sw_block *b, const block_a8 *xb, const int depth) {
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sw_dot(b, xb, depth)), _mm256_mul_ps(b->f, _mm256_set1_ps(xb->d)), acc);
+    return _mm256_fnmadd_ps(b->o, _mm256_set1_ps(xb->d * (float)xb->s), acc);
 }
 
-static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
+/* Unpacks rows [r, r + 8) of w into nb/... sw_blocks (all of a row's 32-value blocks). */
+typedef void (*sw_unpack_fn)(const mat *w, int64_t r, sw_block *out);
+
+/* Rows [r0, r8) in groups of 8, every token; the caller covers rows past r8. */
+static inline __attribute__((always_inline)) void sw_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r8,
+                                                           const void *xv, int64_t ldx, int64_t n, float *scratch,
+                                                           sw_unpack_fn unpack, const int depth) {
     const int64_t nb = w->cols / 32, n4 = n / 4 * 4;
-    const int64_t r8 = r0 + (r1 - r0) / Q4T_ROWS * Q4T_ROWS;
-    if (n < 2 || r8 == r0) { matvec_q4_0(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
-    __m256i *wt = (__m256i *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
-    float *dw = (float *)(wt + nb * 8);
-    for (int64_t r = r0; r < r8; r += Q4T_ROWS) {
-        q4t_unpack(w, r, nb, wt, dw);
+    sw_block *blk = (sw_block *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
+    for (int64_t r = r0; r < r8; r += SW_ROWS) {
+        unpack(w, r, blk);
         int64_t t = 0;
         for (; t < n4; t += 4) {
             const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
@@ -234,12 +246,10 @@ static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
             const block_a8 *x3 = (const block_a8 *)((const char *)x2 + ldx);
             __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
             for (int64_t b = 0; b < nb; b++) {
-                const __m256 d = _mm256_load_ps(dw + b * 8);
-                const __m256i *g = wt + b * 8;
-                c0 = q4t_acc(c0, g, d, x0 + b);
-                c1 = q4t_acc(c1, g, d, x1 + b);
-                c2 = q4t_acc(c2, g, d, x2 + b);
-                c3 = q4t_acc(c3, g, d, x3 + b);
+                c0 = sw_acc(c0, blk + b, x0 + b, depth);
+                c1 = sw_acc(c1, blk + b, x1 + b, depth);
+                c2 = sw_acc(c2, blk + b, x2 + b, depth);
+                c3 = sw_acc(c3, blk + b, x3 + b, depth);
             }
             _mm256_storeu_ps(y + t * ldy + r, c0);
             _mm256_storeu_ps(y + (t + 1) * ldy + r, c1);
@@ -249,10 +259,31 @@ static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
         for (; t < n; t++) {
             const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
             __m256 c0 = _mm256_setzero_ps();
-            for (int64_t b = 0; b < nb; b++) c0 = q4t_acc(c0, wt + b * 8, _mm256_load_ps(dw + b * 8), x0 + b);
+            for (int64_t b = 0; b < nb; b++) c0 = sw_acc(c0, blk + b, x0 + b, depth);
             _mm256_storeu_ps(y + t * ldy + r, c0);
         }
     }
+}
+
+static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+    const block_q4_0 *row[SW_ROWS];
+    for (int j = 0; j < SW_ROWS; j++) row[j] = (const block_q4_0 *)(w->data + (uint64_t)(r + j) * w->row_bytes);
+    for (int64_t b = 0; b < w->cols / 32; b++) {
+        __m256i v[SW_ROWS];
+        for (int j = 0; j < SW_ROWS; j++) v[j] = q4_u8(row[j][b].qs);
+        tr8x8_32(v, out[b].q);
+        const __m128i d = _mm_set_epi16((short)row[7][b].d, (short)row[6][b].d, (short)row[5][b].d, (short)row[4][b].d,
+                                        (short)row[3][b].d, (short)row[2][b].d, (short)row[1][b].d, (short)row[0][b].d);
+        out[b].f = _mm256_cvtph_ps(d);
+        out[b].o = _mm256_mul_ps(out[b].f, _mm256_set1_ps(8.0f));
+    }
+}
+
+static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
+    if (n < 2 || r8 == r0) { matvec_q4_0(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
+    sw_matmul(y, ldy, w, r0, r8, xv, ldx, n, scratch, q4_0_sw_unpack, 8);
     if (r8 < r1) matvec_q4_0(y, ldy, w, r8, r1, xv, ldx, n, scratch);
 }
 

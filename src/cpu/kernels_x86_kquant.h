@@ -18,14 +18,18 @@
  *     <= 2*63*127 + 2*32*127 < 2^15), and VPMADDWD by [sc0 x8 | sc1 x8] applies both
  *     scales while widening to int32. That path uses VPMADDUBSW on both ISAs.
  *
- * Decode walks four weight rows at a time, sharing each activation load and prefetching
- * the next four rows; prefill works in tiles of 2 rows x 4 tokens, each weight block
- * unpacked once for the four tokens. scratch holds d_a (and d_a * s_a) of up to 4 tokens:
- * 8 * cols/32 floats. Q5_0, which the K-quant mixes write for short rows, is at the end.
+ * That is the decode path (rows by rows, four at a time, sharing each activation load and
+ * prefetching the next four rows; scratch holds d_a and d_a * s_a: 2 * cols/32 floats).
+ * Prefill turns 8 rows sideways (kernels_x86_int8.h's sw_matmul): each row's levels,
+ * scales and minimums are unpacked once per call into the per-thread scratch, and the
+ * int32 lanes of one VPMADDUBSW chain are the 8 rows' sums. Q5_0, which the K-quant
+ * mixes write for short rows, is at the end.
  *
- * Single-thread rates on the 2-vCPU EPYC build machine (AVX2), for a 1536-column matrix:
- * decode from L2 about 14 / 14 / 12 GB/s of weights for Q4_K / Q5_K / Q6_K (Q4_0: 13.5),
- * from DRAM about 7 GB/s for each; prefill 45 / 39 / 28 G multiply-adds/s (Q4_0: 34). */
+ * Single-thread rates on the 2-vCPU EPYC build machine (AVX2), for a 1536-column matrix
+ * (make kbench): decode from DRAM about 7 GB/s of weights for each type; prefill with 64
+ * tokens 51-58 / 51 / 43 G multiply-adds/s for Q4_K / Q5_K / Q6_K (Q4_0: 45-50; the
+ * row-per-vector tiles before gave 33 / 29 / 23, Q4_0 26), against a VPMADDUBSW peak of
+ * 114-136 G/s measured in the same runs (other jobs were sharing the machine). */
 #ifndef G4_KERNELS_X86_KQUANT_H
 #define G4_KERNELS_X86_KQUANT_H
 
@@ -152,61 +156,36 @@ KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, 
     }
 }
 
-/* Prefill: tiles of 2 rows x 4 tokens; the rest (an odd last row, n % 4 tokens) by rows. */
-KQ_ALWAYS_INLINE void k45_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
-                                int64_t ldx, int64_t n, float *scratch, const int q5) {
-    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32, bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
-    const int64_t n4 = n / 4 * 4, r2 = r0 + (r1 - r0) / 2 * 2;
-    for (int64_t t = 0; t < n4; t += 4) {
-        const block_a8 *x[4];
-        for (int k = 0; k < 4; k++) {
-            x[k] = (const block_a8 *)((const char *)xv + (t + k) * ldx);
-            kq_act(x[k], nb, scratch + 2 * k * nb, scratch + (2 * k + 1) * nb);
+/* Prefill: 8 rows turned sideways (kernels_x86_int8.h's sw_matmul). Per row and
+ * super-block, sub-block j's levels come out as 32 bytes in element order and its scale
+ * and offset as f = d sc_j, o = dmin m_j; 8 rows' worth is transposed to the sideways
+ * layout, levels and (as 32-bit patterns) the f and o vectors alike. */
+KQ_ALWAYS_INLINE void k45_sw_unpack(const mat *w, int64_t r, sw_block *out, const int q5) {
+    const int64_t nsb = w->cols / QK_K, bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i lv[8][SW_ROWS], fv[SW_ROWS], ov[SW_ROWS], t[8]; /* lv[sub-block][row] */
+        for (int j = 0; j < SW_ROWS; j++) {
+            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
+            #pragma GCC unroll 8 /* constant sub-block: the shifts fold to immediates */
+            for (int sb = 0; sb < 8; sb++) lv[sb][j] = k45_levels(blk, sb, q5);
+            __m256 sc, m;
+            k4_scales(blk + 4, &sc, &m);
+            uint16_t d, dmin;
+            memcpy(&d, blk, 2);
+            memcpy(&dmin, blk + 2, 2);
+            fv[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(d)), sc));
+            ov[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(dmin)), m));
         }
-        for (int64_t r = r0; r < r2; r += 2) {
-            const uint8_t *w0 = w->data + (uint64_t)r * w->row_bytes, *w1 = w0 + w->row_bytes;
-            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-            for (int64_t i = 0; i < nsb; i++) {
-                const uint8_t *b0 = w0 + i * bs, *b1 = w1 + i * bs;
-                alignas(32) float fs[2][4][8];
-#define K45_HEAD_T(k, c0_, c1_)                                                                           \
-    c0_ = k45_head(b0, _mm256_loadu_ps(scratch + 2 * k * nb + 8 * i),                                     \
-                   _mm256_loadu_ps(scratch + (2 * k + 1) * nb + 8 * i), fs[0][k], c0_);                   \
-    c1_ = k45_head(b1, _mm256_loadu_ps(scratch + 2 * k * nb + 8 * i),                                     \
-                   _mm256_loadu_ps(scratch + (2 * k + 1) * nb + 8 * i), fs[1][k], c1_)
-                K45_HEAD_T(0, c00, c10);
-                K45_HEAD_T(1, c01, c11);
-                K45_HEAD_T(2, c02, c12);
-                K45_HEAD_T(3, c03, c13);
-#undef K45_HEAD_T
-                #pragma GCC unroll 8 /* constant j: the shifts fold to immediates */
-                for (int j = 0; j < 8; j++) {
-                    const __m256i u0 = k45_levels(b0, j, q5), u1 = k45_levels(b1, j, q5);
-                    __m256i a;
-                    a = _mm256_loadu_si256((const __m256i *)x[0][8 * i + j].qs);
-                    K45_STEP(c00, u0, a, fs[0][0][j]);
-                    K45_STEP(c10, u1, a, fs[1][0][j]);
-                    a = _mm256_loadu_si256((const __m256i *)x[1][8 * i + j].qs);
-                    K45_STEP(c01, u0, a, fs[0][1][j]);
-                    K45_STEP(c11, u1, a, fs[1][1][j]);
-                    a = _mm256_loadu_si256((const __m256i *)x[2][8 * i + j].qs);
-                    K45_STEP(c02, u0, a, fs[0][2][j]);
-                    K45_STEP(c12, u1, a, fs[1][2][j]);
-                    a = _mm256_loadu_si256((const __m256i *)x[3][8 * i + j].qs);
-                    K45_STEP(c03, u0, a, fs[0][3][j]);
-                    K45_STEP(c13, u1, a, fs[1][3][j]);
-                }
-            }
-            y[t * ldy + r] = hsum256(c00); y[(t + 1) * ldy + r] = hsum256(c01);
-            y[(t + 2) * ldy + r] = hsum256(c02); y[(t + 3) * ldy + r] = hsum256(c03);
-            y[t * ldy + r + 1] = hsum256(c10); y[(t + 1) * ldy + r + 1] = hsum256(c11);
-            y[(t + 2) * ldy + r + 1] = hsum256(c12); y[(t + 3) * ldy + r + 1] = hsum256(c13);
-        }
+        for (int sb = 0; sb < 8; sb++) tr8x8_32(lv[sb], out[8 * i + sb].q);
+        tr8x8_32(fv, t);
+        for (int sb = 0; sb < 8; sb++) out[8 * i + sb].f = _mm256_castsi256_ps(t[sb]);
+        tr8x8_32(ov, t);
+        for (int sb = 0; sb < 8; sb++) out[8 * i + sb].o = _mm256_castsi256_ps(t[sb]);
     }
-    if (n4 && r2 < r1) k45_rows(y, ldy, w, r2, r1, xv, ldx, n4, scratch, q5);
-    if (n4 < n) k45_rows(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch, q5);
 }
+
+static void q4_K_sw_unpack(const mat *w, int64_t r, sw_block *out) { k45_sw_unpack(w, r, out, 0); }
+static void q5_K_sw_unpack(const mat *w, int64_t r, sw_block *out) { k45_sw_unpack(w, r, out, 1); }
 
 #undef K45_STEP
 
@@ -298,56 +277,100 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
     }
 }
 
-static void q6_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                     int64_t n, float *scratch) {
-    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32, bs = sizeof(block_q6_K);
-    const int64_t n4 = n / 4 * 4, r2 = r0 + (r1 - r0) / 2 * 2;
-    const __m256i k32 = _mm256_set1_epi8(32);
-    for (int64_t t = 0; t < n4; t += 4) {
-        const block_a8 *x[4];
-        for (int k = 0; k < 4; k++) {
-            x[k] = (const block_a8 *)((const char *)xv + (t + k) * ldx);
-            kq_act(x[k], nb, scratch + k * nb, NULL);
+/* Prefill, 8 rows sideways as in kernels_x86_int8.h, with Q6_K's two differences: a
+ * 32-value block has a scale per 16-value half, so each half gets its own int32 sum and
+ * scale vector; and the levels' offset of 32 is taken off those sums in integers with
+ * each token's half sums of activations (32 s_lo, 32 s_hi per block, computed once per
+ * 4-token tile). Levels reach 63, so int16 sums take 2 groups (2 x 2 x 63 x 127 < 2^15).
+ * scratch: nb q6_sw blocks (320 bytes), then 4 tokens x nb x 2 int32 half sums. */
+typedef struct q6_sw {
+    __m256i q[8];   /* as sw_block: q[g] lane j = levels 4g..4g+3 of row j */
+    __m256 flo, fhi; /* d x scale of the block's first / second 16 values, per row */
+} q6_sw;
+
+static void q6_sw_unpack(const mat *w, int64_t r, q6_sw *out) {
+    const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q6_K);
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i lv[8][SW_ROWS], flo[SW_ROWS], fhi[SW_ROWS], t[8]; /* lv[block][row] */
+        for (int j = 0; j < SW_ROWS; j++) {
+            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
+            #pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) lv[g][j] = q6_levels(blk, g);
+            /* 16 int8 scales: even ones (first halves) and odd ones, times d */
+            const __m256 d = _mm256_set1_ps(q6_d(blk));
+            const __m128i sc = _mm_loadu_si128((const __m128i *)(blk + 192));
+            const __m128i ev = _mm_shuffle_epi8(sc, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15));
+            flo[j] = _mm256_castps_si256(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(ev))));
+            fhi[j] = _mm256_castps_si256(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(ev, 8)))));
         }
-        for (int64_t r = r0; r < r2; r += 2) {
-            const uint8_t *w0 = w->data + (uint64_t)r * w->row_bytes, *w1 = w0 + w->row_bytes;
-            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
-            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-            for (int64_t i = 0; i < nsb; i++) {
-                const uint8_t *b0 = w0 + i * bs, *b1 = w1 + i * bs;
-                alignas(32) float fs[2][4][8];
-                const __m256 d0 = _mm256_set1_ps(q6_d(b0)), d1 = _mm256_set1_ps(q6_d(b1));
-                for (int k = 0; k < 4; k++) {
-                    const __m256 dav = _mm256_loadu_ps(scratch + k * nb + 8 * i);
-                    _mm256_store_ps(fs[0][k], _mm256_mul_ps(d0, dav));
-                    _mm256_store_ps(fs[1][k], _mm256_mul_ps(d1, dav));
-                }
-                const __m256i s0 = q6_scales(b0), s1 = q6_scales(b1);
-                #pragma GCC unroll 8 /* constant j: the shifts fold to immediates */
-                for (int g = 0; g < 8; g++) {
-                    const __m256i u0 = q6_levels(b0, g), u1 = q6_levels(b1, g);
-                    const __m256i p0 = q6_scale_pair(s0, g), p1 = q6_scale_pair(s1, g);
-                    __m256i a, a32;
-#define Q6_TOKEN(k, c0_, c1_)                                                                             \
-    a = _mm256_loadu_si256((const __m256i *)x[k][8 * i + g].qs);                                          \
-    a32 = _mm256_maddubs_epi16(k32, a);                                                                   \
-    Q6_STEP(c0_, u0, a, a32, p0, fs[0][k][g]);                                                            \
-    Q6_STEP(c1_, u1, a, a32, p1, fs[1][k][g])
-                    Q6_TOKEN(0, c00, c10);
-                    Q6_TOKEN(1, c01, c11);
-                    Q6_TOKEN(2, c02, c12);
-                    Q6_TOKEN(3, c03, c13);
-#undef Q6_TOKEN
-                }
+        for (int g = 0; g < 8; g++) tr8x8_32(lv[g], out[8 * i + g].q);
+        tr8x8_32(flo, t);
+        for (int g = 0; g < 8; g++) out[8 * i + g].flo = _mm256_castsi256_ps(t[g]);
+        tr8x8_32(fhi, t);
+        for (int g = 0; g < 8; g++) out[8 * i + g].fhi = _mm256_castsi256_ps(t[g]);
+    }
+}
+
+/* 32 x (sum of the block's first 16 activations), 32 x (the other 16) */
+static inline void q6_half_sums(const block_a8 *xb, int32_t *hs) {
+    const __m128i lo = _mm_loadu_si128((const __m128i *)xb->qs); /* signed sum via SAD of a ^ 0x80 */
+    const __m128i sad = _mm_sad_epu8(_mm_xor_si128(lo, _mm_set1_epi8((char)0x80)), _mm_setzero_si128());
+    const int32_t s_lo = _mm_cvtsi128_si32(sad) + _mm_extract_epi16(sad, 4) - 128 * 16;
+    hs[0] = 32 * s_lo;
+    hs[1] = 32 * (xb->s - s_lo);
+}
+
+KQ_ALWAYS_INLINE __m256 q6_sw_acc(__m256 acc, const q6_sw *b, const block_a8 *xb, const int32_t *hs) {
+    const int32_t *a = (const int32_t *)xb->qs;
+    __m256i lo, hi;
+#ifdef __AVX512VNNI__
+    lo = _mm256_dpbusd_epi32(_mm256_setzero_si256(), b->q[0], _mm256_set1_epi32(a[0]));
+    hi = _mm256_dpbusd_epi32(_mm256_setzero_si256(), b->q[4], _mm256_set1_epi32(a[4]));
+    #pragma GCC unroll 4
+    for (int g = 1; g < 4; g++) {
+        lo = _mm256_dpbusd_epi32(lo, b->q[g], _mm256_set1_epi32(a[g]));
+        hi = _mm256_dpbusd_epi32(hi, b->q[g + 4], _mm256_set1_epi32(a[g + 4]));
+    }
+#else
+    const __m256i one = _mm256_set1_epi16(1);
+#define Q6_PAIR(g) _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(b->q[g], _mm256_set1_epi32(a[g])), \
+                                                      _mm256_maddubs_epi16(b->q[g + 1], _mm256_set1_epi32(a[g + 1]))), one)
+    lo = _mm256_add_epi32(Q6_PAIR(0), Q6_PAIR(2));
+    hi = _mm256_add_epi32(Q6_PAIR(4), Q6_PAIR(6));
+#undef Q6_PAIR
+#endif
+    const __m256 da = _mm256_set1_ps(xb->d);
+    lo = _mm256_sub_epi32(lo, _mm256_set1_epi32(hs[0]));
+    hi = _mm256_sub_epi32(hi, _mm256_set1_epi32(hs[1]));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(b->flo, da), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(b->fhi, da), acc);
+}
+
+static void q6_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r8, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    const int64_t nb = w->cols / 32;
+    q6_sw *blk = (q6_sw *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
+    int32_t *hs = (int32_t *)(blk + nb); /* [4][nb][2] */
+    for (int64_t r = r0; r < r8; r += SW_ROWS) {
+        q6_sw_unpack(w, r, blk);
+        for (int64_t t = 0; t < n; t += 4) {
+            const int nt = (int)G4_MIN(4, n - t);
+            const block_a8 *x[4];
+            for (int k = 0; k < 4; k++) { /* past the last token, repeat it (results not stored) */
+                x[k] = (const block_a8 *)((const char *)xv + (t + G4_MIN(k, nt - 1)) * ldx);
+                for (int64_t b = 0; b < nb; b++) q6_half_sums(x[k] + b, hs + (k * nb + b) * 2);
             }
-            y[t * ldy + r] = hsum256(c00); y[(t + 1) * ldy + r] = hsum256(c01);
-            y[(t + 2) * ldy + r] = hsum256(c02); y[(t + 3) * ldy + r] = hsum256(c03);
-            y[t * ldy + r + 1] = hsum256(c10); y[(t + 1) * ldy + r + 1] = hsum256(c11);
-            y[(t + 2) * ldy + r + 1] = hsum256(c12); y[(t + 3) * ldy + r + 1] = hsum256(c13);
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            for (int64_t b = 0; b < nb; b++) {
+                c0 = q6_sw_acc(c0, blk + b, x[0] + b, hs + (0 * nb + b) * 2);
+                c1 = q6_sw_acc(c1, blk + b, x[1] + b, hs + (1 * nb + b) * 2);
+                c2 = q6_sw_acc(c2, blk + b, x[2] + b, hs + (2 * nb + b) * 2);
+                c3 = q6_sw_acc(c3, blk + b, x[3] + b, hs + (3 * nb + b) * 2);
+            }
+            const __m256 c[4] = {c0, c1, c2, c3};
+            for (int k = 0; k < nt; k++) _mm256_storeu_ps(y + (t + k) * ldy + r, c[k]);
         }
     }
-    if (n4 && r2 < r1) q6_rows(y, ldy, w, r2, r1, xv, ldx, n4, scratch);
-    if (n4 < n) q6_rows(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);
 }
 
 #undef Q6_STEP
@@ -380,22 +403,32 @@ MATMUL_TILE(matmul_q5_0, block_q5_0, LOAD_Q5_0, matvec_q5_0)
 
 /* ---- Table entries ------------------------------------------------------------------- */
 
+/* Q4_K / Q5_K: decode by rows; prefill sideways (4-bit levels: 8 groups per int16 sum,
+ * 5-bit: 4), with the rows past the last group of 8 by rows. */
+KQ_ALWAYS_INLINE void k45_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
+                                 int64_t ldx, int64_t n, float *scratch, const int q5) {
+    const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
+    if (n < 2 || r8 == r0) { k45_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5); return; }
+    sw_matmul(y, ldy, w, r0, r8, xv, ldx, n, scratch, q5 ? q5_K_sw_unpack : q4_K_sw_unpack, q5 ? 4 : 8);
+    if (r8 < r1) k45_rows(y, ldy, w, r8, r1, xv, ldx, n, scratch, q5);
+}
+
 static void matmul_q4_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-    if (n < 4) k45_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch, 0);
-    else k45_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, 0);
+    k45_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, 0);
 }
 
 static void matmul_q5_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-    if (n < 4) k45_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch, 1);
-    else k45_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, 1);
+    k45_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, 1);
 }
 
 static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-    if (n < 4) q6_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch);
-    else q6_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch);
+    const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
+    if (n < 2 || r8 == r0) { q6_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
+    q6_sideways(y, ldy, w, r0, r8, xv, ldx, n, scratch);
+    if (r8 < r1) q6_rows(y, ldy, w, r8, r1, xv, ldx, n, scratch);
 }
 
 /* The K-quant (and Q5_0) entries of both x86 tables (act[] is ACT_A8 already, from the

@@ -1,0 +1,100 @@
+/* kbench.c - kernel micro-benchmark for developers: each weight type's matmul on one
+ * thread, prefill (a 64-token tile against a matrix that stays in cache) in G
+ * multiply-adds per second and as a fraction of the kernel table's int8 peak, and decode
+ * (one token against a matrix far beyond the caches) in GB/s of weights. Best of several
+ * runs, so that other jobs on the machine disturb it less than g4 bench. Not a test.
+ *   make kbench && build/bench/kbench [TYPE ...]        (G4_CPU_ISA=... picks a table) */
+#include "cpu/cpu.h"
+#include "dtype.h"
+#include "quant/quant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint32_t rng = 12345;
+static float frand(void) { rng = rng * 1664525u + 1013904223u; return (float)(rng >> 8) / 8388608.0f - 1.0f; }
+
+/* weights: rows x cols of `type`, filled with a few distinct quantized rows (quantizing
+ * hundreds of MB row by row would take longer than the benchmark) */
+static uint8_t *make_weights(int32_t type, int64_t rows, int64_t cols, uint64_t *rb) {
+    if (!dtype_row_bytes(type, cols, rb)) return NULL;
+    uint8_t *w = malloc(*rb * (size_t)rows);
+    float *row = malloc((size_t)cols * sizeof(float));
+    if (!w || !row) { free(w); free(row); return NULL; }
+    for (int64_t r = 0; r < rows; r++) {
+        if (r < 16) {
+            for (int64_t c = 0; c < cols; c++) row[c] = frand();
+            quantize_row(type, row, w + r * *rb, cols);
+        } else memcpy(w + r * *rb, w + (r % 16) * *rb, *rb);
+    }
+    free(row);
+    return w;
+}
+
+static double peak_macs(const cpu_kernels *k) {
+    int32_t sink;
+    double best = 0;
+    for (int i = 0; i < 3; i++) {
+        double t0 = now();
+        int64_t m = k->int8_peak(4000000, &sink);
+        double dt = now() - t0;
+        if (m / dt > best) best = m / dt;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    const cpu_kernels *k = cpu_kernels_get();
+    static const char *def[] = {"q4_0", "q8_0", "q4_k", "q5_k", "q6_k", "q5_0"};
+    const int ntypes = argc > 1 ? argc - 1 : (int)(sizeof def / sizeof def[0]);
+    const double peak = peak_macs(k);
+    printf("%s table, int8 peak %.1f G multiply-adds/s on one thread\n", k->isa, peak * 1e-9);
+    printf("%-6s %22s %22s\n", "type", "prefill (64 tokens)", "decode (1 token)");
+    for (int ti = 0; ti < ntypes; ti++) {
+        const char *name = argc > 1 ? argv[ti + 1] : def[ti];
+        int32_t type = -1;
+        for (int t = 0; t < 40; t++)
+            if (g4_dtype_name(t) && !strcasecmp(g4_dtype_name(t), name)) type = t;
+        if (type < 0 || !k->matmul[type]) { printf("%-6s unknown or not computable\n", name); continue; }
+        const int64_t cols = 1536, prow = 512, n = 64;
+        const int64_t drow = (int64_t)(96e6 / (cols * 0.6)); /* ~100 MB of 4-bit weights */
+        uint64_t rb;
+        uint8_t *w = make_weights(type, drow, cols, &rb);
+        float *x = malloc((size_t)(n * cols) * sizeof(float)), *y = malloc((size_t)(n * drow) * sizeof(float));
+        float *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
+        block_a8 *xq = malloc((size_t)(n * cols / 32) * sizeof(block_a8));
+        if (!w || !x || !y || !scratch || !xq) { fprintf(stderr, "out of memory\n"); return 1; }
+        for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
+        const void *xa = x;
+        int64_t ldx = cols * 4;
+        if (k->act[type] == ACT_A8) {
+            for (int64_t t = 0; t < n; t++) k->quantize_a8(x + t * cols, xq + t * (cols / 32), cols);
+            xa = xq;
+            ldx = cols / 32 * (int64_t)sizeof(block_a8);
+        }
+        mat m = {w, type, drow, cols, rb};
+        double best_p = 1e9, best_d = 1e9;
+        for (int rep = 0; rep < 7; rep++) {
+            double t0 = now();
+            k->matmul[type](y, prow, &m, 0, prow, xa, ldx, n, scratch);
+            double t1 = now();
+            k->matmul[type](y, drow, &m, 0, drow, xa, ldx, 1, scratch);
+            double t2 = now();
+            if (rep && t1 - t0 < best_p) best_p = t1 - t0; /* the first prefill run warms the caches */
+            if (t2 - t1 < best_d) best_d = t2 - t1;
+        }
+        const double macs = (double)prow * cols * n / best_p;
+        printf("%-6s %9.1f G MAC/s (%3.0f%%) %15.2f GB/s\n", name, macs * 1e-9, 100 * macs / peak,
+               (double)rb * drow / best_d * 1e-9);
+        free(w); free(x); free(y); free(scratch); free(xq);
+    }
+    return 0;
+}
