@@ -16,15 +16,8 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) {
 
 #include "kernels_x86_int8.h"
 #include "kernels_x86_kquant.h"
+#include "kernels_x86_float.h"
 #include "kernels_x86_kv.h"
-
-static inline __m256 load8(const uint8_t *p, int32_t type) {
-    switch (type) {
-    case G4_DTYPE_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-    case G4_DTYPE_BF16: return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
-    default: return _mm256_loadu_ps((const float *)p);
-    }
-}
 
 static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                          int64_t n, float *scratch) {
@@ -55,6 +48,13 @@ static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
  * q = round-half-away(x / d), which is truncation plus a step away from zero when the
  * (exact) remainder is at least one half. The four 8-lane results are packed to bytes
  * (the packs interleave 128-bit lanes; one permutation restores the order). */
+/* prefill: kernels_x86_float.h's tiles, this file's row kernel for the rest and decode */
+static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
+                               int64_t ldx, int64_t n, float *scratch) {
+    if (n < 4) matmul_float(y, ldy, w, r0, r1, xv, ldx, n, scratch);
+    else float_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, matmul_float);
+}
+
 static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     for (int64_t b = 0; b < cols / 32; b++) {
@@ -114,9 +114,9 @@ void kernels_avx2_fill(cpu_kernels *k) {
     x86_fill_shared(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);
-    k->matmul[G4_DTYPE_F32] = matmul_float;
-    k->matmul[G4_DTYPE_F16] = matmul_float;
-    k->matmul[G4_DTYPE_BF16] = matmul_float;
+    k->matmul[G4_DTYPE_F32] = matmul_float_tiles;
+    k->matmul[G4_DTYPE_F16] = matmul_float_tiles;
+    k->matmul[G4_DTYPE_BF16] = matmul_float_tiles;
     k->quantize_a8 = quantize_a8;
     k->int8_peak = int8_peak;
 }

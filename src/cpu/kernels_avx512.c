@@ -16,6 +16,7 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_dpbusd_epi3
 
 #include "kernels_x86_int8.h"
 #include "kernels_x86_kquant.h"
+#include "kernels_x86_float.h"
 #include "kernels_x86_kv.h"
 
 /* Float weights x float activations, 16 lanes at a time; a scalar tail covers cols % 16. */
@@ -52,6 +53,13 @@ static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
             }
         }
     }
+}
+
+/* prefill: kernels_x86_float.h's tiles, this file's row kernel for the rest and decode */
+static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
+                               int64_t ldx, int64_t n, float *scratch) {
+    if (n < 4) matmul_float(y, ldy, w, r0, r1, xv, ldx, n, scratch);
+    else float_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, matmul_float);
 }
 
 static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
@@ -98,9 +106,9 @@ void kernels_avx512_fill(cpu_kernels *k) {
     x86_fill_shared(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);
-    k->matmul[G4_DTYPE_F32] = matmul_float;
-    k->matmul[G4_DTYPE_F16] = matmul_float;
-    k->matmul[G4_DTYPE_BF16] = matmul_float;
+    k->matmul[G4_DTYPE_F32] = matmul_float_tiles;
+    k->matmul[G4_DTYPE_F16] = matmul_float_tiles;
+    k->matmul[G4_DTYPE_BF16] = matmul_float_tiles;
     k->quantize_a8 = quantize_a8;
     k->int8_peak = int8_peak;
 }
