@@ -97,16 +97,31 @@ typedef struct g4_model_params {
     int32_t reserved; /* zero; room for future options (all options default to zero) */
 } g4_model_params;
 
+/* How a session stores its KV cache (K and V rows of every cached layer, per position). */
+typedef enum g4_kv_type {
+    G4_KV_F16 = 0,  /* IEEE half, the default: on the demo model F16 changes perplexity by
+                       0.001% and the next-token distribution by a KL below 1e-6 nats */
+    G4_KV_F32 = 1,  /* float32: exact, twice F16's memory */
+    G4_KV_Q8_0 = 2, /* GGUF's Q8_0 blocks (an F16 scale and 32 int8 values, llama.cpp's
+                       bytes): 34 bytes per 32 values, 53% of F16's memory; on the demo
+                       model perplexity 45.6441 (f32) -> 45.6381, KL 1.6e-4 nats, top-1
+                       agreement 99.1%; needs head dims that are multiples of 32 (every
+                       Gemma 4 variant's are) */
+} g4_kv_type;
+
+/* "f16", "f32", "q8_0" (NULL for a value outside the enum). */
+const char *g4_kv_type_name(g4_kv_type t);
+/* The type named by name ("f16", "f32", "q8_0"; any case); false if there is none. */
+bool g4_kv_type_parse(const char *name, g4_kv_type *out);
+
 typedef struct g4_session_params {
     int32_t n_ctx;       /* context length in tokens; 0: 4096 (capped at the model's maximum) */
     int32_t n_threads;   /* compute threads; 0: G4_THREADS or the number of online CPUs */
     int32_t n_ubatch;    /* tokens evaluated per internal step; 0: 512 */
     bool all_logits;     /* keep logits of every evaluated position, not only the last */
-    bool kv_f32;         /* store the KV cache as float32 (exact) instead of IEEE half (the
-                            default): twice the memory; on the demo model F16 changes
-                            perplexity by 0.001% and the next-token distribution by a KL
-                            below 1e-6 nats; random-weight test models amplify the rounding
-                            (their logits move by up to a few % of their range) */
+    g4_kv_type kv_type;  /* KV cache storage; 0: G4_KV_F16. Random-weight test models
+                            amplify the rounding of F16 and Q8_0 far more than trained
+                            ones (their huge attention scores flip attention choices) */
 } g4_session_params;
 
 /* Opens a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).
@@ -159,7 +174,8 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
                             g4_error *err);
 void g4_session_free(g4_session *s);
 /* Bytes of KV cache a session with these params (may be NULL) would allocate: to check a
- * context fits in memory before asking for it. */
+ * context fits in memory before asking for it. 0 for params g4_session_create would refuse
+ * (a negative size, an unknown kv_type, q8_0 with head dims not a multiple of 32). */
 uint64_t g4_session_kv_bytes(const g4_model *m, const g4_session_params *params);
 
 /* Appends n_tokens tokens at positions n_past .. n_past+n_tokens-1 and computes logits.
@@ -201,8 +217,8 @@ g4_status g4_session_sync(g4_session *s, const int32_t *tokens, int32_t n_tokens
  * sessions[i] and computes its next-token logits (g4_session_logits(sessions[i], -1)).
  * The weights are read once for the whole batch, which is what makes serving several
  * conversations cheaper than running them in turn. sessions[0] computes (its threads and
- * scratch); the others must have no larger a context; n <= sessions[0]'s n_ubatch, and no
- * session may appear twice. */
+ * scratch); the others must have no larger a context (their KV cache types may differ);
+ * n <= sessions[0]'s n_ubatch, and no session may appear twice. */
 g4_status g4_session_decode_batch(g4_session *const *sessions, const int32_t *tokens, int32_t n, g4_error *err);
 
 /* ---- sessions on disk ---------------------------------------------------------------
@@ -215,7 +231,8 @@ g4_status g4_session_decode_batch(g4_session *const *sessions, const int32_t *to
 uint64_t g4_model_fingerprint(const g4_model *m);
 g4_status g4_session_save(const g4_session *s, const char *path, g4_error *err);
 /* Replaces the session's timeline with the file's. The session must belong to the same
- * model, store its cache in the same type (kv_f32), and have room for the timeline. */
+ * model, store its cache in the same type (kv_type), and have room for the timeline. A
+ * file of another type is refused with G4_ERR_MISMATCH naming both. */
 g4_status g4_session_load(g4_session *s, const char *path, g4_error *err);
 
 /* ---- sampling ---------------------------------------------------------------------

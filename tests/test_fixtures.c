@@ -71,7 +71,7 @@ static double check_model(const char *label, const char *path, const ref *r, dou
     }
     CHECK(g4_model_get_info(m)->n_vocab == r->n_vocab);
     g4_session *s;
-    g4_session_params sp = {.n_ctx = r->n_tokens + r->n_greedy + 4, .all_logits = true, .kv_f32 = !kv_f16};
+    g4_session_params sp = {.n_ctx = r->n_tokens + r->n_greedy + 4, .all_logits = true, .kv_type = kv_f16 ? G4_KV_F16 : G4_KV_F32};
     CHECK(g4_session_create(&s, m, &sp, &err) == G4_OK);
     CHECK(g4_session_eval(s, r->tokens, r->n_tokens, &err) == G4_OK);
     double maxdiff = 0;
@@ -109,8 +109,8 @@ static void check_incremental(const char *label, const char *path, const ref *r,
     g4_model *m;
     if (g4_model_open(&m, path, NULL, &err) != G4_OK) { CHECK_MSG(0, "%s: %s", label, err.msg); return; }
     g4_session *full, *inc;
-    g4_session_params pf = {.n_ctx = r->n_tokens, .all_logits = true, .kv_f32 = true};
-    g4_session_params pi = {.n_ctx = r->n_tokens, .n_ubatch = ubatch, .all_logits = true, .kv_f32 = true};
+    g4_session_params pf = {.n_ctx = r->n_tokens, .all_logits = true, .kv_type = G4_KV_F32};
+    g4_session_params pi = {.n_ctx = r->n_tokens, .n_ubatch = ubatch, .all_logits = true, .kv_type = G4_KV_F32};
     CHECK(g4_session_create(&full, m, &pf, &err) == G4_OK && g4_session_create(&inc, m, &pi, &err) == G4_OK);
     CHECK(g4_session_eval(full, r->tokens, r->n_tokens, &err) == G4_OK);
     double maxdiff = 0, maxabs = 0;
@@ -163,7 +163,7 @@ static void check_short_decode(const char *name, const char *dir, double max_abs
     }
     const int V = g4_model_get_info(m)->n_vocab;
     CHECK(len == (size_t)ng * (size_t)V * 4);
-    g4_session_params sp = {.n_ctx = nt + ng, .kv_f32 = true}; /* compared with transformers */
+    g4_session_params sp = {.n_ctx = nt + ng, .kv_type = G4_KV_F32}; /* compared with transformers */
     CHECK(g4_session_create(&s, m, &sp, &err) == G4_OK && g4_session_eval(s, toks, nt, &err) == G4_OK);
     double maxdiff = 0;
     int same = 1;

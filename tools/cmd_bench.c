@@ -47,7 +47,8 @@ static bool parse_int(const char *s, int32_t *out) {
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL;
     int32_t threads = 0, reps = 3, n_pp = 512, n_tg = 128, n_ttft = 32;
-    bool json = false, kv_f32 = false;
+    bool json = false;
+    g4_kv_type kv = G4_KV_F16;
     for (int i = 0; i < argc; i++) {
         int32_t *dst = !strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads") ? &threads
                      : !strcmp(argv[i], "-r") || !strcmp(argv[i], "--reps") ? &reps
@@ -56,12 +57,19 @@ int cmd_bench(int argc, char **argv) {
         if (dst) {
             if (i + 1 >= argc || !parse_int(argv[++i], dst)) { fprintf(stderr, "g4 bench: %s needs a number\n", argv[i - 1]); return 2; }
         } else if (!strcmp(argv[i], "--json")) json = true;
-        else if (!strcmp(argv[i], "--kv-f32")) kv_f32 = true;
+        else if (!strcmp(argv[i], "--kv-f32")) kv = G4_KV_F32;
+        else if (!strcmp(argv[i], "--kv")) {
+            if (i + 1 >= argc || !g4_kv_type_parse(argv[++i], &kv)) {
+                fprintf(stderr, "g4 bench: --kv needs f16, f32 or q8_0\n");
+                return 2;
+            }
+        }
         else if (!path && argv[i][0] != '-') path = argv[i];
         else { fprintf(stderr, "g4 bench: unexpected argument '%s'\n", argv[i]); return 2; }
     }
     if (!path || reps < 1 || n_pp < 1 || n_tg < 1) {
-        fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [--kv-f32] [--json]\n");
+        fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [--kv f16|f32|q8_0]"
+                        " [--json]\n");
         return 2;
     }
     g4_error err;
@@ -73,7 +81,7 @@ int cmd_bench(int argc, char **argv) {
     const double t_load = now() - t0;
     const g4_model_info *info = g4_model_get_info(m);
     g4_session *s;
-    g4_session_params sp = {.n_ctx = n_pp + n_tg + 8, .n_threads = threads, .n_ubatch = n_pp, .kv_f32 = kv_f32};
+    g4_session_params sp = {.n_ctx = n_pp + n_tg + 8, .n_threads = threads, .n_ubatch = n_pp, .kv_type = kv};
     if (g4_session_create(&s, m, &sp, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); g4_model_free(m); return 1; }
     const int32_t n_toks = n_pp > n_tg ? (n_pp > n_ttft ? n_pp : n_ttft) : (n_tg > n_ttft ? n_tg : n_ttft);
     int32_t *toks = malloc(sizeof *toks * (size_t)n_toks);
@@ -111,17 +119,18 @@ int cmd_bench(int argc, char **argv) {
     const double bw_frac = (double)info->decode_bytes * stg.median / lim.read_bandwidth;
     const double pk_frac = info->prefill_ops * spp.median / lim.int8_ops_per_s;
     if (json) {
-        printf("{\"model\":\"%s\",\"variant\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"reps\":%d,"
+        printf("{\"model\":\"%s\",\"variant\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"kv\":\"%s\",\"reps\":%d,"
                "\"pp\":{\"n\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_int8_peak\":%.4f},"
                "\"tg\":{\"n\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_bandwidth\":%.4f},"
                "\"ttft\":{\"n\":%d,\"s\":%.4f,\"min\":%.4f,\"max\":%.4f},"
                "\"machine\":{\"read_gb_s\":%.2f,\"int8_gops\":%.1f},\"decode_bytes_per_token\":%llu,"
                "\"prefill_ops_per_token\":%.4g,\"load_s\":%.3f,\"peak_rss_gb\":%.3f}\n",
-               path, info->variant, threads, lim.isa, reps, n_pp, spp.median, spp.lo, spp.hi, pk_frac, n_tg, stg.median, stg.lo,
-               stg.hi, bw_frac, n_ttft, sft.median, sft.lo, sft.hi, lim.read_bandwidth / 1e9, lim.int8_ops_per_s / 1e9,
+               path, info->variant, threads, lim.isa, g4_kv_type_name(kv), reps, n_pp, spp.median, spp.lo, spp.hi, pk_frac,
+               n_tg, stg.median, stg.lo, stg.hi, bw_frac, n_ttft, sft.median, sft.lo, sft.hi, lim.read_bandwidth / 1e9, lim.int8_ops_per_s / 1e9,
                (unsigned long long)info->decode_bytes, info->prefill_ops, t_load, rss_gb);
     } else {
-        printf("model      %s (%s), %.2f GB of weights, load %.2f s\n", path, info->variant, info->weight_bytes / 1e9, t_load);
+        printf("model      %s (%s), %.2f GB of weights, load %.2f s, %s KV cache\n", path, info->variant,
+               info->weight_bytes / 1e9, t_load, g4_kv_type_name(kv));
         char tdesc[32];
         if (threads) snprintf(tdesc, sizeof tdesc, "%d", threads);
         else snprintf(tdesc, sizeof tdesc, "all");

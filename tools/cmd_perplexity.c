@@ -6,7 +6,9 @@
  * with at least ctx - stride tokens of context after the first window. Reports
  * exp(mean negative log-likelihood). With --kl-base PATH2, a second model is run on the
  * same windows and the mean KL(base || model) and the top-1 agreement are reported: the
- * measure of what quantization costs. Progress goes to stderr. */
+ * measure of what quantization costs. --kv and --kl-base-kv pick each model's KV cache type
+ * (f16 by default), so the same model against itself measures what a cache type costs:
+ * `g4 perplexity M FILE --kv q8_0 --kl-base M --kl-base-kv f32`. Progress goes to stderr. */
 #include "commands.h"
 #include "g4.h"
 
@@ -40,22 +42,25 @@ static double log_prob(const float *lg, int32_t V, int32_t tok, double *lse_out)
 int cmd_perplexity(int argc, char **argv) {
     const char *path = NULL, *file = NULL, *base_path = NULL;
     int32_t ctx = 512, stride = 0, threads = 0;
-    bool kv_f32 = false, base_kv_f32 = false;
+    g4_kv_type kv = G4_KV_F16, base_kv = G4_KV_F16;
     for (int i = 0; i < argc; i++) {
         bool ok = true;
         if (!strcmp(argv[i], "--ctx") && i + 1 < argc) ok = parse_int(argv[++i], 8, &ctx);
         else if (!strcmp(argv[i], "--stride") && i + 1 < argc) ok = parse_int(argv[++i], 1, &stride);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) ok = parse_int(argv[++i], 0, &threads);
         else if (!strcmp(argv[i], "--kl-base") && i + 1 < argc) base_path = argv[++i];
-        else if (!strcmp(argv[i], "--kv-f32")) kv_f32 = true; /* exact cache; the default is F16 */
-        else if (!strcmp(argv[i], "--kl-base-kv-f32")) base_kv_f32 = true;
+        else if (!strcmp(argv[i], "--kv") && i + 1 < argc) ok = g4_kv_type_parse(argv[++i], &kv);
+        else if (!strcmp(argv[i], "--kl-base-kv") && i + 1 < argc) ok = g4_kv_type_parse(argv[++i], &base_kv);
+        else if (!strcmp(argv[i], "--kv-f32")) kv = G4_KV_F32; /* exact cache; the default is F16 */
+        else if (!strcmp(argv[i], "--kl-base-kv-f32")) base_kv = G4_KV_F32;
         else if (argv[i][0] != '-' && !path) path = argv[i];
         else if (argv[i][0] != '-' && !file) file = argv[i];
         else ok = false;
         if (!ok) { fprintf(stderr, "g4 perplexity: bad argument '%s'\n", argv[i]); return 2; }
     }
     if (!path || !file) {
-        fprintf(stderr, "usage: g4 perplexity PATH FILE [--ctx 512] [--stride CTX/2] [--kl-base PATH2] [--kv-f32] [--kl-base-kv-f32] [--threads N]\n");
+        fprintf(stderr, "usage: g4 perplexity PATH FILE [--ctx 512] [--stride CTX/2] [--kl-base PATH2]\n"
+                        "       [--kv f16|f32|q8_0] [--kl-base-kv f16|f32|q8_0] [--threads N]   (--kv-f32, --kl-base-kv-f32: f32)\n");
         return 2;
     }
     if (stride == 0) stride = ctx / 2;
@@ -89,9 +94,9 @@ int cmd_perplexity(int argc, char **argv) {
     }
     if (n_ids < 2) { fprintf(stderr, "g4 perplexity: %s holds fewer than 2 tokens\n", file); goto done; }
     const int32_t bos = g4_tokenizer_special(tok)->bos;
-    g4_session_params sp = {.n_ctx = ctx + 1, .n_threads = threads, .all_logits = true, .kv_f32 = base_kv_f32};
+    g4_session_params sp = {.n_ctx = ctx + 1, .n_threads = threads, .all_logits = true, .kv_type = base_kv};
     g4_session_params spm = sp;
-    spm.kv_f32 = kv_f32;
+    spm.kv_type = kv;
     if (g4_session_create(&s, m, &spm, &err) != G4_OK || (mb && g4_session_create(&sb, mb, &sp, &err) != G4_OK)) goto fail;
     win = malloc(sizeof *win * (size_t)(ctx + 1));
     if (!win) { fprintf(stderr, "g4 perplexity: out of memory\n"); goto done; }
@@ -137,10 +142,14 @@ int cmd_perplexity(int argc, char **argv) {
         start += (size_t)stride;
     }
     if (tty) fputc('\n', stderr);
-    printf("perplexity: %.4f over %lld tokens (ctx %d, stride %d)\n", exp(nll / scored), (long long)scored, ctx, stride);
-    if (sb)
-        printf("KL divergence vs %s: %.6f nats/token, top-1 agreement %.2f%%\n", base_path, kl / scored,
-               100.0 * agree / scored);
+    printf("perplexity: %.4f over %lld tokens (ctx %d, stride %d, %s KV cache)\n", exp(nll / scored), (long long)scored,
+           ctx, stride, g4_kv_type_name(kv));
+    if (sb) { /* at least 6 decimals and 3 significant digits: a KV cache type's KL is ~1e-5 */
+        const double mkl = kl / scored;
+        const int digits = mkl > 0 && mkl < 1e-3 ? (int)ceil(-log10(mkl)) + 2 : 6;
+        printf("KL divergence vs %s: %.*f nats/token, top-1 agreement %.2f%% (base: %s KV cache)\n", base_path,
+               digits, mkl, 100.0 * agree / scored, g4_kv_type_name(base_kv));
+    }
     rc = 0;
     goto done;
 fail:

@@ -27,7 +27,7 @@
 #define SERVE_USAGE                                                                                         \
     "usage: g4 serve PATH [--host 127.0.0.1] [--port 8080] [--parallel 4] [--ctx 4096] [--api-key KEY]\n"   \
     "                     [--threads N] [--queue 64] [--max-body BYTES] [--timeout S] [--name NAME]\n"      \
-    "                     [--prefill-chunk N] [--kv-f32] [--quiet]\n"                                       \
+    "                     [--prefill-chunk N] [--kv f16|f32|q8_0] [--quiet]\n"                               \
     "\n"                                                                                                      \
     "An OpenAI-compatible server for the model at PATH (a GGUF file or HF directory).\n"                    \
     "  --host H          address to listen on (default 127.0.0.1: this machine only)\n"                      \
@@ -41,7 +41,8 @@
     "  --timeout S       close connections idle this long (default 60)\n"                                    \
     "  --name NAME       the model's name in answers and /v1/models (default: PATH's file name)\n"           \
     "  --prefill-chunk N prompt tokens read between two decode steps of the others (default 256)\n"           \
-    "  --kv-f32          exact float32 KV cache (2x the default F16's memory)\n"                                                                \
+    "  --kv TYPE         KV cache storage: f16 (default), f32 (exact, 2x memory), q8_0 (0.53x memory);\n"  \
+    "                    --kv-f32 is --kv f32\n"                                                        \
     "  --quiet           no log line per request\n"                                                          \
     "\n"                                                                                                      \
     "Endpoints: POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health,\n"              \
@@ -72,13 +73,14 @@ static void model_name(const char *path, char *out, size_t cap) {
 int cmd_serve(int argc, char **argv) {
     const char *path = NULL, *host = "127.0.0.1", *api_key = getenv("G4_API_KEY"), *name = NULL;
     double port = 8080, parallel = 4, n_ctx = 4096, threads = 0, queue = 64, max_body = 8 << 20, timeout = 60, chunk = 256;
-    bool quiet = false, kv_f32 = false;
+    bool quiet = false;
+    g4_kv_type kv = G4_KV_F16;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(SERVE_USAGE, stdout); return 0; }
         else if (!strcmp(a, "--quiet")) quiet = true;
-        else if (!strcmp(a, "--kv-f32")) kv_f32 = true;
+        else if (!strcmp(a, "--kv-f32")) kv = G4_KV_F32;
         else if (a[0] != '-' && !path) path = a;
         else if (!v) { fprintf(stderr, "g4 serve: unexpected argument '%s'\n" SERVE_USAGE, a); return 2; }
         else if (!strcmp(a, "--host")) { host = v; i++; }
@@ -92,6 +94,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-body")) { ok = num(v, 1024, 1 << 30, &max_body); i++; }
         else if (!strcmp(a, "--timeout")) { ok = num(v, 1, 86400, &timeout); i++; }
         else if (!strcmp(a, "--prefill-chunk")) { ok = num(v, 1, 1 << 20, &chunk); i++; }
+        else if (!strcmp(a, "--kv")) { ok = g4_kv_type_parse(v, &kv); i++; }
         else { fprintf(stderr, "g4 serve: unexpected argument '%s'\n" SERVE_USAGE, a); return 2; }
         if (!ok) { fprintf(stderr, "g4 serve: bad value for %s: '%s'\n", a, v); return 2; }
     }
@@ -124,7 +127,7 @@ int cmd_serve(int argc, char **argv) {
     else model_name(path, model, sizeof model);
 
     sched_params sp = {.n_slots = (int32_t)parallel, .n_ctx = (int32_t)n_ctx, .n_threads = (int32_t)threads,
-                       .queue_cap = (int32_t)queue, .prefill_chunk = (int32_t)chunk, .kv_f32 = kv_f32, .quiet = quiet};
+                       .queue_cap = (int32_t)queue, .prefill_chunk = (int32_t)chunk, .kv_type = kv, .quiet = quiet};
     g4_error err;
     if (sched_create(&sc, m, tok, &sp, &err) != G4_OK) {
         fprintf(stderr, "g4 serve: %s%s\n", err.msg, err.status == G4_ERR_NOMEM ? " (try a smaller --ctx or --parallel)" : "");

@@ -12,7 +12,7 @@ int cmd_tokenize(int argc, char **argv);
  *                                                             (tools/cmd_tokenize.c) */
 int cmd_template(int argc, char **argv);
 
-/* g4 bench PATH [-t THREADS] [-r REPS] [-p N] [-n N] [--kv-f32] [--json]  (tools/cmd_bench.c) */
+/* g4 bench PATH [-t THREADS] [-r REPS] [-p N] [-n N] [--kv TYPE] [--json]  (tools/cmd_bench.c) */
 int cmd_bench(int argc, char **argv);
 
 /* g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type T]              (tools/cmd_bench.c) */

@@ -21,11 +21,11 @@ static int usage(FILE *f) {
             "usage:\n"
             "  g4 run PATH \"prompt\" [--system T] [--think] [--raw] [--max-tokens N] [--temp T] [--seed N] [--verbose]\n"
             "      stream one answer, in the Gemma 4 chat format (or plain continuation with --raw)\n"
-            "  g4 chat PATH [--system T] [--load FILE] [--think] [--ctx N] [--verbose]\n"
+            "  g4 chat PATH [--system T] [--load FILE] [--think] [--ctx N] [--kv TYPE] [--verbose]\n"
             "      talk to the model: multi-turn, line editing, /help for commands (save, load, stats)\n"
             "  g4 serve PATH [--host 127.0.0.1] [--port 8080] [--parallel 4] [--ctx 4096] [--api-key KEY]\n"
             "      an OpenAI-compatible HTTP server (chat and text completions, streaming, tools); --help for more\n"
-            "  g4 perplexity PATH FILE [--ctx 512] [--stride N] [--kl-base PATH2]\n"
+            "  g4 perplexity PATH FILE [--ctx 512] [--stride N] [--kl-base PATH2] [--kv T] [--kl-base-kv T]\n"
             "      perplexity of a text; with --kl-base, KL divergence and top-1 agreement against another model\n"
             "  g4 inspect PATH [--ctx N]\n"
             "      print variant, hyper-parameters, per-layer table, tensors and a memory estimate\n"
@@ -40,11 +40,13 @@ static int usage(FILE *f) {
             "      the prompt g4 feeds the model for OpenAI-style messages (JSON)\n"
             "  g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type T]\n"
             "      write a random-weight GGUF with a released variant's shapes (a benchmark subject)\n"
-            "  g4 bench PATH [-t THREADS] [-r REPS] [-p 512] [-n 128] [--json]\n"
+            "  g4 bench PATH [-t THREADS] [-r REPS] [-p 512] [-n 128] [--kv TYPE] [--json]\n"
             "      prefill / decode / time-to-first-token speed, as fractions of measured machine limits\n"
             "  g4 version\n"
             "\n"
-            "PATH is a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).\n",
+            "PATH is a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).\n"
+            "run, chat, serve, perplexity and bench take --kv f16|f32|q8_0: the KV cache as IEEE half (the\n"
+            "default), float32 (exact, 2x the memory) or Q8_0 (0.53x); --kv-f32 is --kv f32.\n",
             G4_VERSION);
     return f == stderr ? 2 : 0;
 }
@@ -148,7 +150,7 @@ static int cmd_logits(int argc, char **argv) {
     int rc = 1;
     if (g4_model_open(&m, path, NULL, &err) != G4_OK) { rc = fail("logits", &err); goto done; }
     const g4_model_info *info = g4_model_get_info(m);
-    g4_session_params sp = {.n_ctx = n_ctx, .all_logits = true, .kv_f32 = true}; /* exact: a reference check */
+    g4_session_params sp = {.n_ctx = n_ctx, .all_logits = true, .kv_type = G4_KV_F32}; /* exact: a reference check */
     if (sp.n_ctx == 0) sp.n_ctx = (int32_t)(n + (size_t)greedy < (size_t)info->n_ctx_train ? n + (size_t)greedy : (size_t)info->n_ctx_train);
     if (g4_session_create(&s, m, &sp, &err) != G4_OK || g4_session_eval(s, ids, (int32_t)n, &err) != G4_OK) {
         rc = fail("logits", &err);

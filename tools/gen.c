@@ -39,9 +39,15 @@ int gen_opts_parse(gen_opts *o, const char *cmd, int argc, char **argv, int *i) 
     bool ok = true, takes = true;
     if (!strcmp(a, "--think")) { o->think = true; takes = false; }
     else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) { o->verbose = true; takes = false; }
-    else if (!strcmp(a, "--kv-f32")) { o->kv_f32 = true; takes = false; }
+    else if (!strcmp(a, "--kv-f32")) { o->kv_type = G4_KV_F32; takes = false; }
     else if (!strcmp(a, "--ignore-eos")) { o->ignore_eos = true; takes = false; }
     else if (!v) return 0;
+    else if (!strcmp(a, "--kv")) {
+        if (!g4_kv_type_parse(v, &o->kv_type)) {
+            fprintf(stderr, "g4 %s: bad value '%s' for --kv (f16, f32 or q8_0)\n", cmd, v);
+            return -1;
+        }
+    }
     else if (!strcmp(a, "--max-tokens")) ok = num(v, 1, 1 << 24, &o->max_tokens);
     else if (!strcmp(a, "--ctx")) ok = num(v, 16, 1 << 24, &o->n_ctx);
     else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) ok = num(v, 0, 1024, &o->threads);
@@ -154,12 +160,13 @@ int gen_load(const char *cmd, const char *path, g4_model **m, g4_tokenizer **tok
 }
 
 int gen_session(const char *cmd, g4_model *m, const gen_opts *o, g4_session **s) {
-    g4_session_params p = {.n_ctx = (int32_t)o->n_ctx, .n_threads = (int32_t)o->threads, .kv_f32 = o->kv_f32};
+    g4_session_params p = {.n_ctx = (int32_t)o->n_ctx, .n_threads = (int32_t)o->threads, .kv_type = o->kv_type};
     g4_error err;
     const uint64_t need = g4_session_kv_bytes(m, &p), avail = mem_available();
     if (avail && need > avail) {
-        fprintf(stderr, "g4 %s: not enough memory for a %d-token context: its KV cache needs %.1f GB, %.1f GB are free "
-                        "(try a smaller --ctx)\n", cmd, p.n_ctx, need / 1e9, avail / 1e9);
+        fprintf(stderr, "g4 %s: not enough memory for a %d-token context: its %s KV cache needs %.1f GB, %.1f GB are "
+                        "free (try a smaller --ctx%s)\n", cmd, p.n_ctx, g4_kv_type_name(p.kv_type), need / 1e9, avail / 1e9,
+                o->kv_type == G4_KV_Q8_0 ? "" : " or --kv q8_0");
         return 1;
     }
     if (g4_session_create(s, m, &p, &err) == G4_OK) return 0;

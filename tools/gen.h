@@ -16,7 +16,8 @@ typedef struct gen_opts {
     unsigned user_set;
     bool seed_set;
     double max_tokens, n_ctx, threads;
-    bool think, verbose, kv_f32;
+    bool think, verbose;
+    g4_kv_type kv_type;     /* --kv f16|f32|q8_0 (--kv-f32: f32) */
     bool ignore_eos; /* keep generating past end-of-turn tokens (tests, benchmarks) */
 } gen_opts;
 
@@ -29,7 +30,8 @@ void gen_opts_finish(gen_opts *o, const g4_model *m);
 /* Usage text of the shared flags. */
 #define GEN_FLAGS_USAGE                                                                                        \
     "  --max-tokens N   longest answer (default 512)      --ctx N          context length (default 4096)\n"  \
-    "  --threads N      compute threads (default: all)     --kv-f32         exact float32 KV cache (2x memory)\n"            \
+    "  --threads N      compute threads (default: all)     --kv TYPE        KV cache: f16 (default), f32 (exact,\n"          \
+    "                   2x memory) or q8_0 (0.53x memory); --kv-f32 is --kv f32\n"                                     \
     "  --temp T  --top-k K  --top-p P  --min-p P  --repeat-penalty R  --presence-penalty P\n"              \
     "  --frequency-penalty P   sampling (defaults: the checkpoint's, else temp 1, top-k 64, top-p 0.95)\n"  \
     "  --seed N         reproducible sampling          --think          show the model's thinking\n"         \

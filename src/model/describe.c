@@ -3,6 +3,7 @@
  * estimate (weights as stored + KV cache for a given context + scratch). */
 #include "../dtype.h"
 #include "model.h"
+#include "session.h"
 
 #include <stdarg.h>
 #include <string.h>
@@ -66,12 +67,34 @@ g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_err
         for (int d = 0; d < t->n_dims; d++) sb_printf(&b, d ? ", %lld" : "%lld", (long long)t->ne[d]);
         sb_printf(&b, "]\n");
     }
-    g4_session_params sp = {.n_ctx = n_ctx, .kv_f32 = true};
-    const uint64_t kv = g4_session_kv_bytes(m, &sp);
-    sp.kv_f32 = false;
-    const uint64_t kv16 = g4_session_kv_bytes(m, &sp);
-    sb_printf(&b, "\nmemory for a %d-token context: weights %.1f MiB (mapped), KV cache %.1f MiB (f32; %.1f MiB as f16)\n",
-              n_ctx, (double)in->weight_bytes / 1048576.0, (double)kv / 1048576.0, (double)kv16 / 1048576.0);
+    /* the KV cache in each storage type: the whole cache for n_ctx, and what one position
+     * costs in global layers (which keep every position) and sliding ones (rings) */
+    sb_printf(&b, "\nmemory for a %d-token context: weights %.1f MiB (mapped), KV cache", n_ctx,
+              (double)in->weight_bytes / 1048576.0);
+    for (int t = G4_KV_F16; t <= G4_KV_Q8_0; t++) {
+        g4_session_params sp = {.n_ctx = n_ctx, .kv_type = (g4_kv_type)t};
+        const uint64_t kv = g4_session_kv_bytes(m, &sp);
+        if (kv) sb_printf(&b, "%s %.1f MiB as %s%s", t ? "," : "", (double)kv / 1048576.0, g4_kv_type_name(sp.kv_type),
+                          t == G4_KV_F16 ? " (default)" : "");
+        else if (t == G4_KV_Q8_0) sb_printf(&b, "; no q8_0 (head dims not multiples of %d)", G4_QK);
+    }
+    int32_t ring = 0; /* a sliding-window layer's slots with the default chunk of 512 */
+    for (int32_t l = 0; l < hp->n_layer; l++)
+        if (hp->layer[l].swa) ring = kv_capacity(hp, l, n_ctx, G4_MIN(512, n_ctx));
+    sb_printf(&b, "\nKV cache bytes per position, global layers + sliding-window layers (at most %d positions):", ring);
+    for (int t = G4_KV_F16; t <= G4_KV_Q8_0; t++) {
+        uint64_t glob = 0, swa = 0;
+        bool ok = true;
+        for (int32_t l = 0; l < hp->n_layer; l++) {
+            const layer_config *lc = &hp->layer[l];
+            if (lc->kv_source != l) continue;
+            ok &= t != G4_KV_Q8_0 || lc->head_dim % G4_QK == 0;
+            *(lc->swa ? &swa : &glob) += 2ull * (uint64_t)lc->n_kv_head * kv_bytes((g4_kv_type)t, lc->head_dim);
+        }
+        if (ok) sb_printf(&b, "%s %s %llu + %llu", t ? "," : "", g4_kv_type_name((g4_kv_type)t), (unsigned long long)glob,
+                          (unsigned long long)swa);
+    }
+    sb_printf(&b, "\n");
     if (b.oom) { free(b.p); return g4_fail(err, G4_ERR_NOMEM, "out of memory"); }
     *out = b.p;
     return G4_OK;

@@ -7,7 +7,10 @@
  * that while a chunk of up to n_ubatch new tokens is written, every key that any query of
  * the chunk can see (itself and the W - 1 before it) is still there (gemma4.md §2.5,
  * pitfall 8), plus room to roll the timeline back (g4_session_truncate). Cached K is
- * normalised and rotated, cached V normalised, float32 or F16.
+ * normalised and rotated, cached V normalised, stored as the session's kv_type: F16 (the
+ * default), float32, or GGUF Q8_0 blocks (each head's row quantized on its own, by the
+ * reference quantizer, so llama.cpp would write the same bytes); attention reads each type
+ * through its own kernels (dot_* / axpy_*), the query and the output staying float.
  *
  * Batched decode. The forward pass works on "rows": row t is a token at position
  * row_pos[t] of session row_sess[t]. A prefill chunk is n rows of one session; a batched
@@ -23,9 +26,28 @@
 
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 int32_t kv_capacity(const g4_hparams *hp, int32_t l, int32_t n_ctx, int32_t n_ubatch) {
     return hp->layer[l].swa ? G4_MIN(n_ctx, hp->sliding_window - 1 + n_ubatch + G4_SWA_ROLLBACK) : n_ctx;
+}
+
+const char *g4_kv_type_name(g4_kv_type t) {
+    switch (t) {
+    case G4_KV_F16: return "f16";
+    case G4_KV_F32: return "f32";
+    case G4_KV_Q8_0: return "q8_0";
+    }
+    return NULL;
+}
+
+bool g4_kv_type_parse(const char *name, g4_kv_type *out) {
+    for (int t = G4_KV_F16; name && t <= G4_KV_Q8_0; t++)
+        if (!strcasecmp(name, g4_kv_type_name((g4_kv_type)t))) {
+            *out = (g4_kv_type)t;
+            return true;
+        }
+    return false;
 }
 
 /* n_ctx and n_ubatch as g4_session_create settles them */
@@ -38,14 +60,15 @@ static void settle_params(const g4_hparams *hp, g4_session_params *p) {
 uint64_t g4_session_kv_bytes(const g4_model *m, const g4_session_params *params) {
     g4_session_params p = params ? *params : (g4_session_params){0};
     const g4_hparams *hp = &m->hp;
-    if (p.n_ctx < 0 || p.n_ubatch < 0) return 0;
+    if (p.n_ctx < 0 || p.n_ubatch < 0 || !g4_kv_type_name(p.kv_type)) return 0;
     settle_params(hp, &p);
     uint64_t total = 0;
     for (int32_t l = 0; l < hp->n_layer; l++) {
         const layer_config *lc = &hp->layer[l];
         if (lc->kv_source != l) continue;
+        if (p.kv_type == G4_KV_Q8_0 && lc->head_dim % G4_QK != 0) return 0; /* g4_session_create refuses it */
         total += 2ull * (uint64_t)kv_capacity(hp, l, p.n_ctx, p.n_ubatch) * (uint64_t)lc->n_kv_head *
-                 (uint64_t)lc->head_dim * (p.kv_f32 ? 4u : 2u);
+                 (uint64_t)kv_bytes(p.kv_type, lc->head_dim);
     }
     return total;
 }
@@ -63,9 +86,15 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     g4_session_params p = params ? *params : (g4_session_params){0};
     const g4_hparams *hp = &m->hp;
     if (p.n_ctx < 0 || p.n_ubatch < 0) return g4_fail(err, G4_ERR_ARG, "negative context or batch size");
+    if (!g4_kv_type_name(p.kv_type)) return g4_fail(err, G4_ERR_ARG, "unknown KV cache type %d", (int)p.kv_type);
     settle_params(hp, &p);
     if (p.n_ctx > hp->n_ctx_train)
         return g4_fail(err, G4_ERR_ARG, "context of %d tokens exceeds the model's maximum of %d", p.n_ctx, hp->n_ctx_train);
+    for (int32_t l = 0; p.kv_type == G4_KV_Q8_0 && l < hp->n_layer; l++)
+        if (hp->layer[l].head_dim % G4_QK != 0)
+            return g4_fail(err, G4_ERR_UNSUPPORTED,
+                           "a q8_0 KV cache needs head dims that are multiples of %d; layer %d has %d (use f16 or f32)",
+                           G4_QK, l, hp->layer[l].head_dim);
 
     g4_session *s = calloc(1, sizeof *s);
     if (!s) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
@@ -73,7 +102,7 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     s->n_ctx = p.n_ctx;
     s->n_ubatch = p.n_ubatch;
     s->all_logits = p.all_logits;
-    s->kv_f16 = !p.kv_f32;
+    s->kv_type = p.kv_type;
     bool ok = true;
     s->kv = calloc((size_t)hp->n_layer, sizeof *s->kv);
     ok = s->kv != NULL;
@@ -84,11 +113,10 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
         max_ff = G4_MAX(max_ff, G4_MAX(lc->n_ff, G4_MAX(2 * hp->n_ff_expert, hp->n_embd_per_layer)));
         if (lc->kv_source != l) continue;
         int32_t cap = kv_capacity(hp, l, s->n_ctx, s->n_ubatch);
-        size_t n = (size_t)cap * (size_t)lc->n_kv_head * (size_t)lc->head_dim;
+        const size_t bytes = (size_t)cap * (size_t)lc->n_kv_head * kv_bytes(s->kv_type, lc->head_dim);
         s->kv[l].capacity = cap;
-        const size_t nf = s->kv_f16 ? (n + 1) / 2 : n; /* falloc counts floats */
-        s->kv[l].k = falloc(nf, &ok);
-        s->kv[l].v = falloc(nf, &ok);
+        s->kv[l].k = falloc((bytes + 3) / 4, &ok); /* falloc counts floats */
+        s->kv[l].v = falloc((bytes + 3) / 4, &ok);
     }
     const size_t nu = (size_t)s->n_ubatch, H = (size_t)hp->n_embd;
     const size_t qw = (size_t)hp->n_head * (size_t)max_d, kvw = (size_t)max_kv * (size_t)max_d;
@@ -257,13 +285,16 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
         const int32_t t = (int32_t)(it / hp->n_head), hd = (int32_t)(it % hp->n_head);
         const int32_t p = s->row_pos[t];
         const kv_layer *kv = &s->row_sess[t]->kv[lc->kv_source];
+        const g4_kv_type kt = s->row_sess[t]->kv_type;  /* batched rows may differ */
+        const size_t hb = kv_bytes(kt, D);               /* bytes of one head's cached row */
         const int32_t j0 = lc->swa ? G4_MAX(0, p - hp->sliding_window + 1) : 0;
         const float *qh = s->q + (size_t)t * qw + (size_t)hd * (size_t)D;
         const int32_t kh = hd / group;
         float mx = -INFINITY;
         for (int32_t j = j0; j <= p; j++) {
-            const size_t at = ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
-            const float dot = s->kv_f16 ? k->dot_f16(qh, (const uint16_t *)kv->k + at, D) : k->dot_f32(qh, (const float *)kv->k + at, D);
+            const void *kr = (const uint8_t *)kv->k + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * hb;
+            const float dot = kt == G4_KV_F16 ? k->dot_f16(qh, kr, D)
+                            : kt == G4_KV_Q8_0 ? k->dot_q8(qh, kr, D) : k->dot_f32(qh, kr, D);
             scores[j - j0] = dot;
             mx = fmaxf(mx, dot);
         }
@@ -277,9 +308,11 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
         memset(oh, 0, (size_t)D * sizeof *oh);
         const float inv = (float)(1.0 / sum);
         for (int32_t j = j0; j <= p; j++) {
-            const size_t at = ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * (size_t)D;
-            if (s->kv_f16) k->axpy_f16(oh, (const uint16_t *)kv->v + at, scores[j - j0] * inv, D);
-            else k->axpy_f32(oh, (const float *)kv->v + at, scores[j - j0] * inv, D);
+            const void *vr = (const uint8_t *)kv->v + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * hb;
+            const float a = scores[j - j0] * inv;
+            if (kt == G4_KV_F16) k->axpy_f16(oh, vr, a, D);
+            else if (kt == G4_KV_Q8_0) k->axpy_q8(oh, vr, a, D);
+            else k->axpy_f32(oh, vr, a, D);
         }
     }
 }
@@ -320,12 +353,20 @@ static void attention_block(g4_session *s, int32_t l, int32_t n) {
                 ops_rope(kh, (int32_t)D, freq, s->row_pos[t]);
                 ops_rmsnorm(vh, vh, NULL, D, hp->rms_eps);
             }
-            if (s->kv_f16) {
-                s->cpu->k->to_f16(s->k + t * kvw, (uint16_t *)kv->k + slot * (size_t)kvw, kvw);
-                s->cpu->k->to_f16(s->v + t * kvw, (uint16_t *)kv->v + slot * (size_t)kvw, kvw);
+            /* the slot's rows; a Q8_0 head row is whole blocks (D % 32 == 0), so the nkv
+             * heads quantize as one row of kvw values */
+            const g4_kv_type kt = s->row_sess[t]->kv_type;
+            const size_t sb = slot * kv_bytes(kt, kvw);
+            void *kd = (uint8_t *)kv->k + sb, *vd = (uint8_t *)kv->v + sb;
+            if (kt == G4_KV_F16) {
+                s->cpu->k->to_f16(s->k + t * kvw, kd, kvw);
+                s->cpu->k->to_f16(s->v + t * kvw, vd, kvw);
+            } else if (kt == G4_KV_Q8_0) {
+                s->cpu->k->to_q8(s->k + t * kvw, kd, kvw);
+                s->cpu->k->to_q8(s->v + t * kvw, vd, kvw);
             } else {
-                memcpy((float *)kv->k + slot * (size_t)kvw, s->k + t * kvw, (size_t)kvw * sizeof(float));
-                memcpy((float *)kv->v + slot * (size_t)kvw, s->v + t * kvw, (size_t)kvw * sizeof(float));
+                memcpy(kd, s->k + t * kvw, (size_t)kvw * sizeof(float));
+                memcpy(vd, s->v + t * kvw, (size_t)kvw * sizeof(float));
             }
         }
     }

@@ -5,6 +5,7 @@
 
 #include "model.h"
 #include "../cpu/cpu.h"
+#include "../dtype.h"
 
 /* Extra sliding-window slots beyond what one chunk needs, so that a timeline can be rolled
  * back this far (g4_session_truncate) without re-prefilling: a chat turn re-renders the
@@ -12,7 +13,8 @@
 #define G4_SWA_ROLLBACK 512
 
 typedef struct kv_layer {
-    void *k, *v;      /* (capacity, n_kv_head, head_dim), F16 or F32 (session's kv_f16) */
+    void *k, *v;      /* (capacity, n_kv_head, head_dim) values in the session's kv_type; a
+                         head's row is kv_bytes(kv_type, head_dim) bytes */
     int32_t capacity; /* slots; position p lives in slot p % capacity */
 } kv_layer;
 
@@ -21,7 +23,7 @@ struct g4_session {
     cpu_ctx *cpu;             /* threads, kernels and their scratch */
     int32_t n_ctx, n_ubatch, n_past;
     bool all_logits;
-    bool kv_f16;              /* KV cache stored as IEEE half (the default; g4_session_params.kv_f32 turns it off) */
+    g4_kv_type kv_type;       /* how the KV cache is stored (g4_session_params.kv_type) */
     kv_layer *kv;     /* n_layer; empty for KV-shared layers */
     int32_t *tokens;  /* (n_ctx) the timeline: tokens[0..n_past) */
     /* What the sliding-window rings still hold, for truncation: every position in
@@ -38,6 +40,11 @@ struct g4_session {
     g4_session **row_sess;    /* (n_ubatch) the session whose cache each row reads and writes */
     int64_t n_logit_rows, logits_cap_rows;
 };
+
+/* Bytes of n cached values stored as t (F32, F16, or Q8_0 blocks of 32: n a multiple of 32). */
+static inline size_t kv_bytes(g4_kv_type t, int64_t n) {
+    return t == G4_KV_F32 ? (size_t)n * 4 : t == G4_KV_F16 ? (size_t)n * 2 : (size_t)n / G4_QK * sizeof(block_q8_0);
+}
 
 /* Slots of layer l's cache for a session of n_ctx tokens evaluated n_ubatch at a time. */
 int32_t kv_capacity(const g4_hparams *hp, int32_t l, int32_t n_ctx, int32_t n_ubatch);

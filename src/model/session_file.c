@@ -8,27 +8,29 @@
  *   "G4SESS\0\0"  magic (8 bytes)
  *   u32 version (G4_SESSION_VERSION), u32 header bytes that follow up to the tokens (24)
  *   u64 model fingerprint (g4_model_fingerprint)
- *   u32 cache element size (4: float32, 2: F16)   u32 number of cached layers
+ *   u32 cache type, as a GGUF type id (0: F32, 1: F16, 8: Q8_0)   u32 number of cached layers
  *   i32 n_past   i32 n_vocab
  *   i32 tokens[n_past]
  *   u32 has_logits, then float logits[n_vocab] if set (the last position's, so the next
  *       token can be sampled without evaluating anything)
  *   per cached layer, in layer order: i32 layer, i32 first position, i32 count, then K
- *       and V rows (count x n_kv_head x head_dim elements each) for positions
+ *       and V rows (count x n_kv_head x head_dim values each, as the cache stores them:
+ *       Q8_0 rows are head_dim/32 blocks per head) for positions
  *       first..first+count-1: global layers store [0, n_past), sliding layers the last
  *       positions their ring still holds (at most its capacity).
  *   u64 FNV-1a of every byte before it.
- * Loading checks everything (sizes against the file, the checksum, fingerprint, settings)
- * before it touches the session, so a corrupt or foreign file leaves it unchanged. The
- * file is written to PATH.tmp and renamed, so a crash mid-save never destroys an older
- * file. */
+ * Version 1 (before Q8_0) differed only in that field, which held the element size (4:
+ * float32, 2: F16); it is still read. Loading checks everything (sizes against the file,
+ * the checksum, fingerprint, settings) before it touches the session, so a corrupt or
+ * foreign file leaves it unchanged. The file is written to PATH.tmp and renamed, so a
+ * crash mid-save never destroys an older file. */
 #include "session.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#define G4_SESSION_VERSION 1u
+#define G4_SESSION_VERSION 2u
 static const char MAGIC[8] = {'G', '4', 'S', 'E', 'S', 'S', 0, 0};
 
 /* ---- FNV-1a, streamed ------------------------------------------------------------- */
@@ -101,7 +103,16 @@ static void put_i32(writer *w, int32_t v) { put(w, &v, 4); }
 
 static size_t kv_row_bytes(const g4_session *s, int32_t l) {
     const layer_config *lc = &s->m->hp.layer[l];
-    return (size_t)lc->n_kv_head * (size_t)lc->head_dim * (s->kv_f16 ? 2 : 4);
+    return (size_t)lc->n_kv_head * kv_bytes(s->kv_type, lc->head_dim);
+}
+
+/* The cache type's id in the file (GGUF's type ids) and back; -1: none. */
+static uint32_t kv_file_id(g4_kv_type t) {
+    return t == G4_KV_F32 ? G4_DTYPE_F32 : t == G4_KV_F16 ? G4_DTYPE_F16 : G4_DTYPE_Q8_0;
+}
+static int kv_from_file_id(uint32_t version, uint32_t id) {
+    if (version == 1) return id == 4 ? G4_KV_F32 : id == 2 ? G4_KV_F16 : -1; /* an element size */
+    return id == G4_DTYPE_F32 ? G4_KV_F32 : id == G4_DTYPE_F16 ? G4_KV_F16 : id == G4_DTYPE_Q8_0 ? G4_KV_Q8_0 : -1;
 }
 
 /* The positions [*first, *first + *count) that layer l's cache holds intact. */
@@ -142,7 +153,7 @@ g4_status g4_session_save(const g4_session *s, const char *path, g4_error *err) 
     put_u32(&w, 24);
     const uint64_t fp = g4_model_fingerprint(s->m);
     put(&w, &fp, 8);
-    put_u32(&w, s->kv_f16 ? 2 : 4);
+    put_u32(&w, kv_file_id(s->kv_type));
     put_u32(&w, (uint32_t)n_cached_layers(hp));
     put_i32(&w, s->n_past);
     put_i32(&w, hp->n_vocab);
@@ -221,20 +232,20 @@ static g4_status load_pass(g4_session *s, const char *path, bool apply, g4_error
     }
     reader r = {f, path, FNV_OFFSET, (uint64_t)size - 8, true};
     char magic[8];
-    uint32_t version = 0, hdr = 0, esize = 0, nlayers = 0, has_logits = 0;
+    uint32_t version = 0, hdr = 0, kv_id = 0, nlayers = 0, has_logits = 0;
     uint64_t fp = 0;
     int32_t n_past = 0, n_vocab = 0;
     get(&r, magic, 8);
     if (!r.ok || memcmp(magic, MAGIC, 8) != 0) { st = bad(err, path, "bad magic"); goto done; }
     get(&r, &version, 4);
     get(&r, &hdr, 4);
-    if (version != G4_SESSION_VERSION) {
-        st = g4_fail(err, G4_ERR_UNSUPPORTED, "%s: session format version %u; this g4 reads version %u", path, version,
-                     G4_SESSION_VERSION);
+    if (version != G4_SESSION_VERSION && version != 1) {
+        st = g4_fail(err, G4_ERR_UNSUPPORTED, "%s: session format version %u; this g4 reads versions 1 to %u", path,
+                     version, G4_SESSION_VERSION);
         goto done;
     }
     get(&r, &fp, 8);
-    get(&r, &esize, 4);
+    get(&r, &kv_id, 4);
     get(&r, &nlayers, 4);
     get(&r, &n_past, 4);
     get(&r, &n_vocab, 4);
@@ -244,9 +255,13 @@ static g4_status load_pass(g4_session *s, const char *path, bool apply, g4_error
                      path, (unsigned long long)fp, (unsigned long long)g4_model_fingerprint(s->m));
         goto done;
     }
-    if (esize != (s->kv_f16 ? 2u : 4u)) {
-        st = g4_fail(err, G4_ERR_MISMATCH, "%s: the cache was saved as %s but this session stores %s (kv_f32)", path,
-                     esize == 2 ? "F16" : "float32", s->kv_f16 ? "F16" : "float32");
+    const int ftype = kv_from_file_id(version, kv_id);
+    if (ftype < 0) { st = bad(err, path, "unknown cache type"); goto done; }
+    if (ftype != (int)s->kv_type) {
+        st = g4_fail(err, G4_ERR_MISMATCH,
+                     "%s: the KV cache was saved as %s but this session stores it as %s (load it into a %s session)",
+                     path, g4_kv_type_name((g4_kv_type)ftype), g4_kv_type_name(s->kv_type),
+                     g4_kv_type_name((g4_kv_type)ftype));
         goto done;
     }
     if (n_past < 0 || (uint64_t)n_past * 4 > r.left) { st = bad(err, path, "bad token count"); goto done; }

@@ -368,7 +368,7 @@ g4_status sched_create(sched **out, g4_model *m, const g4_tokenizer *tok, const 
     const int32_t n_ctx_train = g4_model_get_info(m)->n_ctx_train;
     s->p.n_ctx = p->n_ctx > 0 && p->n_ctx < n_ctx_train ? p->n_ctx : n_ctx_train;
     /* the first session of a decode batch computes it: every slot can lead a batch */
-    g4_session_params sp = {.n_ctx = s->p.n_ctx, .n_threads = p->n_threads, .n_ubatch = 512, .kv_f32 = p->kv_f32};
+    g4_session_params sp = {.n_ctx = s->p.n_ctx, .n_threads = p->n_threads, .n_ubatch = 512, .kv_type = p->kv_type};
     for (int i = 0; st == G4_OK && i < p->n_slots; i++) {
         st = g4_session_create(&s->slots[i].sess, m, &sp, err);
         if (st == G4_OK) st = g4_detok_create(&s->slots[i].dt, tok, G4_DETOKENIZE_SKIP_SPECIAL, err);

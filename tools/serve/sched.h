@@ -57,7 +57,7 @@ typedef struct sched_params {
     int32_t n_threads;      /* compute threads (0: all CPUs) */
     int32_t queue_cap;      /* jobs that may wait for a slot */
     int32_t prefill_chunk;  /* prompt tokens evaluated between two decode steps */
-    bool kv_f32;            /* exact float32 KV cache (the default is F16) */
+    g4_kv_type kv_type;     /* KV cache storage of every slot (0: F16) */
     bool quiet;             /* no per-request log line */
 } sched_params;
 
