@@ -70,5 +70,21 @@ grep -qE '^perplexity: [0-9.]+ over [0-9]+ tokens' "$tmp/out" && grep -q "0.0000
     && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: perplexity output: $(cat "$tmp/out")"; }
 expect 2 "perplexity with stride >= ctx" -- $G4 perplexity tests/data/tiny-e2b "$tmp/text.txt" --ctx 64 --stride 64
 expect 1 "perplexity of a missing file" -- $G4 perplexity tests/data/tiny-e2b /nonexistent.txt
+# --kv TYPE: the KV cache's storage (f16 by default, f32, q8_0; --kv-f32 is --kv f32)
+expect 0 "run with a q8_0 KV cache" -- $G4 run tests/data/tiny-e2b "The quick brown fox" --raw --max-tokens 8 --temp 0 --kv q8_0
+[ -s "$tmp/out" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: --kv q8_0 run wrote nothing"; }
+expect 0 "run with --kv-f32" -- $G4 run tests/data/tiny-e2b "The quick brown fox" --raw --max-tokens 8 --temp 0 --kv-f32
+expect 2 "run with an unknown KV cache type" -- $G4 run tests/data/tiny-e2b "x" --kv q4_0
+expect 1 "q8_0 KV cache with head dims of 16" -- $G4 run tests/data/micro "x" --kv q8_0
+grep -q "multiples of 32" "$tmp/err" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: q8_0 on micro: $(cat "$tmp/err")"; }
+expect 0 "perplexity, q8_0 KV cache against f32" -- $G4 perplexity tests/data/tiny-e2b "$tmp/text.txt" --ctx 64 --kv q8_0 \
+    --kl-base tests/data/tiny-e2b --kl-base-kv f32
+grep -qE '^perplexity: [0-9.]+ over [0-9]+ tokens .*q8_0 KV cache' "$tmp/out" && grep -q "base: f32 KV cache" "$tmp/out" \
+    && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: perplexity --kv output: $(cat "$tmp/out")"; }
+expect 0 "inspect lists the KV cache types" -- $G4 inspect tests/data/tiny-e2b --ctx 1024
+grep -q "MiB as q8_0" "$tmp/out" && grep -q "q8_0 136 + 272" "$tmp/out" && pass=$((pass + 1)) \
+    || { fail=$((fail + 1)); echo "FAIL test_cli: inspect KV types: $(grep KV "$tmp/out")"; }
+expect 2 "bench with an unknown KV cache type" -- $G4 bench tests/data/tiny-e2b --kv f8
+expect 2 "serve with an unknown KV cache type" -- $G4 serve tests/data/tiny-e2b --kv f8
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

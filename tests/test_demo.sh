@@ -9,6 +9,8 @@
 #  - g4's tokenizer gives transformers' ids for the reference texts and the held-out
 #    excerpt, and `g4 template --ids` the ids of the chat prompt;
 #  - `g4 perplexity` on the held-out excerpt gives transformers' figure within 0.5%;
+#  - quantized copies (Q8_0, Q4_0) and a Q8_0 KV cache stay close to the original (KL,
+#    top-1 agreement);
 #  - `g4 run --temp 0 --repeat-penalty 1.1` (greedy, with the penalty the model ships) answers
 #    in English and stops by itself;
 #  - llama.cpp loads and runs it, when tests/llamacpp/setup.sh has installed it already.
@@ -103,6 +105,16 @@ for q in "q8_0 0.002 0.95" "q4_0 0.12 0.70"; do
             && ok || bad "$1 quality: $line (want KL <= $2, top-1 >= $3)"
     else bad "$1: convert or perplexity failed"; fi
 done
+
+# 5c. the KV cache types on the trained model: a q8_0 cache against an exact f32 one on the
+#     held-out excerpt. Measured when written: KL 0.000176 nats/token, top-1 99.19% (f16:
+#     below 1e-6 and 100%).
+if $G4 perplexity "$M" "$R/heldout_excerpt.txt" --ctx 256 --kv q8_0 --kl-base "$M" --kl-base-kv f32 >"$tmp/kl" 2>"$tmp/err"; then
+    line=$(grep "KL divergence" "$tmp/kl")
+    echo "demo q8_0 KV cache: $line"
+    echo "$line" | awk '{ k = $5 + 0; a = $9; sub(/%/, "", a); exit !(k <= 0.001 && a / 100 >= 0.97) }' \
+        && ok || bad "q8_0 KV cache quality: $line (want KL <= 0.001, top-1 >= 0.97)"
+else bad "perplexity --kv q8_0: $(cat "$tmp/err")"; fi
 
 # 6. llama.cpp loads and runs it (only where tests/llamacpp/setup.sh has installed it)
 if [ -d .cache/llamacpp/node_modules/@node-llama-cpp/linux-x64 ]; then
