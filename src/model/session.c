@@ -139,7 +139,14 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     if (hp->n_expert) {
         s->moe_acc = falloc(nu * H, &ok);
         s->dense = falloc(nu * H, &ok);
-        s->router = falloc((size_t)hp->n_expert, &ok);
+        const size_t k = (size_t)G4_MIN(hp->n_expert_used, 64);
+        s->router = falloc(nu * (size_t)hp->n_expert, &ok);
+        s->moe_y = falloc(nu * H, &ok);
+        s->moe_gate = falloc(nu * k, &ok);
+        s->moe_sel = g4_calloc(nu * k, sizeof *s->moe_sel);
+        s->moe_rows = g4_calloc(nu * k, sizeof *s->moe_rows);
+        s->moe_count = g4_calloc((size_t)hp->n_expert + 1, sizeof *s->moe_count);
+        ok = ok && s->moe_sel && s->moe_rows && s->moe_count;
     }
     s->logits = falloc((size_t)hp->n_vocab, &ok);
     s->tokens = g4_calloc((size_t)s->n_ctx, sizeof *s->tokens);
@@ -163,8 +170,11 @@ void g4_session_free(g4_session *s) {
     free(s->kv);
     cpu_ctx_free(s->cpu);
     float *bufs[] = {s->x, s->h, s->a, s->q, s->o, s->k, s->v, s->g, s->u, s->tmp, s->scores, s->ple,
-                     s->moe_acc, s->dense, s->router, s->logits};
+                     s->moe_acc, s->dense, s->router, s->moe_y, s->moe_gate, s->logits};
     for (size_t i = 0; i < G4_ARRAY_LEN(bufs); i++) free(bufs[i]);
+    free(s->moe_sel);
+    free(s->moe_rows);
+    free(s->moe_count);
     free(s->tokens);
     free(s->row_pos);
     free(s->row_sess);
@@ -387,43 +397,77 @@ static void mlp(g4_session *s, float *out, const mat *gate, const mat *up, const
     ops_matmul(s->cpu, out, down, s->g, n);
 }
 
-/* Mixture of experts for one token, §2.3 (B'): router on the un-normalised residual r,
- * softmax over all experts, top-k, renormalise, times per-expert scale; experts on u2. */
-static void moe_token(g4_session *s, const layer_weights *w, const float *r, const float *u2, float *out) {
+/* Mixture of experts for n rows, §2.3 (B'): router on the un-normalised residual r,
+ * softmax over all experts, top-k, renormalise, times per-expert scale; experts on u2.
+ * out[t] = sum over t's chosen experts of gate * expert(u2[t]).
+ *
+ * The rows are grouped by expert, so each chosen expert runs once over all the rows that
+ * chose it (one matmul of m rows: a prefill of 512 tokens gives each of 26B-A4B's 128
+ * experts about 32 rows, which the int8 prefill kernels take as a tile, where one matvec
+ * per token and expert re-read every expert's weights for every token). Per row, the
+ * experts' contributions are added in expert order (decode and prefill alike). */
+static void moe_rows(g4_session *s, const layer_weights *w, const float *r, const float *u2, float *out, int32_t n) {
     const g4_hparams *hp = &s->m->hp;
     const int64_t H = hp->n_embd, E = hp->n_expert, FE = hp->n_ff_expert;
-    float *ri = s->a; /* scratch row: the router input */
-    ops_rmsnorm(ri, r, NULL, H, hp->rms_eps);
-    const float hs = 1.0f / sqrtf((float)H);
-    for (int64_t i = 0; i < H; i++) ri[i] = ri[i] * w->router_scale[i] * hs;
-    ops_matmul(s->cpu, s->router, &w->router, ri, 1);
-    float mx = -INFINITY;
-    for (int64_t e = 0; e < E; e++) mx = fmaxf(mx, s->router[e]);
-    double sum = 0.0;
-    for (int64_t e = 0; e < E; e++) { s->router[e] = expf(s->router[e] - mx); sum += s->router[e]; }
-    for (int64_t e = 0; e < E; e++) s->router[e] = (float)(s->router[e] / sum);
-    int32_t sel[64];
-    float gate[64], gsum = 0.0f;
     const int32_t k = G4_MIN(hp->n_expert_used, 64);
-    for (int32_t j = 0; j < k; j++) { /* exact top-k; ties go to the lower index like torch.topk */
-        int32_t best = -1;
-        for (int64_t e = 0; e < E; e++) {
-            bool taken = false;
-            for (int32_t q = 0; q < j; q++) taken |= sel[q] == e;
-            if (!taken && (best < 0 || s->router[e] > s->router[best])) best = (int32_t)e;
-        }
-        sel[j] = best;
-        gate[j] = s->router[best];
-        gsum += gate[j];
+    float *ri = s->a; /* (n, H): the router inputs, then the gathered expert inputs */
+    const float hs = 1.0f / sqrtf((float)H);
+    for (int32_t t = 0; t < n; t++) {
+        ops_rmsnorm(ri + t * H, r + t * H, NULL, H, hp->rms_eps);
+        for (int64_t i = 0; i < H; i++) ri[t * H + i] = ri[t * H + i] * w->router_scale[i] * hs;
     }
-    memset(out, 0, (size_t)H * sizeof *out);
-    for (int32_t j = 0; j < k; j++) {
-        const float g = gate[j] / gsum * w->expert_scale[sel[j]];
-        mat gu = mat_index(w->exp_gate_up, sel[j]), dn = mat_index(w->exp_down, sel[j]);
-        ops_matmul(s->cpu, s->g, &gu, u2, 1); /* rows 0..FE-1: gate, FE..2FE-1: up */
-        s->cpu->k->gelu_mul(s->g, s->g + FE, FE);
-        ops_matmul(s->cpu, s->u, &dn, s->g, 1);
-        for (int64_t i = 0; i < H; i++) out[i] += g * s->u[i];
+    ops_matmul(s->cpu, s->router, &w->router, ri, n);
+    memset(s->moe_count, 0, (size_t)(E + 1) * sizeof *s->moe_count);
+    for (int32_t t = 0; t < n; t++) {
+        float *p = s->router + t * E, mx = -INFINITY;
+        for (int64_t e = 0; e < E; e++) mx = fmaxf(mx, p[e]);
+        double sum = 0.0;
+        for (int64_t e = 0; e < E; e++) { p[e] = expf(p[e] - mx); sum += p[e]; }
+        for (int64_t e = 0; e < E; e++) p[e] = (float)(p[e] / sum);
+        int32_t *sel = s->moe_sel + (size_t)t * k;
+        float *gate = s->moe_gate + (size_t)t * k, gsum = 0.0f;
+        for (int32_t j = 0; j < k; j++) { /* exact top-k; ties go to the lower index like torch.topk */
+            int32_t best = -1;
+            for (int64_t e = 0; e < E; e++) {
+                bool taken = false;
+                for (int32_t q = 0; q < j; q++) taken |= sel[q] == e;
+                if (!taken && (best < 0 || p[e] > p[best])) best = (int32_t)e;
+            }
+            sel[j] = best;
+            gate[j] = p[best];
+            gsum += gate[j];
+        }
+        for (int32_t j = 0; j < k; j++) {
+            gate[j] = gate[j] / gsum * w->expert_scale[sel[j]];
+            s->moe_count[sel[j] + 1]++;
+        }
+    }
+    /* counting sort of the (row, slot) pairs by expert: group e is moe_rows[count[e] ..
+     * count[e + 1]), rows in increasing order */
+    for (int64_t e = 0; e < E; e++) s->moe_count[e + 1] += s->moe_count[e];
+    int32_t *fill = s->moe_count; /* advanced while filling, then shifted back */
+    for (int32_t t = 0; t < n; t++)
+        for (int32_t j = 0; j < k; j++) s->moe_rows[fill[s->moe_sel[(size_t)t * k + j]]++] = t * k + j;
+    for (int64_t e = E; e > 0; e--) s->moe_count[e] = s->moe_count[e - 1];
+    s->moe_count[0] = 0;
+    memset(out, 0, (size_t)n * (size_t)H * sizeof *out);
+    for (int64_t e = 0; e < E; e++) {
+        const int32_t g0 = s->moe_count[e], m = s->moe_count[e + 1] - g0;
+        if (!m) continue;
+        for (int32_t i = 0; i < m; i++)
+            memcpy(ri + i * H, u2 + (s->moe_rows[g0 + i] / k) * H, (size_t)H * sizeof *ri);
+        mat gu = mat_index(w->exp_gate_up, (int32_t)e), dn = mat_index(w->exp_down, (int32_t)e);
+        ops_matmul(s->cpu, s->g, &gu, ri, m); /* (m, 2 FE): per row, FE gate values then FE up */
+        for (int32_t i = 0; i < m; i++) { /* gelu(gate) * up, packed to (m, FE) for the down-projection */
+            s->cpu->k->gelu_mul(s->g + i * 2 * FE, s->g + i * 2 * FE + FE, FE);
+            memcpy(s->u + i * FE, s->g + i * 2 * FE, (size_t)FE * sizeof *s->u);
+        }
+        ops_matmul(s->cpu, s->moe_y, &dn, s->u, m);
+        for (int32_t i = 0; i < m; i++) {
+            const int32_t t = s->moe_rows[g0 + i] / k;
+            const float g = s->moe_gate[s->moe_rows[g0 + i]];
+            for (int64_t c = 0; c < H; c++) out[t * H + c] += g * s->moe_y[i * H + c];
+        }
     }
 }
 
@@ -441,11 +485,11 @@ static void ffn_block(g4_session *s, int32_t l, int32_t n) {
         return;
     }
     mlp(s, s->dense, &w->ffn_gate, &w->ffn_up, &w->ffn_down, s->h, n);
+    for (int32_t t = 0; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, w->pre_ffn_norm_2, H, hp->rms_eps);
+    moe_rows(s, w, s->x, s->h, s->moe_acc, n);
     for (int32_t t = 0; t < n; t++) {
-        float *r = s->x + t * H, *u2 = s->h + t * H, *d = s->dense + t * H, *mo = s->moe_acc + t * H;
+        float *r = s->x + t * H, *d = s->dense + t * H, *mo = s->moe_acc + t * H;
         ops_rmsnorm(d, d, w->post_ffn_norm_1, H, hp->rms_eps);
-        ops_rmsnorm(u2, r, w->pre_ffn_norm_2, H, hp->rms_eps);
-        moe_token(s, w, r, u2, mo);
         ops_rmsnorm(mo, mo, w->post_ffn_norm_2, H, hp->rms_eps);
         for (int64_t i = 0; i < H; i++) d[i] += mo[i];
         ops_rmsnorm(d, d, w->post_ffn_norm, H, hp->rms_eps);

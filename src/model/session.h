@@ -34,7 +34,12 @@ struct g4_session {
     /* scratch for a chunk of up to n_ubatch tokens */
     float *x, *h, *q, *k, *v, *o, *a, *g, *u, *ple, *tmp, *scores;
     float *moe_acc, *dense;   /* (n_ubatch, H) */
-    float *router;            /* (n_expert) */
+    float *router;            /* (n_ubatch, n_expert): router probabilities per row */
+    float *moe_y;             /* (n_ubatch, H): one expert's down-projection outputs */
+    int32_t *moe_sel;         /* (n_ubatch, n_expert_used): chosen experts per row */
+    float *moe_gate;          /* (n_ubatch, n_expert_used): their weights */
+    int32_t *moe_rows;        /* (n_ubatch * n_expert_used): (row, slot) pairs grouped by expert */
+    int32_t *moe_count;       /* (n_expert + 1): group starts in moe_rows */
     float *logits;            /* (n_logit_rows, V) */
     int32_t *row_pos;         /* (n_ubatch) position of each row of the chunk being computed */
     g4_session **row_sess;    /* (n_ubatch) the session whose cache each row reads and writes */
