@@ -61,8 +61,22 @@ static int argmax(const float *x, int n) {
 
 static bool kv_f16; /* run sessions with an F16 KV cache instead of float32 */
 
-/* Full-sequence logits of the model at path; returns max |g4 - ref| and checks greedy. */
-static double check_model(const char *label, const char *path, const ref *r, double tol_rel, int *top1_agree) {
+/* KL(p_ref || p_g4) of one position's next-token distributions, in nats (double sums). */
+static double kl_logits(const float *want, const float *got, int n) {
+    double mr = -INFINITY, mg = -INFINITY, zr = 0, zg = 0, kl = 0;
+    for (int v = 0; v < n; v++) { mr = fmax(mr, want[v]); mg = fmax(mg, got[v]); }
+    for (int v = 0; v < n; v++) { zr += exp(want[v] - mr); zg += exp(got[v] - mg); }
+    for (int v = 0; v < n; v++) {
+        const double lp = want[v] - mr - log(zr), lq = got[v] - mg - log(zg);
+        kl += exp(lp) * (lp - lq);
+    }
+    return kl;
+}
+
+/* Full-sequence logits of the model at path; returns max |g4 - ref| and checks greedy;
+ * *top1_agree and *mean_kl (nats per position, against the reference) if asked. */
+static double check_model(const char *label, const char *path, const ref *r, double tol_rel, int *top1_agree,
+                          double *mean_kl) {
     g4_error err;
     g4_model *m;
     if (g4_model_open(&m, path, NULL, &err) != G4_OK) {
@@ -74,14 +88,16 @@ static double check_model(const char *label, const char *path, const ref *r, dou
     g4_session_params sp = {.n_ctx = r->n_tokens + r->n_greedy + 4, .all_logits = true, .kv_type = kv_f16 ? G4_KV_F16 : G4_KV_F32};
     CHECK(g4_session_create(&s, m, &sp, &err) == G4_OK);
     CHECK(g4_session_eval(s, r->tokens, r->n_tokens, &err) == G4_OK);
-    double maxdiff = 0;
+    double maxdiff = 0, kl = 0;
     int agree = 0;
     for (int i = 0; i < r->n_tokens; i++) {
         const float *lg = g4_session_logits(s, i), *rl = r->logits + (size_t)i * (size_t)r->n_vocab;
         for (int v = 0; v < r->n_vocab; v++) maxdiff = fmax(maxdiff, fabs((double)lg[v] - rl[v]));
         agree += argmax(lg, r->n_vocab) == argmax(rl, r->n_vocab);
+        kl += kl_logits(rl, lg, r->n_vocab);
     }
     if (top1_agree) *top1_agree = agree;
+    if (mean_kl) *mean_kl = kl / r->n_tokens;
     if (tol_rel > 0)
         CHECK_MSG(maxdiff <= tol_rel * r->max_abs, "%s: max |logit diff| %.3g > %.3g x %.3g", label, maxdiff, tol_rel, r->max_abs);
     /* greedy continuation, one token at a time from the prompt's cache */
@@ -194,14 +210,14 @@ int main(void) {
         ref r;
         if (load_ref(dir, &r) != 0) { CHECK_MSG(0, "%s: cannot read the reference", dir); continue; }
         snprintf(label, sizeof label, "%s safetensors", names[k]);
-        double d = check_model(label, dir, &r, 1e-3, NULL);
+        double d = check_model(label, dir, &r, 1e-3, NULL, NULL);
         printf("%-14s safetensors  max|diff| %.3g = %.2e x max|ref| (%.2f)\n", names[k], d, d / r.max_abs, r.max_abs);
         /* F16 KV: printed, and it must keep most top-1 choices; these random models with
          * attention scale 1 have large scores, which half-precision keys perturb */
         kv_f16 = true;
         int agree16 = 0;
         snprintf(label, sizeof label, "%s safetensors, f16 KV", names[k]);
-        d = check_model(label, dir, &r, 0, &agree16);
+        d = check_model(label, dir, &r, 0, &agree16, NULL);
         kv_f16 = false;
         printf("%-14s f16 KV cache max|diff| %.3g = %.2e x max|ref|, top-1 agreement %d/%d\n", names[k], d,
                d / r.max_abs, agree16, r.n_tokens);
@@ -225,9 +241,10 @@ int main(void) {
             if (st != G4_OK) continue;
             snprintf(label, sizeof label, "%s gguf %s", names[k], types[ti].name);
             int agree = 0;
-            d = check_model(label, gguf, &r, types[ti].tol, &agree);
-            printf("%-14s gguf %-6s  max|diff| %.3g = %.2e x max|ref|, top-1 agreement %d/%d\n", names[k], types[ti].name,
-                   d, d / r.max_abs, agree, r.n_tokens);
+            double kl = 0;
+            d = check_model(label, gguf, &r, types[ti].tol, &agree, &kl);
+            printf("%-14s gguf %-6s  max|diff| %.3g = %.2e x max|ref|, top-1 agreement %d/%d, KL %.3g nats/token\n",
+                   names[k], types[ti].name, d, d / r.max_abs, agree, r.n_tokens, kl);
             if (types[ti].t == G4_DTYPE_F32) check_incremental(label, gguf, &r, 7, 7);
             unlink(gguf);
         }
