@@ -11,6 +11,7 @@
  * tile; per token, the 4 rows' lane sums are folded by two rounds of ADDP into one vector
  * [r0 r1 r2 r3], converted to float (exact: |sum| <= 32*127*127 < 2^24) and added with one
  * FMA by the vector of 4 scale products. About 22 of the 32 vector registers are live.
+ * Q4_K / Q5_K / Q6_K follow the same shape in kernels_neon_kquant.h.
  *
  * Float weights (F32 / F16 / BF16) x float activations: 4 rows x 8 columns per step, two
  * accumulators per row (8 independent FMA chains). F16 -> F32 is FCVTL and BF16 -> F32 a
@@ -21,6 +22,7 @@
 #include <arm_neon.h>
 
 #include "kernels_neon_int8.h"
+#include "kernels_neon_kquant.h"
 
 /* ---- Int8 block kernels ------------------------------------------------------------ */
 
@@ -350,6 +352,9 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->isa = "neon";
     k->matmul[G4_DTYPE_Q4_0] = neon_matmul_q4_0;
     k->matmul[G4_DTYPE_Q8_0] = neon_matmul_q8_0;
+    k->matmul[QT_Q4_K] = neon_matmul_q4_K; /* act[] is ACT_A8 already, from the reference */
+    k->matmul[QT_Q5_K] = neon_matmul_q5_K;
+    k->matmul[QT_Q6_K] = neon_matmul_q6_K;
     k->matmul[G4_DTYPE_F32] = matmul_f32;
     k->matmul[G4_DTYPE_F16] = matmul_f16;
     k->matmul[G4_DTYPE_BF16] = matmul_bf16;
