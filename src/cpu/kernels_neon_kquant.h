@@ -21,18 +21,15 @@
 
 #define NKQ_INLINE static inline __attribute__((always_inline))
 
-/* Q4_K / Q5_K: f[j] = d sc_j and o[j] = dmin m_j of the super-block at blk (scale bytes at
- * 4: sub-blocks 0..3 in the low 6 bits of bytes 0..3 / 4..7, sub-blocks 4..7 split over
- * the low/high nibbles of bytes 8..11 and the top 2 bits of bytes 0..7). */
+/* Q4_K / Q5_K: f[j] = d sc_j and o[j] = dmin m_j of the super-block at blk (scale bytes at 4). */
 static inline void nkq_k45_factors(const uint8_t *blk, float f[8], float o[8]) {
     uint16_t hd, hm;
     memcpy(&hd, blk, 2);
     memcpy(&hm, blk + 2, 2);
     const float d = h2f(hd), dmin = h2f(hm);
-    const uint8_t *q = blk + 4;
     for (int j = 0; j < 8; j++) {
-        const int sc = j < 4 ? q[j] & 63 : (q[j + 4] & 15) | ((q[j - 4] >> 6) << 4);
-        const int m = j < 4 ? q[j + 4] & 63 : (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        int sc, m;
+        k4_scale_min(blk + 4, j, &sc, &m);
         f[j] = d * (float)sc;
         o[j] = dmin * (float)m;
     }

@@ -107,17 +107,6 @@ static void matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
  * quant-formats.md §6.0 states them; the SIMD kernels unpack differently and are tested
  * against these. Then every token takes plain int8 dot products. */
 
-/* Q4_K/Q5_K: 6-bit scale and min of sub-block j (0..7) from the 12 scale bytes. */
-static void k4_scale_min(const uint8_t *S, int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = S[j] & 63;
-        *m = S[j + 4] & 63;
-    } else {
-        *sc = (S[j + 4] & 15) | (S[j - 4] >> 6) << 4;
-        *m = (S[j + 4] >> 4) | (S[j] >> 6) << 4;
-    }
-}
-
 /* The low 4 bits of element e of a super-block (pattern P4: byte 32*(e/64) + e%32, high
  * nibble in odd sub-blocks), and Q5_K's fifth bit (pattern PH: bit e/32 of byte e%32). */
 static inline int k_p4(const uint8_t *qs, int e) { return (qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 15; }

@@ -227,7 +227,7 @@ static inline __attribute__((always_inline)) __m256 sw_acc(__m256 acc, const sw_
     return _mm256_fnmadd_ps(b->o, _mm256_set1_ps(xb->d * (float)xb->s), acc);
 }
 
-/* Unpacks rows [r, r + 8) of w into nb/... sw_blocks (all of a row's 32-value blocks). */
+/* Unpacks rows [r, r + 8) of w into cols/32 sw_blocks (every 32-value block of the 8 rows). */
 typedef void (*sw_unpack_fn)(const mat *w, int64_t r, sw_block *out);
 
 /* Rows [r0, r8) in groups of 8, every token; the caller covers rows past r8. */

@@ -17,12 +17,7 @@
 #ifndef G4_CPU_KERNELS_X86_KV_H
 #define G4_CPU_KERNELS_X86_KV_H
 
-static inline float kv_hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
+/* included after kernels_x86_int8.h, whose hsum256 it uses */
 
 /* The 32 int8 values of a block as four vectors of 8 floats. */
 static inline void kv_widen32(const int8_t *q, __m256 f[4]) {
@@ -43,7 +38,7 @@ static float x86_dot_q8(const float *x, const block_q8_0 *y, int64_t n) {
         s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 24), f[3], s1);
         acc = _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(_cvtsh_ss(y[b].d)), acc);
     }
-    return kv_hsum8(acc);
+    return hsum256(acc);
 }
 
 static void x86_axpy_q8(float *y, const block_q8_0 *x, float a, int64_t n) {

@@ -239,16 +239,6 @@ static inline int get_p4(const uint8_t *qs, int e) {
 
 static inline int get_ph(const uint8_t *h, int e) { return (h[e % 32] >> (e / 32)) & 1; }
 
-/* Q4_K/Q5_K: 6-bit scale and min of sub-block j (0..7) in the 12-byte field. */
-static void get_scale_min_k4(int j, const uint8_t *S, int *sc, int *m) {
-    if (j < 4) {
-        *sc = S[j] & 63;
-        *m = S[j + 4] & 63;
-    } else {
-        *sc = (S[j + 4] & 15) | (S[j - 4] >> 6) << 4;
-        *m = (S[j + 4] >> 4) | (S[j] >> 6) << 4;
-    }
-}
 static void set_scales_k4(const uint8_t *ls, const uint8_t *lm, uint8_t *S) {
     for (int j = 0; j < 8; j++) {
         if (j < 4) {
@@ -308,7 +298,7 @@ void q4_K_dequantize_row(const void *src, float *dst, int64_t n) {
         float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
         for (int j = 0; j < 8; j++) {
             int sc, m;
-            get_scale_min_k4(j, b[i].scales, &sc, &m);
+            k4_scale_min(b[i].scales, j, &sc, &m);
             float a = d * (float)sc, c = dmin * (float)m;
             for (int e = 32 * j; e < 32 * j + 32; e++) dst[e] = a * (float)get_p4(b[i].qs, e) - c;
         }
@@ -321,7 +311,7 @@ void q5_K_dequantize_row(const void *src, float *dst, int64_t n) {
         float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
         for (int j = 0; j < 8; j++) {
             int sc, m;
-            get_scale_min_k4(j, b[i].scales, &sc, &m);
+            k4_scale_min(b[i].scales, j, &sc, &m);
             float a = d * (float)sc, c = dmin * (float)m;
             for (int e = 32 * j; e < 32 * j + 32; e++) {
                 int q = get_p4(b[i].qs, e) + 16 * get_ph(b[i].qh, e);
@@ -529,7 +519,7 @@ static void q45_K_block(const float *x, const float *qw, int nmax, float rmin, f
     float d = fp16_to_f32(*d16), dmin = fp16_to_f32(*dmin16);
     for (int j = 0; j < 8; j++) {
         int s, m;
-        get_scale_min_k4(j, S, &s, &m);
+        k4_scale_min(S, j, &s, &m);
         float dl = d * (float)s;
         if (dl == 0.0f) continue;
         float ml = dmin * (float)m;

@@ -120,6 +120,19 @@ extern const int8_t quant_iq4nl_values[16];
  * leaves the rounded integer in the low mantissa bits. Exact for |v| < 2^22, which every
  * caller respects; defined (if meaningless) for any other input, NaN included, so a bad
  * value can never trip a float-to-int conversion trap. */
+/* Q4_K/Q5_K: the 6-bit scale and min of sub-block j (0..7) from the 12 scale bytes S
+ * (quant-formats.md §6.0). Shared by the quantizers, the reference kernels and the NEON
+ * kernels. */
+static inline void k4_scale_min(const uint8_t *S, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = S[j] & 63;
+        *m = S[j + 4] & 63;
+    } else {
+        *sc = (S[j + 4] & 15) | (S[j - 4] >> 6) << 4;
+        *m = (S[j + 4] >> 4) | (S[j] >> 6) << 4;
+    }
+}
+
 static inline int quant_rne(float v) {
     float t = v + 12582912.0f;
     uint32_t u;
