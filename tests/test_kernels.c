@@ -3,8 +3,8 @@
  *
  * Tolerances: integer block dot products are exact in every table; only the order of the
  * float accumulation of block results differs, so matmuls must agree within 1e-5 relative
- * to the row's sum of |products|. Activation quantization (quantize_a8) must be
- * bit-identical: the same bytes feed every kernel.
+ * to the row's sum of |products|. Activation quantization (quantize_a8, quantize_a16)
+ * must be bit-identical: the same bytes feed every kernel.
  *
  * On x86, tests/test_arm.sh also runs this file cross-built for aarch64 under qemu, on
  * emulated CPUs with and without SDOT / SMMLA, so the NEON tables are checked there. */
@@ -35,6 +35,46 @@ static void test_quantize_a8(const cpu_kernels *ref, const cpu_kernels *k) {
     }
 }
 
+/* 16-bit activations, bit-identical to the scalar quantizer; trial 1 is made of exact ties
+ * (d a power of two, every other value an odd multiple of d/2). */
+static void test_quantize_a16(const cpu_kernels *ref, const cpu_kernels *k) {
+    enum { COLS = 32 * 37 };
+    static float x[COLS];
+    static block_a16 a[COLS / 32], b[COLS / 32];
+    for (int trial = 0; trial < 50; trial++) {
+        for (int i = 0; i < COLS; i++) x[i] = frand() * (trial % 7 == 0 ? 1e-30f : 3.0f);
+        if (trial == 1)
+            for (int i = 0; i < COLS; i++) x[i] = i % 32 == 0 ? A16_MAX * 0x1p-10f : ((float)(i % 9) - 4.5f) * 0x1p-10f;
+        if (trial == 2) for (int i = 0; i < 32; i++) x[i] = 0.0f; /* zero block */
+        ref->quantize_a16(x, a, COLS);
+        k->quantize_a16(x, b, COLS);
+        int same = 1;
+        for (int i = 0; i < COLS / 32; i++) same &= a[i].d == b[i].d && !memcmp(a[i].qs, b[i].qs, sizeof a[i].qs);
+        CHECK_MSG(same, "%s quantize_a16 differs from scalar (trial %d)", k->isa, trial);
+        if (trial == 1) CHECK(a[0].d == 0x1p-10f && a[0].qs[0] == A16_MAX && a[0].qs[1] == -4 && a[0].qs[5] == 1);
+    }
+}
+
+/* n rows of activations in the format `fmt` wants (NULL for ACT_F32), quantized by the
+ * scalar table, and their row stride. */
+static void *quantize_act(const cpu_kernels *ref, act_format fmt, const float *x, int64_t n, int64_t cols, int64_t *ldx) {
+    const int64_t nb = cols / 32;
+    if (fmt == ACT_A8) {
+        block_a8 *q = malloc((size_t)(n * nb) * sizeof *q);
+        for (int64_t t = 0; t < n; t++) ref->quantize_a8(x + t * cols, q + t * nb, cols);
+        *ldx = nb * (int64_t)sizeof(block_a8);
+        return q;
+    }
+    if (fmt == ACT_A16) {
+        block_a16 *q = malloc((size_t)(n * nb) * sizeof *q);
+        for (int64_t t = 0; t < n; t++) ref->quantize_a16(x + t * cols, q + t * nb, cols);
+        *ldx = nb * (int64_t)sizeof(block_a16);
+        return q;
+    }
+    *ldx = cols * 4;
+    return NULL;
+}
+
 static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t type, int64_t rows, int64_t cols, int64_t n) {
     uint64_t rb;
     if (!dtype_row_bytes(type, cols, &rb) || !k->matmul[type]) return;
@@ -48,15 +88,9 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     }
     for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
     mat m = {w, type, rows, cols, rb};
-    const void *xa = x;
-    int64_t ldx = cols * 4;
-    block_a8 *xq = NULL;
-    if (ref->act[type] == ACT_A8) {
-        xq = malloc((size_t)(n * cols / 32) * sizeof *xq);
-        for (int64_t t = 0; t < n; t++) ref->quantize_a8(x + t * cols, xq + t * (cols / 32), cols);
-        xa = xq;
-        ldx = cols / 32 * (int64_t)sizeof(block_a8);
-    }
+    int64_t ldx;
+    void *xq = quantize_act(ref, ref->act[type], x, n, cols, &ldx);
+    const void *xa = xq ? xq : x;
     CHECK(ref->act[type] == k->act[type]);
     ref->matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
     /* two row ranges, the second starting off a multiple of 4, as threads would split */
@@ -77,7 +111,7 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
 }
 
-/* The int8 kernels against the exact float dot product of the dequantized weights with
+/* The integer kernels (int8 or 16-bit activations) against the exact float dot product of the dequantized weights with
  * the unquantized activations. Rounding an activation to its block's int8 grid moves it
  * by at most d_a/2 (d_a = the block's scale; plus |x| * 2^-22 for the rounded 1/d_a), so
  * |y_int8 - y_exact| <= sum |w| (d_a/2 + |x| 2^-22), plus 1e-5 x sum |w x| for the float
@@ -85,30 +119,34 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
  * errors must also look like rounding noise: with e ~ uniform(-d_a/2, d_a/2) per
  * activation, the error of an output has sigma = sqrt(sum w^2 d_a^2 / 12), and over the
  * rows x tokens outputs the RMS of error/sigma must stay below 1.5 (about 1 expected;
- * an error of one activation step per block in the min or scale terms gives 3 or more). */
+ * an error of one activation step per block in the min or scale terms gives 3 or more).
+ * With 16-bit activations (Q8_0) d_a is 256 times finer, and so is the bound. */
 static void test_a8_accuracy(const cpu_kernels *ref, int32_t type, int64_t rows, int64_t cols, int64_t n) {
     uint64_t rb;
-    if (!dtype_row_bytes(type, cols, &rb) || ref->act[type] != ACT_A8) return;
+    const act_format fmt = ref->act[type];
+    if (!dtype_row_bytes(type, cols, &rb) || fmt == ACT_F32) return;
     uint8_t *w = malloc(rb * (size_t)rows);
     float *wf = malloc((size_t)(rows * cols) * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
     float *y = malloc((size_t)(n * rows) * sizeof(float)), *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
-    block_a8 *xq = malloc((size_t)(n * cols / 32) * sizeof *xq);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < cols; c++) wf[r * cols + c] = frand() * (r % 3 == 0 ? 0.01f : 1.0f) + (r % 4 == 1 ? 0.5f : 0.0f);
         quantize_row(type, wf + r * cols, w + r * rb, cols);
         dequantize_row(type, w + r * rb, wf + r * cols, cols);
     }
     for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
-    for (int64_t t = 0; t < n; t++) ref->quantize_a8(x + t * cols, xq + t * (cols / 32), cols);
+    int64_t ldx;
+    void *xq = quantize_act(ref, fmt, x, n, cols, &ldx);
     mat m = {w, type, rows, cols, rb};
-    ref->matmul[type](y, rows, &m, 0, rows, xq, cols / 32 * (int64_t)sizeof(block_a8), n, scratch);
+    ref->matmul[type](y, rows, &m, 0, rows, xq, ldx, n, scratch);
     int ok = 1;
     double z2 = 0;
     for (int64_t t = 0; t < n; t++)
         for (int64_t r = 0; r < rows; r++) {
             double exact = 0, mag = 0, bound = 0, var = 0;
             for (int64_t c = 0; c < cols; c++) {
-                const double wv = wf[r * cols + c], xv = x[t * cols + c], da = xq[t * (cols / 32) + c / 32].d;
+                const int64_t blk = t * (cols / 32) + c / 32;
+                const double wv = wf[r * cols + c], xv = x[t * cols + c];
+                const double da = fmt == ACT_A16 ? ((const block_a16 *)xq)[blk].d : ((const block_a8 *)xq)[blk].d;
                 exact += wv * xv;
                 mag += fabs(wv * xv);
                 bound += fabs(wv) * (0.5 * da + fabs(xv) * 0x1p-22);
@@ -119,9 +157,9 @@ static void test_a8_accuracy(const cpu_kernels *ref, int32_t type, int64_t rows,
             z2 += e * e / (var + 1e-30);
         }
     const double z = sqrt(z2 / (double)(rows * n));
-    CHECK_MSG(ok, "%s int8 matmul %lldx%lld: beyond the activation-rounding bound", g4_dtype_name(type), (long long)rows,
+    CHECK_MSG(ok, "%s integer matmul %lldx%lld: beyond the activation-rounding bound", g4_dtype_name(type), (long long)rows,
               (long long)cols);
-    CHECK_MSG(z <= 1.5, "%s int8 matmul %lldx%lld: error RMS %.2f x the rounding noise", g4_dtype_name(type),
+    CHECK_MSG(z <= 1.5, "%s integer matmul %lldx%lld: error RMS %.2f x the rounding noise", g4_dtype_name(type),
               (long long)rows, (long long)cols, z);
     free(w); free(wf); free(x); free(y); free(scratch); free(xq);
 }
@@ -284,6 +322,7 @@ int main(void) {
         const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
         if (!k) { printf("%s: not available on this CPU, skipped\n", cpu_isa_name((cpu_isa)isa)); continue; }
         test_quantize_a8(ref, k);
+        test_quantize_a16(ref, k);
         test_vector_ops(ref, k);
         test_kv_q8(ref, k);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {

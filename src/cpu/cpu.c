@@ -24,7 +24,7 @@ cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens) {
     c->max_cols = max_cols;
     c->scratch = malloc((size_t)n_threads * (size_t)KERNEL_SCRATCH_FLOATS(max_cols) * sizeof(float));
     c->xq_blocks = max_tokens * ((max_cols + 31) / 32);
-    c->xq = malloc((size_t)c->xq_blocks * sizeof(block_a8));
+    c->xq = malloc((size_t)c->xq_blocks * G4_MAX(sizeof(block_a8), sizeof(block_a16)));
     c->pool = pool_create(n_threads);
     if (!c->scratch || !c->xq || !c->pool) { cpu_ctx_free(c); return NULL; }
     return c;
@@ -65,22 +65,26 @@ static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
     }
 }
 
-typedef struct q_job { cpu_ctx *c; const float *x; int64_t cols; } q_job;
+typedef struct q_job { cpu_ctx *c; const float *x; int64_t cols; act_format fmt; } q_job;
 
 static void quantize_rows(void *arg, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     q_job *q = arg;
     const int64_t nb = q->cols / 32;
-    for (int64_t t = t0; t < t1; t++) q->c->k->quantize_a8(q->x + t * q->cols, q->c->xq + t * nb, q->cols);
+    for (int64_t t = t0; t < t1; t++) {
+        if (q->fmt == ACT_A16) q->c->k->quantize_a16(q->x + t * q->cols, (block_a16 *)q->c->xq + t * nb, q->cols);
+        else q->c->k->quantize_a8(q->x + t * q->cols, (block_a8 *)q->c->xq + t * nb, q->cols);
+    }
 }
 
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
     mm_job j = {.c = c, .y = y, .w = w, .x = x, .ldx = w->cols * (int64_t)sizeof(float), .n = n, .fn = c->k->matmul[w->type]};
-    if (c->k->act[w->type] == ACT_A8) {
-        q_job q = {c, x, w->cols};
+    const act_format fmt = c->k->act[w->type];
+    if (fmt != ACT_F32) {
+        q_job q = {c, x, w->cols, fmt};
         pool_run(c->pool, quantize_rows, &q, n, n >= 2 * c->n_threads ? 1 : n);
         j.x = c->xq;
-        j.ldx = (w->cols / 32) * (int64_t)sizeof(block_a8);
+        j.ldx = (w->cols / 32) * (int64_t)(fmt == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
     }
     if (n == 1) {
         pool_run(c->pool, mm_static, &j, w->rows, 0);

@@ -14,7 +14,7 @@ typedef struct cpu_ctx {
     int n_threads;
     int64_t max_cols;
     float *scratch;       /* n_threads * KERNEL_SCRATCH_FLOATS(max_cols) floats */
-    block_a8 *xq;         /* quantized activations, up to max_rows_x * max_cols / 32 blocks */
+    void *xq;             /* quantized activations (block_a8 or block_a16 rows), xq_blocks blocks */
     int64_t xq_blocks;
 } cpu_ctx;
 

@@ -14,7 +14,11 @@ static inline __m256i dot_u8s8(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
+/* 16 int16 x int16 products, pair sums added to acc's 8 int32 lanes (VPMADDWD + VPADDD). */
+static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+
 #include "kernels_x86_int8.h"
+#include "kernels_x86_q8.h"
 #include "kernels_x86_kquant.h"
 #include "kernels_x86_float.h"
 #include "kernels_x86_kv.h"
@@ -112,6 +116,7 @@ void kernels_avx2_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx2";
     x86_fill_shared(k);
+    x86_fill_q8(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);
     k->matmul[G4_DTYPE_F32] = matmul_float_tiles;

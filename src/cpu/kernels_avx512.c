@@ -1,8 +1,8 @@
 /* kernels_avx512.c - AVX-512 (F, BW, DQ, VL, VNNI) kernels; only this file is compiled with
  * those flags, and the table is used only when CPUID says they are there.
  *
- * The int8 block kernels (Q4_0, Q8_0 x block_a8) are the shared ones of
- * kernels_x86_int8.h with VPDPBUSD as the byte dot product, on 256-bit vectors (one
+ * The int8 block kernels (Q4_0 x block_a8, Q8_0 x block_a16) are the shared ones of
+ * kernels_x86_int8.h and kernels_x86_q8.h with VPDPBUSD / VPDPWSSD as the dot products, on 256-bit vectors (one
  * block is 32 bytes, and Zen 4 splits 512-bit operations anyway). Float weights use
  * 512-bit FMAs; activation quantization uses 512-bit vectors. */
 #include "kernels.h"
@@ -14,7 +14,11 @@
 /* VPDPBUSD (AVX-512 VNNI on 256-bit vectors): 32 u8 x s8 products into 8 int32 lanes. */
 static inline __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
 
+/* VPDPWSSD: 16 int16 x int16 products, pair sums added to acc's 8 int32 lanes. */
+static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
+
 #include "kernels_x86_int8.h"
+#include "kernels_x86_q8.h"
 #include "kernels_x86_kquant.h"
 #include "kernels_x86_float.h"
 #include "kernels_x86_kv.h"
@@ -112,6 +116,7 @@ void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx512";
     x86_fill_shared(k);
+    x86_fill_q8(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);
     k->matmul[G4_DTYPE_F32] = matmul_float_tiles;

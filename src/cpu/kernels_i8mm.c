@@ -12,6 +12,9 @@
  * int32 tiles per block, 8 weight and 4 activation registers); the float accumulators are
  * untangled into [r0 r1 r2 r3] per token with UZP1/UZP2 once, after the last block.
  *
+ * Q8_0's 16-bit activations (kernels.h) go through as their two int8 planes
+ * (kernels_neon_int8.h), two SMMLA sets per block combined as 256 hi + lo.
+ *
  * Decode (one token: half of every SMMLA would be wasted) and the last n % 4 tokens use
  * the SDOT kernels of kernels_neon.c; everything else in the table is the NEON table's. */
 #include "kernels.h"
@@ -55,10 +58,7 @@ static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t 
         const uint8_t *p[4];
         const int rows = row_group(w, r, r1, p);
         for (int64_t t = 0; t < n4; t += 4) {
-            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
-            const block_a8 *x1 = (const block_a8 *)((const char *)x0 + ldx);
-            const block_a8 *x2 = (const block_a8 *)((const char *)x1 + ldx);
-            const block_a8 *x3 = (const block_a8 *)((const char *)x2 + ldx);
+            const char *x0 = (const char *)xv + t * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
             /* cRT: weight-row pair R (rows 0,1 / 2,3) x token pair T (tokens 0,1 / 2,3) */
             float32x4_t c00 = vdupq_n_f32(0.0f), c01 = c00, c10 = c00, c11 = c00;
             for (int64_t b = 0; b < nb; b++) {
@@ -68,18 +68,29 @@ static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t 
                 const float32x4_t dw = scales4(b0, b1, b2, b3);              /* [d0 d1 d2 d3] */
                 const float32x4_t dw01 = vzip1q_f32(dw, dw), dw23 = vzip2q_f32(dw, dw); /* [d0 d0 d1 d1] */
                 float32x4_t dx = vdupq_n_f32(0.0f);
-                dx = vld1q_lane_f32(&x0[b].d, dx, 0);
-                dx = vld1q_lane_f32(&x1[b].d, dx, 1);
-                dx = vld1q_lane_f32(&x2[b].d, dx, 2);
-                dx = vld1q_lane_f32(&x3[b].d, dx, 3);
+                dx = vld1q_lane_f32(q4 ? &((const block_a8 *)x0)[b].d : &((const block_a16 *)x0)[b].d, dx, 0);
+                dx = vld1q_lane_f32(q4 ? &((const block_a8 *)x1)[b].d : &((const block_a16 *)x1)[b].d, dx, 1);
+                dx = vld1q_lane_f32(q4 ? &((const block_a8 *)x2)[b].d : &((const block_a16 *)x2)[b].d, dx, 2);
+                dx = vld1q_lane_f32(q4 ? &((const block_a8 *)x3)[b].d : &((const block_a16 *)x3)[b].d, dx, 3);
                 const float32x4_t dx01 = vcombine_f32(vget_low_f32(dx), vget_low_f32(dx));   /* [e0 e1 e0 e1] */
                 const float32x4_t dx23 = vcombine_f32(vget_high_f32(dx), vget_high_f32(dx)); /* [e2 e3 e2 e3] */
-                const pair32 a01 = interleave(load_a8(&x0[b]), load_a8(&x1[b]));
-                c00 = vfmaq_f32(c00, vcvtq_f32_s32(mmla(w01, a01)), vmulq_f32(dw01, dx01));
-                c10 = vfmaq_f32(c10, vcvtq_f32_s32(mmla(w23, a01)), vmulq_f32(dw23, dx01));
-                const pair32 a23 = interleave(load_a8(&x2[b]), load_a8(&x3[b]));
-                c01 = vfmaq_f32(c01, vcvtq_f32_s32(mmla(w01, a23)), vmulq_f32(dw01, dx23));
-                c11 = vfmaq_f32(c11, vcvtq_f32_s32(mmla(w23, a23)), vmulq_f32(dw23, dx23));
+                if (q4) {
+                    const pair32 a01 = interleave(load_a8((const block_a8 *)x0 + b), load_a8((const block_a8 *)x1 + b));
+                    c00 = vfmaq_f32(c00, vcvtq_f32_s32(mmla(w01, a01)), vmulq_f32(dw01, dx01));
+                    c10 = vfmaq_f32(c10, vcvtq_f32_s32(mmla(w23, a01)), vmulq_f32(dw23, dx01));
+                    const pair32 a23 = interleave(load_a8((const block_a8 *)x2 + b), load_a8((const block_a8 *)x3 + b));
+                    c01 = vfmaq_f32(c01, vcvtq_f32_s32(mmla(w01, a23)), vmulq_f32(dw01, dx23));
+                    c11 = vfmaq_f32(c11, vcvtq_f32_s32(mmla(w23, a23)), vmulq_f32(dw23, dx23));
+                } else { /* 16-bit activations: both int8 planes, sum = 256 hi + lo */
+                    const a16_planes p0 = load_a16((const block_a16 *)x0 + b), p1 = load_a16((const block_a16 *)x1 + b);
+                    const pair32 h01 = interleave(p0.hi, p1.hi), l01 = interleave(p0.lo, p1.lo);
+                    c00 = vfmaq_f32(c00, vcvtq_f32_s32(vmlaq_n_s32(mmla(w01, l01), mmla(w01, h01), 256)), vmulq_f32(dw01, dx01));
+                    c10 = vfmaq_f32(c10, vcvtq_f32_s32(vmlaq_n_s32(mmla(w23, l01), mmla(w23, h01), 256)), vmulq_f32(dw23, dx01));
+                    const a16_planes p2 = load_a16((const block_a16 *)x2 + b), p3 = load_a16((const block_a16 *)x3 + b);
+                    const pair32 h23 = interleave(p2.hi, p3.hi), l23 = interleave(p2.lo, p3.lo);
+                    c01 = vfmaq_f32(c01, vcvtq_f32_s32(vmlaq_n_s32(mmla(w01, l23), mmla(w01, h23), 256)), vmulq_f32(dw01, dx23));
+                    c11 = vfmaq_f32(c11, vcvtq_f32_s32(vmlaq_n_s32(mmla(w23, l23), mmla(w23, h23), 256)), vmulq_f32(dw23, dx23));
+                }
             }
             /* c00 = [r0t0 r0t1 r1t0 r1t1], c10 = [r2t0 r2t1 r3t0 r3t1]: even lanes are token 0 */
             store_rows(y + t * ldy + r, vuzp1q_f32(c00, c10), rows);

@@ -3,7 +3,8 @@
  * -march=armv8.2-a+dotprod, and its table is built only when HWCAP says ASIMDDP
  * (features.c); the rest of an arm64 build is base Armv8-A.
  *
- * Int8 block kernels (Q4_0 / Q8_0 weights x block_a8 activations). SDOT multiplies signed
+ * Int8 block kernels (Q4_0 weights x block_a8 activations; Q8_0 x block_a16, whose two
+ * int8 planes (kernels_neon_int8.h) take two SDOTs per weight register). SDOT multiplies signed
  * by signed bytes, 16 products into 4 int32 lanes, so unlike x86 no sign trick is needed:
  * Q4_0 nibbles become bytes in -8..7 and meet the activations directly. Work goes in
  * tiles of 4 weight rows x 4 tokens (x 1 token for decode and the last n % 4 tokens). Per
@@ -52,7 +53,24 @@ static inline float32x4_t step(float32x4_t acc, w4 v, const block_a8 *xb) {
     return vfmaq_f32(acc, vcvtq_f32_s32(s), vmulq_n_f32(v.d, xb->d));
 }
 
-/* The one int8 kernel, instantiated for Q4_0 (q4 = 1) and Q8_0 (q4 = 0). */
+/* The same for a 16-bit activation block (Q8_0 weights): SDOT on both planes of
+ * kernels_neon_int8.h's split, combined as 256 hi + lo after the folds. */
+static inline float32x4_t step16(float32x4_t acc, w4 v, const block_a16 *xb) {
+    const a16_planes a = load_a16(xb);
+    const int32x4_t z = vdupq_n_s32(0);
+#define DOT2(q, pl) vdotq_s32(vdotq_s32(z, q.lo, pl.lo), q.hi, pl.hi)
+    const int32x4_t h = vpaddq_s32(vpaddq_s32(DOT2(v.q0, a.hi), DOT2(v.q1, a.hi)), vpaddq_s32(DOT2(v.q2, a.hi), DOT2(v.q3, a.hi)));
+    const int32x4_t l = vpaddq_s32(vpaddq_s32(DOT2(v.q0, a.lo), DOT2(v.q1, a.lo)), vpaddq_s32(DOT2(v.q2, a.lo), DOT2(v.q3, a.lo)));
+#undef DOT2
+    return vfmaq_f32(acc, vcvtq_f32_s32(vmlaq_n_s32(l, h, 256)), vmulq_n_f32(v.d, xb->d));
+}
+
+/* One activation block of token row xt: block_a8 for Q4_0, block_a16 for Q8_0 */
+#define STEP(acc, xt, b) \
+    (q4 ? step(acc, v, (const block_a8 *)(xt) + (b)) : step16(acc, v, (const block_a16 *)(xt) + (b)))
+
+/* The one int8 kernel, instantiated for Q4_0 (q4 = 1, block_a8 activations) and Q8_0
+ * (q4 = 0, block_a16). */
 static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t ldy, const mat *w, int64_t r0,
                                                               int64_t r1, const void *xv, int64_t ldx, int64_t n,
                                                               const int q4) {
@@ -63,17 +81,14 @@ static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t 
         const int rows = row_group(w, r, r1, p);
         int64_t t = 0;
         for (; t + 4 <= n; t += 4) {
-            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
-            const block_a8 *x1 = (const block_a8 *)((const char *)x0 + ldx);
-            const block_a8 *x2 = (const block_a8 *)((const char *)x1 + ldx);
-            const block_a8 *x3 = (const block_a8 *)((const char *)x2 + ldx);
+            const char *x0 = (const char *)xv + t * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
             float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
             for (int64_t b = 0; b < nb; b++) {
                 const w4 v = load4(p, (size_t)b * bs, q4);
-                c0 = step(c0, v, &x0[b]);
-                c1 = step(c1, v, &x1[b]);
-                c2 = step(c2, v, &x2[b]);
-                c3 = step(c3, v, &x3[b]);
+                c0 = STEP(c0, x0, b);
+                c1 = STEP(c1, x1, b);
+                c2 = STEP(c2, x2, b);
+                c3 = STEP(c3, x3, b);
             }
             store_rows(y + t * ldy + r, c0, rows);
             store_rows(y + (t + 1) * ldy + r, c1, rows);
@@ -81,16 +96,17 @@ static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t 
             store_rows(y + (t + 3) * ldy + r, c3, rows);
         }
         for (; t < n; t++) { /* decode, and the last n % 4 tokens */
-            const block_a8 *x0 = (const block_a8 *)((const char *)xv + t * ldx);
+            const char *x0 = (const char *)xv + t * ldx;
             float32x4_t c0 = vdupq_n_f32(0.0f);
             for (int64_t b = 0; b < nb; b++) {
                 const w4 v = load4(p, (size_t)b * bs, q4);
-                c0 = step(c0, v, &x0[b]);
+                c0 = STEP(c0, x0, b);
             }
             store_rows(y + t * ldy + r, c0, rows);
         }
     }
 }
+#undef STEP
 
 void neon_matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                       int64_t n, float *scratch) {
@@ -129,6 +145,23 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
         vst1q_s8(y[b].qs + 16, quantize16(v4, v5, v6, v7, id, &s));
         y[b].d = d;
         y[b].s = vaddvq_s32(s);
+    }
+}
+
+/* d = max|x| / A16_MAX, q = round-half-away(x * (1/d)), as the scalar table. */
+static void quantize_a16(const float *x, block_a16 *y, int64_t cols) {
+    for (int64_t b = 0; b < cols / 32; b++) {
+        const float *xb = x + b * 32;
+        float32x4_t v[8], m = vdupq_n_f32(0.0f);
+        for (int i = 0; i < 8; i++) {
+            v[i] = vld1q_f32(xb + 4 * i);
+            m = vmaxnmq_f32(m, vabsq_f32(v[i]));
+        }
+        const float d = vmaxnmvq_f32(m) / (float)A16_MAX, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int i = 0; i < 8; i += 2) /* |q| <= A16_MAX: the narrowing never saturates */
+            vst1q_s16(y[b].qs + 4 * i, vcombine_s16(vqmovn_s32(vcvtaq_s32_f32(vmulq_n_f32(v[i], id))),
+                                                    vqmovn_s32(vcvtaq_s32_f32(vmulq_n_f32(v[i + 1], id)))));
+        y[b].d = d;
     }
 }
 
@@ -351,7 +384,8 @@ void kernels_neon_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "neon";
     k->matmul[G4_DTYPE_Q4_0] = neon_matmul_q4_0;
-    k->matmul[G4_DTYPE_Q8_0] = neon_matmul_q8_0;
+    k->matmul[G4_DTYPE_Q8_0] = neon_matmul_q8_0; /* act[] is ACT_A16, from the reference */
+    k->quantize_a16 = quantize_a16;
     k->matmul[QT_Q4_K] = neon_matmul_q4_K; /* act[] is ACT_A8 already, from the reference */
     k->matmul[QT_Q5_K] = neon_matmul_q5_K;
     k->matmul[QT_Q6_K] = neon_matmul_q6_K;

@@ -1,6 +1,6 @@
 /* kernels_neon_int8.h - what the two AArch64 tables (kernels_neon.c: SDOT,
  * kernels_i8mm.c: SMMLA) share for the int8 block kernels: reading a Q4_0 / Q8_0 block
- * as 32 signed bytes, gathering four rows' scales into one vector, and storing a vector
+ * as 32 signed bytes, splitting a 16-bit activation block into two int8 planes, gathering four rows' scales into one vector, and storing a vector
  * of four consecutive outputs of which only the first `rows` are real. Included by each
  * table's file, so it is compiled with that file's flags; only base Armv8 NEON is used
  * here.
@@ -32,6 +32,18 @@ static inline w32 load_q8_0(const void *blk) {
     const int8_t *q = ((const block_q8_0 *)blk)->qs;
     w32 w = {vld1q_s8(q), vld1q_s8(q + 16)};
     return w;
+}
+
+/* A block_a16 as two int8 planes with q = 256 hi + lo, lo in [-128, 127]: lo is q's low
+ * byte (XTN) and hi = (q + 128) >> 8 (RSHRN), in [-127, 127] since |q| <= A16_MAX. SDOT
+ * on each plane then gives sum w q = 256 (sum w hi) + (sum w lo), exact in int32. */
+typedef struct a16_planes { w32 hi, lo; } a16_planes;
+
+static inline a16_planes load_a16(const block_a16 *x) {
+    const int16x8_t q0 = vld1q_s16(x->qs), q1 = vld1q_s16(x->qs + 8), q2 = vld1q_s16(x->qs + 16), q3 = vld1q_s16(x->qs + 24);
+    a16_planes p = {{vrshrn_high_n_s16(vrshrn_n_s16(q0, 8), q1, 8), vrshrn_high_n_s16(vrshrn_n_s16(q2, 8), q3, 8)},
+                    {vmovn_high_s16(vmovn_s16(q0), q1), vmovn_high_s16(vmovn_s16(q2), q3)}};
+    return p;
 }
 
 /* Both block types start with their scale as IEEE half. */

@@ -47,6 +47,8 @@ static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     }
 }
 
+/* Q8_0 x block_a16 (kernels.h says why 16 bits): exact int32 block sums (|sum| <= 32 x
+ * 127 x 32512 < 2^27), scaled by the two block scales. */
 static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
     (void)scratch;
@@ -54,7 +56,7 @@ static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     for (int64_t r = r0; r < r1; r++) {
         const block_q8_0 *wb = (const block_q8_0 *)(w->data + (uint64_t)r * w->row_bytes);
         for (int64_t t = 0; t < n; t++) {
-            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+            const block_a16 *xb = (const block_a16 *)((const char *)xv + t * ldx);
             float acc = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
                 int32_t dot = 0;
@@ -190,6 +192,17 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     }
 }
 
+static void quantize_a16(const float *x, block_a16 *y, int64_t cols) {
+    for (int64_t b = 0; b < cols / 32; b++) {
+        const float *xb = x + b * 32;
+        float amax = 0.0f;
+        for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(xb[e]));
+        const float d = amax / (float)A16_MAX, id = d != 0.0f ? 1.0f / d : 0.0f;
+        for (int e = 0; e < 32; e++) y[b].qs[e] = (int16_t)roundf(xb[e] * id);
+        y[b].d = d;
+    }
+}
+
 static float dot_f32(const float *x, const float *y, int64_t n) {
     float acc = 0.0f;
     for (int64_t i = 0; i < n; i++) acc += x[i] * y[i];
@@ -261,12 +274,13 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
     k->act[G4_DTYPE_Q4_0] = ACT_A8;
     k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
-    k->act[G4_DTYPE_Q8_0] = ACT_A8;
+    k->act[G4_DTYPE_Q8_0] = ACT_A16;
     k->matmul[QT_Q4_K] = k->matmul[QT_Q5_K] = k->matmul[QT_Q6_K] = matmul_kq;
     k->matmul[QT_Q5_0] = matmul_q5_0;
     k->act[QT_Q5_0] = ACT_A8;
     k->act[QT_Q4_K] = k->act[QT_Q5_K] = k->act[QT_Q6_K] = ACT_A8;
     k->quantize_a8 = quantize_a8;
+    k->quantize_a16 = quantize_a16;
     k->int8_peak = int8_peak;
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;

@@ -1,14 +1,15 @@
-/* kernels_x86_int8.h - the int8 block kernels (Q4_0 / Q8_0 weights x block_a8
- * activations), and small helpers, shared by the AVX2 and AVX-512 tables. The including file defines
+/* kernels_x86_int8.h - the int8 block kernels (Q4_0 weights x block_a8 activations; the
+ * MATMUL_INT8 / MATMUL_TILE shapes that Q5_0 instantiates), and small helpers, shared by the AVX2 and AVX-512 tables. The including file defines
  * dot_u8s8(u, s): 32 unsigned x signed byte products summed into 8 int32 lanes (AVX2:
  * VPMADDUBSW + VPMADDWD; AVX-512 VNNI: one VPDPBUSD), and is compiled with its ISA's
  * flags; everything else is the same code.
  *
  * Decode (matvec_*) walks four weight rows at a time with one register accumulator per
  * row. Prefill: Q4_0 (and the K-quants, kernels_x86_kquant.h) turn 8 rows sideways
- * (sw_matmul, below); Q8_0 and Q5_0 work in 2-row x 4-token tiles so each weight block
- * is unpacked once for four tokens. Q8_0 uses the sign trick: |w| is the unsigned operand
- * and w's sign moves onto the activation (VPSIGNB also zeroes it where w is 0); Q4_0
+ * (sw_matmul, below); Q5_0 works in 2-row x 4-token tiles so each weight block is
+ * unpacked once for four tokens, with the sign trick: |w| is the unsigned operand and
+ * w's sign moves onto the activation (VPSIGNB also zeroes it where w is 0). (Q8_0 takes
+ * 16-bit activations: kernels_x86_q8.h.) Q4_0
  * keeps its nibbles unsigned and corrects for their offset of 8 with the activation
  * block's sum. */
 #ifndef G4_KERNELS_X86_INT8_H
@@ -97,8 +98,6 @@ static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, co
     }                                                                                                            \
 }
 
-#define LOAD_Q8(qs) _mm256_loadu_si256((const __m256i *)(qs))
-MATMUL_INT8(matvec_q8_0, block_q8_0, LOAD_Q8)
 
 /* Q4_0 block's nibbles as 32 unsigned bytes 0..15, in element order (the 16 low nibbles,
  * then the 16 high ones): one broadcast load, one variable shift (the upper lane by 4),
@@ -334,8 +333,6 @@ static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, co
     if (n4 < n) FALLBACK(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);        \
 }
 
-MATMUL_TILE(matmul_q8_0, block_q8_0, LOAD_Q8, matvec_q8_0)
-
 /* Attention's float vector ops, 8 lanes with two accumulators (head dims are multiples
  * of 16 in every Gemma 4; a scalar tail covers any other length). */
 static inline float x86_dot_f32(const float *x, const float *y, int64_t n) {
@@ -426,7 +423,6 @@ static inline void x86_gelu_mul(float *g, const float *u, int64_t n) {
 /* The table entries both x86 ISAs share (their fill functions add the rest). */
 static inline void x86_fill_shared(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
-    k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
     k->dot_f32 = x86_dot_f32;
     k->axpy_f32 = x86_axpy_f32;
     k->dot_f16 = x86_dot_f16;

@@ -1,0 +1,131 @@
+/* kernels_x86_q8.h - Q8_0 weights x block_a16 activations (16-bit, kernels.h says why),
+ * and the activation quantizer, shared by the AVX2 and AVX-512 tables; included after
+ * kernels_x86_int8.h. The including file defines dot_s16(acc, a, b): acc plus the pair
+ * sums of 16 int16 x int16 products in 8 int32 lanes (AVX2: VPMADDWD + VPADDD; AVX-512
+ * VNNI: one VPDPWSSD).
+ *
+ * A weight block's 32 int8 values are sign-extended to two vectors of 16 int16
+ * (VPMOVSXBW, which takes its operand from memory) and multiplied with the activation
+ * block's two vectors; |sum| <= 32 x 127 x 32512 < 2^27, so the int32 lanes are exact.
+ *   Decode: four rows at a time share each activation block's loads; about 10
+ *     instructions per row and block, as many as the int8 sign-trick kernel took.
+ *   Prefill: 2 rows x 4 tokens per pass, each weight block widened once for 4 tokens
+ *     (the int8 tiles' shape, kernels_x86_int8.h's MATMUL_TILE): per row, token and
+ *     block 2 multiplies, an add, a conversion and a scaled FMA. */
+#ifndef G4_KERNELS_X86_Q8_H
+#define G4_KERNELS_X86_Q8_H
+
+/* A Q8_0 block's 32 weights as int16: elements 0..15 and 16..31 */
+static inline __m256i q8_lo16(const block_q8_0 *b) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->qs)); }
+static inline __m256i q8_hi16(const block_q8_0 *b) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b->qs + 16))); }
+
+static void matvec_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                            int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t nb = w->cols / 32;
+    for (int64_t r = r0; r < r1; r += RB) {
+        const int rows = (int)G4_MIN(RB, r1 - r);
+        const block_q8_0 *wr[RB];
+        for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
+            wr[i] = (const block_q8_0 *)(w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes);
+        for (int64_t t = 0; t < n; t++) {
+            const block_a16 *xb = (const block_a16 *)((const char *)xv + t * ldx);
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t b = 0; b < nb; b++) {
+                if ((b & 1) == 0 && t == 0) /* every 2 blocks (68 bytes) */
+                    for (int i = 0; i < RB; i++) PREFETCH_NEXT(wr[i] + b, w->row_bytes);
+                const __m256i xl = _mm256_loadu_si256((const __m256i *)xb[b].qs);
+                const __m256i xh = _mm256_loadu_si256((const __m256i *)(xb[b].qs + 16));
+                const __m256 da = _mm256_set1_ps(xb[b].d);
+#define Q8ROW(acc, i)                                                                                          \
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(wr[i][b].d), da),                                                \
+                          _mm256_cvtepi32_ps(dot_s16(_mm256_madd_epi16(q8_lo16(&wr[i][b]), xl), q8_hi16(&wr[i][b]), xh)), acc)
+                Q8ROW(a0, 0);
+                Q8ROW(a1, 1);
+                Q8ROW(a2, 2);
+                Q8ROW(a3, 3);
+#undef Q8ROW
+            }
+            const float out[RB] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
+            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+        }
+    }
+}
+
+static void matmul_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                            int64_t n, float *scratch) {
+    const int64_t nb = w->cols / 32, n4 = n / 4 * 4, r2 = r0 + (r1 - r0) / 2 * 2;
+    if (n < 2) { matvec_q8_0_a16(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
+    for (int64_t r = r0; r < r2 && n4; r += 2) {
+        const block_q8_0 *w0 = (const block_q8_0 *)(w->data + (uint64_t)r * w->row_bytes);
+        const block_q8_0 *w1 = (const block_q8_0 *)((const uint8_t *)w0 + w->row_bytes);
+        for (int64_t t = 0; t < n4; t += 4) {
+            const block_a16 *x0 = (const block_a16 *)((const char *)xv + t * ldx);
+            const block_a16 *x1 = (const block_a16 *)((const char *)x0 + ldx);
+            const block_a16 *x2 = (const block_a16 *)((const char *)x1 + ldx);
+            const block_a16 *x3 = (const block_a16 *)((const char *)x2 + ldx);
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+            __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+            for (int64_t b = 0; b < nb; b++) {
+                const __m256i l0 = q8_lo16(&w0[b]), h0 = q8_hi16(&w0[b]), l1 = q8_lo16(&w1[b]), h1 = q8_hi16(&w1[b]);
+                const float s0 = h2f(w0[b].d), s1 = h2f(w1[b].d);
+#define Q8TOK(xt, ca, cb)                                                                                        \
+    do {                                                                                                          \
+        const __m256i xl = _mm256_loadu_si256((const __m256i *)xt[b].qs);                                        \
+        const __m256i xh = _mm256_loadu_si256((const __m256i *)(xt[b].qs + 16));                                 \
+        const float d = xt[b].d;                                                                                  \
+        ca = _mm256_fmadd_ps(_mm256_set1_ps(s0 * d), _mm256_cvtepi32_ps(dot_s16(_mm256_madd_epi16(l0, xl), h0, xh)), ca); \
+        cb = _mm256_fmadd_ps(_mm256_set1_ps(s1 * d), _mm256_cvtepi32_ps(dot_s16(_mm256_madd_epi16(l1, xl), h1, xh)), cb); \
+    } while (0)
+                Q8TOK(x0, c00, c10);
+                Q8TOK(x1, c01, c11);
+                Q8TOK(x2, c02, c12);
+                Q8TOK(x3, c03, c13);
+#undef Q8TOK
+            }
+            y[t * ldy + r] = hsum256(c00); y[(t + 1) * ldy + r] = hsum256(c01);
+            y[(t + 2) * ldy + r] = hsum256(c02); y[(t + 3) * ldy + r] = hsum256(c03);
+            y[t * ldy + r + 1] = hsum256(c10); y[(t + 1) * ldy + r + 1] = hsum256(c11);
+            y[(t + 2) * ldy + r + 1] = hsum256(c12); y[(t + 3) * ldy + r + 1] = hsum256(c13);
+        }
+    }
+    /* what the tile did not cover: an odd last row, and tokens past the last multiple of 4 */
+    if (n4) matvec_q8_0_a16(y, ldy, w, r2, r1, xv, ldx, n4, scratch);
+    if (n4 < n) matvec_q8_0_a16(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);
+}
+
+/* Bit-identical to the scalar quantize_a16: d = max|x| / A16_MAX, q = round-half-away(x /
+ * d) as truncation plus a step away from zero when the (exact) remainder is at least one
+ * half. The packs interleave 128-bit lanes; one 64-bit permutation restores the order. */
+static void x86_quantize_a16(const float *x, block_a16 *y, int64_t cols) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    for (int64_t b = 0; b < cols / 32; b++) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(x + b * 32 + 8 * i);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float d = _mm_cvtss_f32(m4) / (float)A16_MAX, id = d != 0.0f ? 1.0f / d : 0.0f;
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) {
+            const __m256 s = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
+            __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(s, t)), half, _CMP_GE_OQ);
+            t = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_and_ps(s, sign), one)));
+            q[i] = _mm256_cvttps_epi32(t);
+        }
+        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xd8));
+        _mm256_storeu_si256((__m256i *)(y[b].qs + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xd8));
+        y[b].d = d;
+    }
+}
+
+static inline void x86_fill_q8(cpu_kernels *k) {
+    k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0_a16; /* act[] is ACT_A16 already, from the reference */
+    k->quantize_a16 = x86_quantize_a16;
+}
+
+#endif
