@@ -92,6 +92,7 @@ const cpu_kernels *cpu_kernels_get(void);        /* best for this CPU (honours G
 
 /* per-ISA table fillers: copy the reference entries, then override what they implement */
 void kernels_ref_fill(cpu_kernels *k);
+void kernels_ref_fill_iq4(cpu_kernels *k); /* Q4_1, Q5_1, IQ4_NL, IQ4_XS (kernels_ref_iq4.c) */
 void kernels_avx2_fill(cpu_kernels *k);
 void kernels_avx512_fill(cpu_kernels *k);
 void kernels_neon_fill(cpu_kernels *k);
