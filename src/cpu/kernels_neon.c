@@ -24,6 +24,7 @@
 
 #include "kernels_neon_int8.h"
 #include "kernels_neon_kquant.h"
+#include "kernels_neon_iq4.h"
 
 /* ---- Int8 block kernels ------------------------------------------------------------ */
 
@@ -389,6 +390,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->matmul[QT_Q4_K] = neon_matmul_q4_K; /* act[] is ACT_A8 already, from the reference */
     k->matmul[QT_Q5_K] = neon_matmul_q5_K;
     k->matmul[QT_Q6_K] = neon_matmul_q6_K;
+    neon_fill_iq4(k);
     k->matmul[G4_DTYPE_F32] = matmul_f32;
     k->matmul[G4_DTYPE_F16] = matmul_f16;
     k->matmul[G4_DTYPE_BF16] = matmul_bf16;
