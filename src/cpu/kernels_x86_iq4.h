@@ -23,10 +23,16 @@
  *     int16; each |w| is computed once per 4 tokens), or the unsigned table (VNNI).
  *
  * Single-thread figures on the 2-vCPU EPYC build machine (AVX2 table; make kbench, 1536
- * columns; prefill 64 tokens in G multiply-adds/s, decode GB/s of weights from DRAM),
- * before (scalar dequantize + float dot) -> after:
- *   (filled in below once measured)
- */
+ * columns; best of several runs while other jobs shared the machine): prefill with 64
+ * tokens in G multiply-adds/s, decode in GB/s of weights from DRAM, before (the scalar
+ * dequantize + float dot path) -> after:
+ *            prefill          decode
+ *   Q4_1     1.0 -> 61        0.37 -> 9.0
+ *   Q5_1     1.0 -> 59        0.36 -> 8.8
+ *   IQ4_NL   1.0 -> 47        0.30 -> 8.5
+ *   IQ4_XS   1.0 -> 47        0.28 -> 9.0
+ * (Q4_0 in the same runs: 61 and 9.1.) IQ4 prefill trails Q4_0's because the sign trick
+ * costs a VPSIGNB and a VPMADDWD per 4-byte group where Q4_0 sums 8 groups in int16. */
 #ifndef G4_KERNELS_X86_IQ4_H
 #define G4_KERNELS_X86_IQ4_H
 
@@ -130,7 +136,7 @@ IQ_INLINE void q_1_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
                 if ((b & 3) == 0 && t == 0)
                     for (int i = 0; i < RB; i++) iq_prefetch(wr[i] + b * bs + RB * w->row_bytes, 128);
                 const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
-                const __m128 da = _mm_castpd_ps(_mm_load_sd((const double *)(dd + 2 * b)));
+                const __m128 da = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(dd + 2 * b))); /* [d_a, d_a s_a, 0, 0] */
 #define Q1ROW(acc, macc, i)                                                                                      \
     do {                                                                                                         \
         const uint8_t *blk_ = wr[i] + b * bs;                                                                    \
