@@ -20,7 +20,7 @@ LIB_SRC := src/error.c src/dtype.c \
            src/format/safetensors.c \
            src/model/config.c src/model/model.c src/model/ops.c src/model/session.c src/model/session_file.c \
            src/model/convert.c src/model/describe.c src/model/sampler.c src/model/sampling_defaults.c \
-           src/cpu/features.c src/cpu/pool.c src/cpu/kernels.c src/cpu/kernels_ref.c src/cpu/kernels_ref_iq4.c src/cpu/cpu.c src/cpu/probe.c
+           src/cpu/features.c src/cpu/pool.c src/cpu/kernels.c src/cpu/kernels_ref.c src/cpu/kernels_ref_iq4.c src/cpu/kernels_ref_k23.c src/cpu/cpu.c src/cpu/probe.c
 # SIMD kernels: only these files get ISA flags; the table is chosen at run time
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq ($(filter x86_64%,$(MACHINE)),)

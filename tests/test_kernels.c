@@ -311,7 +311,7 @@ static void test_pool(void) {
 int main(void) {
     const cpu_kernels *ref = cpu_kernels_for(CPU_ISA_SCALAR);
     printf("best kernel table here: %s\n", cpu_kernels_get()->isa);
-    static const int32_t a8_types[] = {G4_DTYPE_Q8_0, G4_DTYPE_Q4_0, 6, 12, 13, 14, 3, 7, 20, 23};
+    static const int32_t a8_types[] = {G4_DTYPE_Q8_0, G4_DTYPE_Q4_0, 6, 12, 13, 14, 3, 7, 20, 23, 10, 11};
     for (size_t i = 0; i < sizeof a8_types / sizeof a8_types[0]; i++) {
         test_a8_accuracy(ref, a8_types[i], 64, 256, 2);
         test_a8_accuracy(ref, a8_types[i], 32, 2048 + 512, 3);

@@ -97,6 +97,8 @@ void kernels_avx2_fill(cpu_kernels *k);
 void kernels_avx512_fill(cpu_kernels *k);
 void kernels_neon_fill(cpu_kernels *k);
 void kernels_i8mm_fill(cpu_kernels *k);
+/* Q2_K / Q3_K integer reference kernels (kernels_ref_k23.c), called by kernels_ref_fill */
+void kernels_ref_fill_k23(cpu_kernels *k);
 
 /* The NEON (SDOT) int8 kernels, which the i8mm table keeps for what its 4 x 4 tiles do
  * not cover (decode, the last n % 4 tokens). */

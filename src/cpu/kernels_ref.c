@@ -280,6 +280,7 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->act[QT_Q5_0] = ACT_A8;
     k->act[QT_Q4_K] = k->act[QT_Q5_K] = k->act[QT_Q6_K] = ACT_A8;
     kernels_ref_fill_iq4(k);
+    kernels_ref_fill_k23(k);
     k->quantize_a8 = quantize_a8;
     k->quantize_a16 = quantize_a16;
     k->int8_peak = int8_peak;
