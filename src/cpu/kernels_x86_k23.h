@@ -1,0 +1,353 @@
+/* kernels_x86_k23.h - Q2_K and Q3_K weights x block_a8 activations for the AVX2 and
+ * AVX-512 tables, included after kernels_x86_kquant.h (whose kq_act, kq_prefetch and
+ * q6_scale_pair it uses, with kernels_x86_int8.h's hsum256, h2f, tr8x8_32, RB and
+ * SW_ROWS). These are the 2- and 3-bit types of the Q2_K / Q3_K_S / Q3_K_M GGUF mixes;
+ * without them both types ran through the scalar dequantize-then-float-dot path.
+ * kernels_ref_k23.c is the reference they are tested against and gives the algebra.
+ *
+ * Both types give each 16 values a small integer scale, so, like Q6_K, an activation
+ * block of 32 meets two sub-blocks. Levels go into VPMADDUBSW as unsigned bytes:
+ *   Q2_K: q in 0..3 as stored; w = d sc_j q - dmin m_j (sc_j, m_j in 0..15);
+ *   Q3_K: u = q + 4 in 0..7 (the 2 low bits, plus 4 where the hmask bit is set), and
+ *     the offset is taken off in int16: sum (u - 4) a = sum u a - 4 sum a.
+ * The 16-bit pair sums of VPMADDUBSW are exact (at most 2 x 7 x 127 = 1778 for Q3_K,
+ * 762 for Q2_K; quantize_a8 never writes -128), and VPMADDWD by the sub-block scales
+ * ([sc_2g x 8 | sc_2g+1 x 8], kernels_x86_kquant.h's q6_scale_pair) applies both halves'
+ * scales while widening to int32, so each block leaves the integer domain once, with one
+ * float factor d * d_a. Q2_K's minimum is an integer too: VPMADDWD of the 16 m_j with
+ * the token's 16-value activation sums (computed once per token) gives, in int32 lane g,
+ * m_2g s_2g + m_2g+1 s_2g+1, and one 8-lane FNMADD by dmin * d_a[g] takes it off.
+ * VPMADDUBSW serves both ISAs (as in Q6_K's decode); VNNI would only save the adds.
+ *
+ * Decode: rows four at a time, each super-block step prefetching the same super-block of
+ * the next four rows (kernels_x86_kquant.h explains why). Prefill (n >= 2): 8 rows turned
+ * sideways as kernels_x86_int8.h's sw_matmul does - 32-bit lane j of a vector holds four
+ * consecutive levels of row j - so one VPMADDUBSW against a broadcast activation group
+ * advances 8 rows, and each unpacked row group serves every token of the call. Per
+ * block the four groups of each 16-value half are summed in int16 (Q3_K: 4 x 1778 plus
+ * an offset of up to 4 x 16 x 127 = 8128 stays below 2^15), and VPMADDWD by the rows'
+ * scales (lane j = [s_j, s_j]) widens both halves to one int32 sum per row.
+ *
+ * Single-thread rates on the 2-vCPU EPYC build machine (AVX2), for a 1536-column matrix
+ * (make kbench; best of runs, other jobs sharing the machine):
+ *                  prefill, 64 tokens      decode, from DRAM
+ *   Q2_K before:    1.0 G MAC/s            0.11 GB/s  (matmul_generic)
+ *   Q3_K before:    1.0 G MAC/s            0.09 GB/s
+ *   Q2_K after:    40 G MAC/s             4.0 GB/s   (12 G weights/s)
+ *   Q3_K after:    45 G MAC/s             4.3 GB/s   (10 G weights/s)
+ * (Q6_K in the same runs: 42 G MAC/s, 6.3 GB/s = 7.7 G weights/s; int8 peak 94 G/s.)
+ * Decode is bound by instructions per weight here, not by DRAM: fewer bits per weight
+ * means more weights per byte to unpack. */
+#ifndef G4_KERNELS_X86_K23_H
+#define G4_KERNELS_X86_K23_H
+
+#define K23_INLINE static inline __attribute__((always_inline))
+
+/* Byte offsets inside the blocks (quant-formats.md §6.0). */
+enum {
+    K2_SCALES = 0, K2_QS = 16, K2_D = 80, K2_DMIN = 82,    /* block_q2_K, 84 bytes */
+    K3_HMASK = 0, K3_QS = 32, K3_SCALES = 96, K3_D = 108, /* block_q3_K, 110 bytes */
+};
+
+static inline float k23_h(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h2f(h);
+}
+
+/* The 2-bit fields of activation block g (elements 32g..32g+31) of the 64 P2 bytes at qs:
+ * byte 32 (g/4) + l, bits 2 (g%4). */
+K23_INLINE __m256i k23_p2(const uint8_t *qs, const int g) {
+    const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * (g / 4)));
+    __m256i s;
+    switch (g % 4) {
+    case 0: s = q; break;
+    case 1: s = _mm256_srli_epi16(q, 2); break;
+    case 2: s = _mm256_srli_epi16(q, 4); break;
+    default: s = _mm256_srli_epi16(q, 6); break;
+    }
+    return _mm256_and_si256(s, _mm256_set1_epi8(3));
+}
+
+/* Q3_K levels + 4 (0..7) of activation block g: bit g of hmask[l] moved to bit 2 (the
+ * 16-bit shifts move bits across bytes, but never into bit 2 of a byte: masked away). */
+K23_INLINE __m256i k3_levels(const uint8_t *blk, const int g) {
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(blk + K3_HMASK));
+    __m256i hb;
+    switch (g) {
+    case 0: hb = _mm256_slli_epi16(h, 2); break;
+    case 1: hb = _mm256_slli_epi16(h, 1); break;
+    case 2: hb = h; break;
+    case 3: hb = _mm256_srli_epi16(h, 1); break;
+    case 4: hb = _mm256_srli_epi16(h, 2); break;
+    case 5: hb = _mm256_srli_epi16(h, 3); break;
+    case 6: hb = _mm256_srli_epi16(h, 4); break;
+    default: hb = _mm256_srli_epi16(h, 5); break;
+    }
+    return _mm256_or_si256(k23_p2(blk + K3_QS, g), _mm256_and_si256(hb, _mm256_set1_epi8(4)));
+}
+
+/* Q3_K's 16 scales (unbiased, -32..31) as int16, lane j = sub-block j. The 12 bytes are
+ * read as 8 + 4 (a 16-byte load would pass the block's end, and the matrix's in the last
+ * one). Low 4 bits: the low nibbles of bytes 0..7 (j < 8), then their high nibbles; bits
+ * 4, 5 of scale j = 4k + i: bits 2k, 2k+1 of byte 8 + i, i.e. byte i of the word of bytes
+ * 8..11 shifted right by 2k (the 32-bit shifts bring higher bytes' bits only above bit 1,
+ * masked away). */
+static inline __m256i k3_scales16(const uint8_t *blk) {
+    uint64_t lo8;
+    uint32_t hi4;
+    memcpy(&lo8, blk + K3_SCALES, 8);
+    memcpy(&hi4, blk + K3_SCALES + 8, 4);
+    const __m128i v = _mm_cvtsi64_si128((long long)lo8), m4 = _mm_set1_epi8(15);
+    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+    const __m128i h = _mm_srlv_epi32(_mm_set1_epi32((int)hi4), _mm_setr_epi32(0, 2, 4, 6));
+    const __m128i high = _mm_slli_epi16(_mm_and_si128(h, _mm_set1_epi8(3)), 4); /* < 16 per byte: stays in it */
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(_mm_or_si128(low, high)), _mm256_set1_epi16(32));
+}
+
+/* Q2_K's 16 scales (low nibbles) and mins (high nibbles) as int16, lane j = sub-block j. */
+static inline void k2_scales16(const uint8_t *blk, __m256i *sc, __m256i *m) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)(blk + K2_SCALES)), m4 = _mm_set1_epi8(15);
+    *sc = _mm256_cvtepu8_epi16(_mm_and_si128(v, m4));
+    *m = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m4));
+}
+
+/* Sum of the first 16 activations of a block (the second half's is s minus it): a signed
+ * byte sum by SAD of a ^ 0x80 against zero, less 16 x 128. */
+static inline int32_t k23_half_sum(const block_a8 *xb) {
+    const __m128i lo = _mm_loadu_si128((const __m128i *)xb->qs);
+    const __m128i sad = _mm_sad_epu8(_mm_xor_si128(lo, _mm_set1_epi8((char)0x80)), _mm_setzero_si128());
+    return _mm_cvtsi128_si32(sad) + _mm_extract_epi16(sad, 4) - 128 * 16;
+}
+
+/* ---- Decode: four rows at a time ------------------------------------------------------
+ * Per token, scratch holds da[nb] (the blocks' d_a) and, for Q2_K, hs[2 nb] (int16: each
+ * block's two 16-value activation sums, |s| <= 16 x 127). Per row and super-block,
+ * fs[g] = d d_a[g] is one 8-lane product stored for broadcast. */
+
+/* acc += f * int32(sum over both halves of scale x (levels . a - off)) */
+#define K23_STEP(acc, u, a, off, sc, f)                                                                   \
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(f),                                                              \
+                          _mm256_cvtepi32_ps(_mm256_madd_epi16(                                           \
+                              _mm256_sub_epi16(_mm256_maddubs_epi16(u, a), off), sc)),                    \
+                          acc)
+
+K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                         int64_t n, float *scratch, const int q3) {
+    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32;
+    const int64_t bs = q3 ? (int64_t)sizeof(block_q3_K) : (int64_t)sizeof(block_q2_K);
+    const __m256i k4 = _mm256_set1_epi8(4);
+    float *da = scratch;
+    int16_t *hs = (int16_t *)(scratch + nb);
+    for (int64_t t = 0; t < n; t++) {
+        const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+        kq_act(xb, nb, da, NULL);
+        if (!q3)
+            for (int64_t b = 0; b < nb; b++) {
+                const int32_t s0 = k23_half_sum(xb + b);
+                hs[2 * b] = (int16_t)s0;
+                hs[2 * b + 1] = (int16_t)(xb[b].s - s0);
+            }
+        for (int64_t r = r0; r < r1; r += RB) {
+            const int rows = (int)G4_MIN(RB, r1 - r);
+            const uint8_t *wr[RB];
+            for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
+                wr[i] = w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes;
+            __m256 c[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int64_t i = 0; i < nsb; i++) {
+                const uint8_t *bk[RB] = {wr[0] + i * bs, wr[1] + i * bs, wr[2] + i * bs, wr[3] + i * bs};
+                const __m256 dav = _mm256_loadu_ps(da + 8 * i);
+                alignas(32) float fs[RB][8];
+                __m256i s16[RB];
+                #pragma GCC unroll 4
+                for (int q = 0; q < RB; q++) kq_prefetch(bk[q] + RB * w->row_bytes, bs);
+                #pragma GCC unroll 4
+                for (int q = 0; q < RB; q++) {
+                    if (q3) {
+                        s16[q] = k3_scales16(bk[q]);
+                        _mm256_store_ps(fs[q], _mm256_mul_ps(_mm256_set1_ps(k23_h(bk[q] + K3_D)), dav));
+                    } else { /* the minimum: lane g = m_2g s_2g + m_2g+1 s_2g+1, times dmin d_a[g] */
+                        __m256i m16;
+                        k2_scales16(bk[q], &s16[q], &m16);
+                        const __m256i ms = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)(hs + 16 * i)));
+                        c[q] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(_mm256_set1_ps(k23_h(bk[q] + K2_DMIN)), dav), c[q]);
+                        _mm256_store_ps(fs[q], _mm256_mul_ps(_mm256_set1_ps(k23_h(bk[q] + K2_D)), dav));
+                    }
+                }
+                #pragma GCC unroll 8 /* constant g: the shifts fold to immediates */
+                for (int g = 0; g < 8; g++) {
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)xb[8 * i + g].qs);
+                    const __m256i off = q3 ? _mm256_maddubs_epi16(k4, a) : _mm256_setzero_si256();
+                    #pragma GCC unroll 4
+                    for (int q = 0; q < RB; q++) {
+                        const __m256i u = q3 ? k3_levels(bk[q], g) : k23_p2(bk[q] + K2_QS, g);
+                        K23_STEP(c[q], u, a, off, q6_scale_pair(s16[q], g), fs[q][g]);
+                    }
+                }
+            }
+            const float out[RB] = {hsum256(c[0]), hsum256(c[1]), hsum256(c[2]), hsum256(c[3])};
+            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+        }
+    }
+}
+
+#undef K23_STEP
+
+/* ---- Prefill: 8 rows sideways ---------------------------------------------------------
+ * Per 32-value block, q[g] lane j holds levels 4g..4g+3 of row j (unsigned; q[0..3] are
+ * the block's first 16-value half, q[4..7] the second), and the halves' scales are int16
+ * pairs: slo lane j = [s, s] with s row j's scale of the first half, shi the second's;
+ * Q2_K adds mm lane j = [m_lo, m_hi], row j's two mins. Per super-block, d (and dmin)
+ * lane j = row j's. Per token and block, the activation side is one int32 to broadcast
+ * per half - Q3_K: 4 s_half in the low 16 bits (the offset, off one int16 of each pair);
+ * Q2_K: one [s_lo, s_hi] int16 pair for the mins' VPMADDWD.
+ * scratch (32-byte aligned): nb k23_sw (320 bytes), Q2_K's nb mm vectors (32 bytes), nsb x
+ * 2 d/dmin vectors, then 4 tokens x nb x (Q3_K: 2, Q2_K: 1) int32: per 32 columns 360
+ * bytes (Q3_K) or 376 (Q2_K), within KERNEL_SCRATCH_FLOATS' 384 (+ 64 of slack, of which
+ * the alignment takes at most 31). */
+typedef struct k23_sw {
+    __m256i q[8];
+    __m256i slo, shi;
+} k23_sw;
+
+/* [s_2g, s_2g] (lo) and [s_2g+1, s_2g+1] (hi) in 32-bit lane g, from int16 lane j = s_j */
+static inline void k23_pairs(__m256i s16, __m256i *lo, __m256i *hi) {
+    *lo = _mm256_shuffle_epi8(s16, _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13,
+                                                    0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13));
+    *hi = _mm256_shuffle_epi8(s16, _mm256_setr_epi8(2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15,
+                                                    2, 3, 2, 3, 6, 7, 6, 7, 10, 11, 10, 11, 14, 15, 14, 15));
+}
+
+K23_INLINE void k23_sw_unpack(const mat *w, int64_t r, k23_sw *out, __m256i *mmo, __m256 *dv, const int q3) {
+    const int64_t nsb = w->cols / QK_K;
+    const int64_t bs = q3 ? (int64_t)sizeof(block_q3_K) : (int64_t)sizeof(block_q2_K);
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i lv[8][SW_ROWS], lo[SW_ROWS], hi[SW_ROWS], mm[SW_ROWS], t[8]; /* [block][row], [row] */
+        alignas(32) float d[SW_ROWS], dmin[SW_ROWS];
+        for (int j = 0; j < SW_ROWS; j++) {
+            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
+            #pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) lv[g][j] = q3 ? k3_levels(blk, g) : k23_p2(blk + K2_QS, g);
+            __m256i s16;
+            if (q3) {
+                s16 = k3_scales16(blk);
+                d[j] = k23_h(blk + K3_D);
+            } else {
+                k2_scales16(blk, &s16, &mm[j]); /* int16 lanes 2g, 2g+1 = [m_lo, m_hi] of block g */
+                d[j] = k23_h(blk + K2_D);
+                dmin[j] = k23_h(blk + K2_DMIN);
+            }
+            k23_pairs(s16, &lo[j], &hi[j]);
+        }
+        for (int g = 0; g < 8; g++) tr8x8_32(lv[g], out[8 * i + g].q);
+        tr8x8_32(lo, t);
+        for (int g = 0; g < 8; g++) out[8 * i + g].slo = t[g];
+        tr8x8_32(hi, t);
+        for (int g = 0; g < 8; g++) out[8 * i + g].shi = t[g];
+        if (!q3) {
+            tr8x8_32(mm, t);
+            for (int g = 0; g < 8; g++) mmo[8 * i + g] = t[g];
+        }
+        dv[2 * i] = _mm256_load_ps(d);
+        dv[2 * i + 1] = q3 ? _mm256_setzero_ps() : _mm256_load_ps(dmin);
+    }
+}
+
+/* One token's block: acc += d d_a x (int32 of both halves), and for Q2_K
+ * acc -= dmin d_a x (m_lo s_lo + m_hi s_hi) (mm: the block's mins). as: the token's
+ * int32s for the block. */
+K23_INLINE __m256 k23_sw_acc(__m256 acc, const k23_sw *b, const __m256i *mm, const __m256 *dv, const block_a8 *xb,
+                             const int32_t *as, const int q3) {
+    const int32_t *a = (const int32_t *)xb->qs;
+    __m256i lo = _mm256_maddubs_epi16(b->q[0], _mm256_set1_epi32(a[0]));
+    __m256i hi = _mm256_maddubs_epi16(b->q[4], _mm256_set1_epi32(a[4]));
+    #pragma GCC unroll 4
+    for (int g = 1; g < 4; g++) {
+        lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(b->q[g], _mm256_set1_epi32(a[g])));
+        hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(b->q[g + 4], _mm256_set1_epi32(a[g + 4])));
+    }
+    if (q3) {
+        lo = _mm256_sub_epi16(lo, _mm256_set1_epi32(as[0]));
+        hi = _mm256_sub_epi16(hi, _mm256_set1_epi32(as[1]));
+    }
+    const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(lo, b->slo), _mm256_madd_epi16(hi, b->shi));
+    const __m256 da = _mm256_set1_ps(xb->d);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dv[0], da), acc);
+    if (!q3) {
+        const __m256i m = _mm256_madd_epi16(*mm, _mm256_set1_epi32(as[0]));
+        acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(m), _mm256_mul_ps(dv[1], da), acc);
+    }
+    return acc;
+}
+
+/* The activation side of block xb for k23_sw_acc. */
+static inline void k23_act_sums(const block_a8 *xb, int32_t *as, const int q3) {
+    const int32_t s0 = k23_half_sum(xb), s1 = xb->s - s0;
+    if (q3) { /* 4 s in the low int16 of the lane, 0 in the high one */
+        as[0] = (int32_t)(uint16_t)(int16_t)(4 * s0);
+        as[1] = (int32_t)(uint16_t)(int16_t)(4 * s1);
+    } else {
+        as[0] = (int32_t)((uint32_t)(uint16_t)(int16_t)s0 | (uint32_t)(uint16_t)(int16_t)s1 << 16);
+    }
+}
+
+K23_INLINE void k23_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r8, const void *xv, int64_t ldx,
+                             int64_t n, float *scratch, const int q3) {
+    const int64_t nb = w->cols / 32, nsb = w->cols / QK_K;
+    k23_sw *blk = (k23_sw *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
+    __m256i *mm = (__m256i *)(blk + nb);
+    __m256 *dv = (__m256 *)(mm + (q3 ? 0 : nb));
+    int32_t *as = (int32_t *)(dv + 2 * nsb); /* [4][nb][na] */
+    const int na = q3 ? 2 : 1;
+    for (int64_t r = r0; r < r8; r += SW_ROWS) {
+        k23_sw_unpack(w, r, blk, mm, dv, q3);
+        for (int64_t t = 0; t < n; t += 4) {
+            const int nt = (int)G4_MIN(4, n - t);
+            const block_a8 *x[4];
+            for (int k = 0; k < 4; k++) { /* past the last token, repeat it (results not stored) */
+                x[k] = (const block_a8 *)((const char *)xv + (t + G4_MIN(k, nt - 1)) * ldx);
+                for (int64_t b = 0; b < nb; b++) k23_act_sums(x[k] + b, as + (k * nb + b) * na, q3);
+            }
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            for (int64_t b = 0; b < nb; b++) {
+                const __m256 *d = dv + 2 * (b / 8);
+                c0 = k23_sw_acc(c0, blk + b, mm + b, d, x[0] + b, as + (0 * nb + b) * na, q3);
+                c1 = k23_sw_acc(c1, blk + b, mm + b, d, x[1] + b, as + (1 * nb + b) * na, q3);
+                c2 = k23_sw_acc(c2, blk + b, mm + b, d, x[2] + b, as + (2 * nb + b) * na, q3);
+                c3 = k23_sw_acc(c3, blk + b, mm + b, d, x[3] + b, as + (3 * nb + b) * na, q3);
+            }
+            const __m256 c[4] = {c0, c1, c2, c3};
+            for (int k = 0; k < nt; k++) _mm256_storeu_ps(y + (t + k) * ldy + r, c[k]);
+        }
+    }
+}
+
+/* ---- Table entries -------------------------------------------------------------------
+ * Decode by rows; prefill sideways, with the rows past the last group of 8 by rows. */
+K23_INLINE void k23_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                           int64_t n, float *scratch, const int q3) {
+    const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
+    if (n < 2 || r8 == r0) { k23_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch, q3); return; }
+    k23_sideways(y, ldy, w, r0, r8, xv, ldx, n, scratch, q3);
+    if (r8 < r1) k23_rows(y, ldy, w, r8, r1, xv, ldx, n, scratch, q3);
+}
+
+static void matmul_q2_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    k23_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, 0);
+}
+
+static void matmul_q3_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    k23_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, 1);
+}
+
+/* The Q2_K / Q3_K entries of both x86 tables (act[] is ACT_A8 already, from the reference). */
+static inline void x86_fill_k23(cpu_kernels *k) {
+    k->matmul[QT_Q2_K] = matmul_q2_K;
+    k->matmul[QT_Q3_K] = matmul_q3_K;
+}
+
+#undef K23_INLINE
+
+#endif
