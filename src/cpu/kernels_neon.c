@@ -25,6 +25,7 @@
 #include "kernels_neon_int8.h"
 #include "kernels_neon_kquant.h"
 #include "kernels_neon_iq4.h"
+#include "kernels_neon_k23.h"
 
 /* ---- Int8 block kernels ------------------------------------------------------------ */
 
@@ -391,6 +392,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->matmul[QT_Q5_K] = neon_matmul_q5_K;
     k->matmul[QT_Q6_K] = neon_matmul_q6_K;
     neon_fill_iq4(k);
+    neon_fill_k23(k);
     k->matmul[G4_DTYPE_F32] = matmul_f32;
     k->matmul[G4_DTYPE_F16] = matmul_f16;
     k->matmul[G4_DTYPE_BF16] = matmul_bf16;
