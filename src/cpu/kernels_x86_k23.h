@@ -1,7 +1,6 @@
 /* kernels_x86_k23.h - Q2_K and Q3_K weights x block_a8 activations for the AVX2 and
- * AVX-512 tables, included after kernels_x86_kquant.h (whose kq_act, kq_prefetch and
- * q6_scale_pair it uses, with kernels_x86_int8.h's hsum256, h2f, tr8x8_32, RB and
- * SW_ROWS). These are the 2- and 3-bit types of the Q2_K / Q3_K_S / Q3_K_M GGUF mixes;
+ * AVX-512 tables, included after kernels_x86_kquant.h (whose kq_act and kq_prefetch it
+ * uses, with kernels_x86_int8.h's hsum256, h2f, tr8x8_32, RB and SW_ROWS). These are the 2- and 3-bit types of the Q2_K / Q3_K_S / Q3_K_M GGUF mixes;
  * without them both types ran through the scalar dequantize-then-float-dot path.
  * kernels_ref_k23.c is the reference they are tested against and gives the algebra.
  *
@@ -9,14 +8,13 @@
  * block of 32 meets two sub-blocks. Levels go into VPMADDUBSW as unsigned bytes:
  *   Q2_K: q in 0..3 as stored; w = d sc_j q - dmin m_j (sc_j, m_j in 0..15);
  *   Q3_K: u = q + 4 in 0..7 (the 2 low bits, plus 4 where the hmask bit is set), and
- *     the offset is taken off in int16: sum (u - 4) a = sum u a - 4 sum a.
+ *     the offset comes off with the activations' 16-value sums: sum (u - 4) a =
+ *     sum u a - 4 sum a.
  * The 16-bit pair sums of VPMADDUBSW are exact (at most 2 x 7 x 127 = 1778 for Q3_K,
  * 762 for Q2_K; quantize_a8 never writes -128), and VPMADDWD by the sub-block scales
- * ([sc_2g x 8 | sc_2g+1 x 8], kernels_x86_kquant.h's q6_scale_pair) applies both halves'
- * scales while widening to int32, so each block leaves the integer domain once, with one
- * float factor d * d_a. Q2_K's minimum is an integer too: VPMADDWD of the 16 m_j with
- * the token's 16-value activation sums (computed once per token) gives, in int32 lane g,
- * m_2g s_2g + m_2g+1 s_2g+1, and one 8-lane FNMADD by dmin * d_a[g] takes it off.
+ * applies both halves' scales while widening to int32, so each block leaves the integer
+ * domain once, with one float factor d * d_a. Q2_K's minimum is an integer too (m_j times
+ * the 16-value activation sums, VPMADDWD again), taken off with a factor dmin * d_a.
  * VPMADDUBSW serves both ISAs (as in Q6_K's decode); VNNI would only save the adds.
  *
  * Decode: rows four at a time, each super-block step prefetching the same super-block of
@@ -33,9 +31,11 @@
  *                  prefill, 64 tokens      decode, from DRAM
  *   Q2_K before:    1.0 G MAC/s            0.11 GB/s  (matmul_generic)
  *   Q3_K before:    1.0 G MAC/s            0.09 GB/s
- *   Q2_K after:    40 G MAC/s             4.0 GB/s   (12 G weights/s)
- *   Q3_K after:    45 G MAC/s             4.3 GB/s   (10 G weights/s)
- * (Q6_K in the same runs: 42 G MAC/s, 6.3 GB/s = 7.7 G weights/s; int8 peak 94 G/s.)
+ *   Q2_K after:    40 G MAC/s             5.5 GB/s   (17 G weights/s)
+ *   Q3_K after:    45 G MAC/s             4.5 GB/s   (10.5 G weights/s)
+ * (Q6_K in runs of the same hour: 42 G MAC/s, 6.3 GB/s = 7.7 G weights/s; int8 peak
+ * 94 G/s. Taking the offsets off once per super-block in decode, rather than per block,
+ * moved decode from 4.2 / 3.7-4.3 GB/s to these.)
  * Decode is bound by instructions per weight here, not by DRAM: fewer bits per weight
  * means more weights per byte to unpack. */
 #ifndef G4_KERNELS_X86_K23_H
@@ -121,33 +121,39 @@ static inline int32_t k23_half_sum(const block_a8 *xb) {
 }
 
 /* ---- Decode: four rows at a time ------------------------------------------------------
- * Per token, scratch holds da[nb] (the blocks' d_a) and, for Q2_K, hs[2 nb] (int16: each
- * block's two 16-value activation sums, |s| <= 16 x 127). Per row and super-block,
- * fs[g] = d d_a[g] is one 8-lane product stored for broadcast. */
+ * Per token, scratch holds da[nb] (the blocks' d_a) and hs[2 nb] (int16: each block's two
+ * 16-value activation sums, |s| <= 16 x 127). Per row and super-block, fs[g] = d d_a[g] is
+ * one 8-lane product stored for broadcast, and the offset term is one VPMADDWD of 16
+ * int16 factors with the 16 activation sums - lane g = k_2g s_2g + k_2g+1 s_2g+1 - and
+ * one FNMADD by e d_a[g]: Q2_K's minimum (k = m, e = dmin), and Q3_K's -4 (k = the
+ * scale, e = 4 d: sum s (u - 4) a = s sum u a - 4 s sum a). So the per-block work is
+ * levels, VPMADDUBSW, VPMADDWD by the scale pair, convert and FMA. The scale pair of
+ * block g comes from one VPSHUFB of the 8 scales of its half of the super-block. */
 
-/* acc += f * int32(sum over both halves of scale x (levels . a - off)) */
-#define K23_STEP(acc, u, a, off, sc, f)                                                                   \
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f),                                                              \
-                          _mm256_cvtepi32_ps(_mm256_madd_epi16(                                           \
-                              _mm256_sub_epi16(_mm256_maddubs_epi16(u, a), off), sc)),                    \
-                          acc)
+/* [s_2g x 8 | s_2g+1 x 8] for g%4 = k, from hv = the scales of sub-blocks 8 (g/4) ..
+ * 8 (g/4) + 7 in both 128-bit halves (int16 lane 2k is at bytes 4k, 4k+1). */
+#define K23_PAIR(hv, k)                                                                                   \
+    _mm256_shuffle_epi8(hv, _mm256_setr_epi8(4 * (k), 4 * (k) + 1, 4 * (k), 4 * (k) + 1, 4 * (k), 4 * (k) + 1,   \
+                                             4 * (k), 4 * (k) + 1, 4 * (k), 4 * (k) + 1, 4 * (k), 4 * (k) + 1,   \
+                                             4 * (k), 4 * (k) + 1, 4 * (k), 4 * (k) + 1, 4 * (k) + 2, 4 * (k) + 3, \
+                                             4 * (k) + 2, 4 * (k) + 3, 4 * (k) + 2, 4 * (k) + 3, 4 * (k) + 2,     \
+                                             4 * (k) + 3, 4 * (k) + 2, 4 * (k) + 3, 4 * (k) + 2, 4 * (k) + 3,     \
+                                             4 * (k) + 2, 4 * (k) + 3, 4 * (k) + 2, 4 * (k) + 3))
 
 K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                          int64_t n, float *scratch, const int q3) {
     const int64_t nsb = w->cols / QK_K, nb = w->cols / 32;
     const int64_t bs = q3 ? (int64_t)sizeof(block_q3_K) : (int64_t)sizeof(block_q2_K);
-    const __m256i k4 = _mm256_set1_epi8(4);
     float *da = scratch;
     int16_t *hs = (int16_t *)(scratch + nb);
     for (int64_t t = 0; t < n; t++) {
         const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
         kq_act(xb, nb, da, NULL);
-        if (!q3)
-            for (int64_t b = 0; b < nb; b++) {
-                const int32_t s0 = k23_half_sum(xb + b);
-                hs[2 * b] = (int16_t)s0;
-                hs[2 * b + 1] = (int16_t)(xb[b].s - s0);
-            }
+        for (int64_t b = 0; b < nb; b++) {
+            const int32_t s0 = k23_half_sum(xb + b);
+            hs[2 * b] = (int16_t)s0;
+            hs[2 * b + 1] = (int16_t)(xb[b].s - s0);
+        }
         for (int64_t r = r0; r < r1; r += RB) {
             const int rows = (int)G4_MIN(RB, r1 - r);
             const uint8_t *wr[RB];
@@ -157,31 +163,38 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
             for (int64_t i = 0; i < nsb; i++) {
                 const uint8_t *bk[RB] = {wr[0] + i * bs, wr[1] + i * bs, wr[2] + i * bs, wr[3] + i * bs};
                 const __m256 dav = _mm256_loadu_ps(da + 8 * i);
+                const __m256i hsv = _mm256_loadu_si256((const __m256i *)(hs + 16 * i));
                 alignas(32) float fs[RB][8];
-                __m256i s16[RB];
+                __m256i sa[RB], sb[RB]; /* scales of sub-blocks 0..7 / 8..15, in both halves */
                 #pragma GCC unroll 4
                 for (int q = 0; q < RB; q++) kq_prefetch(bk[q] + RB * w->row_bytes, bs);
                 #pragma GCC unroll 4
                 for (int q = 0; q < RB; q++) {
+                    __m256i s16, k16;
+                    float d, e;
                     if (q3) {
-                        s16[q] = k3_scales16(bk[q]);
-                        _mm256_store_ps(fs[q], _mm256_mul_ps(_mm256_set1_ps(k23_h(bk[q] + K3_D)), dav));
-                    } else { /* the minimum: lane g = m_2g s_2g + m_2g+1 s_2g+1, times dmin d_a[g] */
-                        __m256i m16;
-                        k2_scales16(bk[q], &s16[q], &m16);
-                        const __m256i ms = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)(hs + 16 * i)));
-                        c[q] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(_mm256_set1_ps(k23_h(bk[q] + K2_DMIN)), dav), c[q]);
-                        _mm256_store_ps(fs[q], _mm256_mul_ps(_mm256_set1_ps(k23_h(bk[q] + K2_D)), dav));
+                        s16 = k16 = k3_scales16(bk[q]);
+                        d = k23_h(bk[q] + K3_D);
+                        e = 4.0f * d;
+                    } else {
+                        k2_scales16(bk[q], &s16, &k16);
+                        d = k23_h(bk[q] + K2_D);
+                        e = k23_h(bk[q] + K2_DMIN);
                     }
+                    const __m256i off = _mm256_madd_epi16(k16, hsv);
+                    c[q] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(off), _mm256_mul_ps(_mm256_set1_ps(e), dav), c[q]);
+                    _mm256_store_ps(fs[q], _mm256_mul_ps(_mm256_set1_ps(d), dav));
+                    sa[q] = _mm256_permute2x128_si256(s16, s16, 0x00);
+                    sb[q] = _mm256_permute2x128_si256(s16, s16, 0x11);
                 }
-                #pragma GCC unroll 8 /* constant g: the shifts fold to immediates */
+                #pragma GCC unroll 8 /* constant g: the shifts and shuffles fold to immediates */
                 for (int g = 0; g < 8; g++) {
                     const __m256i a = _mm256_loadu_si256((const __m256i *)xb[8 * i + g].qs);
-                    const __m256i off = q3 ? _mm256_maddubs_epi16(k4, a) : _mm256_setzero_si256();
                     #pragma GCC unroll 4
                     for (int q = 0; q < RB; q++) {
                         const __m256i u = q3 ? k3_levels(bk[q], g) : k23_p2(bk[q] + K2_QS, g);
-                        K23_STEP(c[q], u, a, off, q6_scale_pair(s16[q], g), fs[q][g]);
+                        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), K23_PAIR(g < 4 ? sa[q] : sb[q], g % 4));
+                        c[q] = _mm256_fmadd_ps(_mm256_set1_ps(fs[q][g]), _mm256_cvtepi32_ps(p), c[q]);
                     }
                 }
             }
@@ -191,7 +204,7 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
     }
 }
 
-#undef K23_STEP
+#undef K23_PAIR
 
 /* ---- Prefill: 8 rows sideways ---------------------------------------------------------
  * Per 32-value block, q[g] lane j holds levels 4g..4g+3 of row j (unsigned; q[0..3] are
