@@ -27,17 +27,16 @@
  * scales (lane j = [s_j, s_j]) widens both halves to one int32 sum per row.
  *
  * Single-thread rates on the 2-vCPU EPYC build machine (AVX2), for a 1536-column matrix
- * (make kbench; best of runs, other jobs sharing the machine):
+ * (make kbench; best of 3 runs in a quiet spell, int8 peak 128 G/s):
  *                  prefill, 64 tokens      decode, from DRAM
- *   Q2_K before:    1.0 G MAC/s            0.11 GB/s  (matmul_generic)
+ *   Q2_K before:    1.0 G MAC/s            0.10 GB/s  (matmul_generic)
  *   Q3_K before:    1.0 G MAC/s            0.09 GB/s
- *   Q2_K after:    40 G MAC/s             5.5 GB/s   (17 G weights/s)
- *   Q3_K after:    45 G MAC/s             4.5 GB/s   (10.5 G weights/s)
- * (Q6_K in runs of the same hour: 42 G MAC/s, 6.3 GB/s = 7.7 G weights/s; int8 peak
- * 94 G/s. Taking the offsets off once per super-block in decode, rather than per block,
- * moved decode from 4.2 / 3.7-4.3 GB/s to these.)
- * Decode is bound by instructions per weight here, not by DRAM: fewer bits per weight
- * means more weights per byte to unpack. */
+ *   Q2_K after:    39 G MAC/s              7.3 GB/s   (22 G weights/s)
+ *   Q3_K after:    45 G MAC/s              6.1 GB/s   (14 G weights/s)
+ *   (same runs)    Q4_K 50 G MAC/s, 6.6 GB/s; Q6_K 40 G MAC/s, 7.0 GB/s
+ * Decode at 2-3 bits per weight is near the instruction limit rather than DRAM's: Q3_K,
+ * with the hmask to merge, draws about 85% of Q6_K's bytes/s. Taking the offsets off
+ * once per super-block (below) rather than per block gave decode about 30%. */
 #ifndef G4_KERNELS_X86_K23_H
 #define G4_KERNELS_X86_K23_H
 
