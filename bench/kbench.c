@@ -53,7 +53,7 @@ static double peak_macs(const cpu_kernels *k) {
 
 int main(int argc, char **argv) {
     const cpu_kernels *k = cpu_kernels_get();
-    static const char *def[] = {"q4_0", "q8_0", "q4_k", "q5_k", "q6_k", "q5_0"};
+    static const char *def[] = {"q4_0", "q8_0", "q4_k", "q5_k", "q6_k", "q5_0", "q4_1", "q5_1", "iq4_nl", "iq4_xs", "q3_k", "q2_k"};
     const int ntypes = argc > 1 ? argc - 1 : (int)(sizeof def / sizeof def[0]);
     const double peak = peak_macs(k);
     printf("%s table, int8 peak %.1f G multiply-adds/s on one thread\n", k->isa, peak * 1e-9);
