@@ -214,6 +214,27 @@ static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
  * subnormal, NaN and infinity. dot_q8 and axpy_q8 as their F16 siblings: only the float
  * accumulation order differs (and FMAs), so 1e-5 of the sum of |products| for the dot
  * and 1e-6 relative per element for axpy. */
+/* Soft-capping against the scalar tanhf: 1e-6 relative over values from 1e-6 to 3000 of
+ * both signs, both sides of the 0.55 switch between the kernels' two formulas. */
+static void test_softcap(const cpu_kernels *ref, const cpu_kernels *k) {
+    enum { N = 4099 }; /* not a multiple of 8: the tail too */
+    static float a[N], b[N];
+    for (int i = 0; i < N; i++) {
+        const float mag = powf(10.0f, -6.0f + 9.5f * (float)i / N); /* 1e-6 .. 3e3 */
+        a[i] = b[i] = (i % 2 ? -mag : mag) * (1.0f + 0.1f * frand());
+    }
+    a[0] = b[0] = 0.0f;
+    a[1] = b[1] = 0.55f * 30.0f; /* the switch point, for c = 30 */
+    ref->softcap(a, N, 30.0f);
+    k->softcap(b, N, 30.0f);
+    double worst = 0;
+    for (int i = 0; i < N; i++) {
+        const double e = fabs((double)a[i] - b[i]) / (fabs((double)a[i]) + 1e-37);
+        if (e > worst) worst = e;
+    }
+    CHECK_MSG(worst <= 1e-6 && b[0] == 0.0f, "%s softcap: relative error %.3g", k->isa, worst);
+}
+
 static void test_kv_q8(const cpu_kernels *ref, const cpu_kernels *k) {
     enum { MAXN = 512 };
     static float x[MAXN], v[MAXN], deq[MAXN], y0[MAXN], y1[MAXN];
@@ -325,6 +346,7 @@ int main(void) {
         test_quantize_a16(ref, k);
         test_vector_ops(ref, k);
         test_kv_q8(ref, k);
+        test_softcap(ref, k);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
             test_matmul(ref, k, types[i], 13, 256, 1);
             test_matmul(ref, k, types[i], 9, 1536 + 256, 3);

@@ -81,6 +81,10 @@ typedef struct cpu_kernels {
      * (the SIMD versions use the identical x / (1 + exp(-2 y)) with a polynomial exp,
      * within 2e-7 relative of the scalar one). */
     void (*gelu_mul)(float *g, const float *u, int64_t n);
+    /* Logit soft-capping: x[i] = c tanh(x[i] / c) (the scalar table with tanhf; the SIMD
+     * versions within 1e-6 relative of it: a polynomial near 0, 1 - 2 / (1 + exp(2y))
+     * beyond). Over a 262144-token vocabulary per decoded token it is worth a kernel. */
+    void (*softcap)(float *x, int64_t n, float c);
     /* Machine probe: `iters` rounds of the ISA's widest int8 multiply-accumulate over 16
      * independent register chains; returns the multiply-adds done (the result is only
      * kept alive through *sink). */

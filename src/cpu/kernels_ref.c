@@ -254,6 +254,10 @@ static void gelu_mul(float *g, const float *u, int64_t n) {
     }
 }
 
+static void softcap(float *x, int64_t n, float c) {
+    for (int64_t i = 0; i < n; i++) x[i] = c * tanhf(x[i] / c);
+}
+
 static int64_t int8_peak(int64_t iters, int32_t *sink) {
     int32_t acc[16] = {0};
     for (int64_t i = 0; i < iters; i++)
@@ -293,4 +297,5 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->axpy_q8 = axpy_q8;
     k->to_q8 = to_q8;
     k->gelu_mul = gelu_mul;
+    k->softcap = softcap;
 }

@@ -16,11 +16,14 @@ static inline void ops_matmul(cpu_ctx *c, float *y, const mat *w, const float *x
 /* y = x / sqrt(mean(x^2) + eps) * w  (w NULL: no weight), over n elements; y may be x. */
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 
-/* Rotates pairs (i, i + D/2) of one head vector by angle pos * freq[i] (split-half,
- * "NeoX" layout); pairs with freq 0 are left as they are. */
-void ops_rope(float *x, int32_t D, const float *freq, int64_t pos);
+/* The rotation of position pos for a head of D values: cs[i] = cos(pos * freq[i]) and
+ * cs[D/2 + i] = sin(pos * freq[i]), i < D/2, with the angle rounded to fp32 as
+ * transformers computes it. Computed once per row and table, shared by every head and
+ * layer that uses the table. */
+void ops_rope_table(float *cs, int32_t D, const float *freq, int64_t pos);
 
-/* c * tanh(x / c) in place over n values. */
-void ops_softcap(float *x, int64_t n, float c);
+/* Rotates pairs (i, i + D/2) of one head vector by the angles of cs (ops_rope_table;
+ * split-half, "NeoX" layout); pairs with freq 0 are left as they are. */
+void ops_rope(float *x, int32_t D, const float *freq, const float *cs);
 
 #endif

@@ -151,6 +151,8 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     s->logits = falloc((size_t)hp->n_vocab, &ok);
     s->tokens = g4_calloc((size_t)s->n_ctx, sizeof *s->tokens);
     s->row_pos = g4_calloc((size_t)s->n_ubatch, sizeof *s->row_pos);
+    s->rope_cs[0] = falloc(nu * (size_t)max_d, &ok);
+    s->rope_cs[1] = falloc(nu * (size_t)max_d, &ok);
     s->row_sess = g4_calloc((size_t)s->n_ubatch, sizeof *s->row_sess);
     ok = ok && s->tokens && s->row_pos && s->row_sess;
     s->written_hi = -1;
@@ -170,7 +172,7 @@ void g4_session_free(g4_session *s) {
     free(s->kv);
     cpu_ctx_free(s->cpu);
     float *bufs[] = {s->x, s->h, s->a, s->q, s->o, s->k, s->v, s->g, s->u, s->tmp, s->scores, s->ple,
-                     s->moe_acc, s->dense, s->router, s->moe_y, s->moe_gate, s->logits};
+                     s->moe_acc, s->dense, s->router, s->moe_y, s->moe_gate, s->logits, s->rope_cs[0], s->rope_cs[1]};
     for (size_t i = 0; i < G4_ARRAY_LEN(bufs); i++) free(bufs[i]);
     free(s->moe_sel);
     free(s->moe_rows);
@@ -333,58 +335,95 @@ static void attention(g4_session *s, int32_t l, int32_t n) {
 }
 
 /* Attention block, §2.3 (A): x += RMS(Wo · attn(RoPE(RMS_head(Wq h))); post_attn_norm). */
+/* The per-head work between the projections and the cache: q heads get their RMS norm and
+ * rotation (items t * n_head + head), each row's k / v heads theirs and are stored in the
+ * cache (items t). Spread over the threads for prefill; a decode step's few heads stay on
+ * the calling thread (grain). */
+typedef struct heads_job {
+    g4_session *s;
+    int32_t l;
+    const float *freq, *cs; /* the layer's rotary table and its rows' cos | sin */
+} heads_job;
+
+static void q_heads(void *arg, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const heads_job *j = arg;
+    g4_session *s = j->s;
+    const g4_hparams *hp = &s->m->hp;
+    const int64_t D = hp->layer[j->l].head_dim, qw = hp->n_head * D;
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t t = i / hp->n_head, hd = i % hp->n_head;
+        float *qh = s->q + t * qw + hd * D;
+        ops_rmsnorm(qh, qh, s->m->layers[j->l].q_norm, D, hp->rms_eps);
+        ops_rope(qh, (int32_t)D, j->freq, j->cs + t * D);
+    }
+}
+
+static void kv_rows(void *arg, int64_t t0, int64_t t1, int thread);
+
 static void attention_block(g4_session *s, int32_t l, int32_t n) {
     const g4_model *m = s->m;
     const g4_hparams *hp = &m->hp;
     const layer_config *lc = &hp->layer[l];
     const layer_weights *w = &m->layers[l];
-    const int64_t H = hp->n_embd, D = lc->head_dim, nkv = lc->n_kv_head;
-    const int64_t qw = hp->n_head * D, kvw = nkv * D;
+    const int64_t H = hp->n_embd, D = lc->head_dim;
+    const int tab = lc->swa ? 0 : 1;
     const float *freq = lc->swa ? m->rope_freq_swa : m->rope_freq_global;
+    if (!s->rope_ready[tab]) { /* once per chunk for each table, not per head and layer */
+        for (int32_t t = 0; t < n; t++) ops_rope_table(s->rope_cs[tab] + t * D, (int32_t)D, freq, s->row_pos[t]);
+        s->rope_ready[tab] = true;
+    }
+    heads_job hj = {s, l, freq, s->rope_cs[tab]};
 
     for (int32_t t = 0; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, w->attn_norm, H, hp->rms_eps);
     ops_matmul(s->cpu, s->q, &w->wq, s->h, n);
-    for (int32_t t = 0; t < n; t++)
-        for (int64_t hd = 0; hd < hp->n_head; hd++) {
-            float *qh = s->q + t * qw + hd * D;
-            ops_rmsnorm(qh, qh, w->q_norm, D, hp->rms_eps);
-            ops_rope(qh, (int32_t)D, freq, s->row_pos[t]);
-        }
+    cpu_parallel(s->cpu, q_heads, &hj, (int64_t)n * hp->n_head, 16);
     if (lc->kv_source == l) {
         ops_matmul(s->cpu, s->k, &w->wk, s->h, n);
         if (lc->has_v) ops_matmul(s->cpu, s->v, &w->wv, s->h, n);
-        else memcpy(s->v, s->k, (size_t)(n * kvw) * sizeof(float)); /* K=V: raw K projection */
-        for (int32_t t = 0; t < n; t++) {
-            kv_layer *kv = &s->row_sess[t]->kv[l];
-            const size_t slot = (size_t)(s->row_pos[t] % kv->capacity);
-            for (int64_t hd = 0; hd < nkv; hd++) {
-                float *kh = s->k + t * kvw + hd * D, *vh = s->v + t * kvw + hd * D;
-                ops_rmsnorm(kh, kh, w->k_norm, D, hp->rms_eps);
-                ops_rope(kh, (int32_t)D, freq, s->row_pos[t]);
-                ops_rmsnorm(vh, vh, NULL, D, hp->rms_eps);
-            }
-            /* the slot's rows; a Q8_0 head row is whole blocks (D % 32 == 0), so the nkv
-             * heads quantize as one row of kvw values */
-            const g4_kv_type kt = s->row_sess[t]->kv_type;
-            const size_t sb = slot * kv_bytes(kt, kvw);
-            void *kd = (uint8_t *)kv->k + sb, *vd = (uint8_t *)kv->v + sb;
-            if (kt == G4_KV_F16) {
-                s->cpu->k->to_f16(s->k + t * kvw, kd, kvw);
-                s->cpu->k->to_f16(s->v + t * kvw, vd, kvw);
-            } else if (kt == G4_KV_Q8_0) {
-                s->cpu->k->to_q8(s->k + t * kvw, kd, kvw);
-                s->cpu->k->to_q8(s->v + t * kvw, vd, kvw);
-            } else {
-                memcpy(kd, s->k + t * kvw, (size_t)kvw * sizeof(float));
-                memcpy(vd, s->v + t * kvw, (size_t)kvw * sizeof(float));
-            }
-        }
+        else memcpy(s->v, s->k, (size_t)((int64_t)n * lc->n_kv_head * D) * sizeof(float)); /* K=V: raw K projection */
+        cpu_parallel(s->cpu, kv_rows, &hj, n, 2);
     }
     attention(s, l, n);
     ops_matmul(s->cpu, s->a, &w->wo, s->o, n);
     for (int32_t t = 0; t < n; t++) {
         ops_rmsnorm(s->a + t * H, s->a + t * H, w->post_attn_norm, H, hp->rms_eps);
         for (int64_t i = 0; i < H; i++) s->x[t * H + i] += s->a[t * H + i];
+    }
+}
+
+static void kv_rows(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)thread;
+    const heads_job *j = arg;
+    g4_session *s = j->s;
+    const g4_hparams *hp = &s->m->hp;
+    const int32_t l = j->l;
+    const layer_weights *w = &s->m->layers[l];
+    const int64_t D = hp->layer[l].head_dim, nkv = hp->layer[l].n_kv_head, kvw = nkv * D;
+    for (int64_t t = t0; t < t1; t++) {
+        kv_layer *kv = &s->row_sess[t]->kv[l];
+        const size_t slot = (size_t)(s->row_pos[t] % kv->capacity);
+        for (int64_t hd = 0; hd < nkv; hd++) {
+            float *kh = s->k + t * kvw + hd * D, *vh = s->v + t * kvw + hd * D;
+            ops_rmsnorm(kh, kh, w->k_norm, D, hp->rms_eps);
+            ops_rope(kh, (int32_t)D, j->freq, j->cs + t * D);
+            ops_rmsnorm(vh, vh, NULL, D, hp->rms_eps);
+        }
+        /* the slot's rows; a Q8_0 head row is whole blocks (D % 32 == 0), so the nkv
+         * heads quantize as one row of kvw values */
+        const g4_kv_type kt = s->row_sess[t]->kv_type;
+        const size_t sb = slot * kv_bytes(kt, kvw);
+        void *kd = (uint8_t *)kv->k + sb, *vd = (uint8_t *)kv->v + sb;
+        if (kt == G4_KV_F16) {
+            s->cpu->k->to_f16(s->k + t * kvw, kd, kvw);
+            s->cpu->k->to_f16(s->v + t * kvw, vd, kvw);
+        } else if (kt == G4_KV_Q8_0) {
+            s->cpu->k->to_q8(s->k + t * kvw, kd, kvw);
+            s->cpu->k->to_q8(s->v + t * kvw, vd, kvw);
+        } else {
+            memcpy(kd, s->k + t * kvw, (size_t)kvw * sizeof(float));
+            memcpy(vd, s->v + t * kvw, (size_t)kvw * sizeof(float));
+        }
     }
 }
 
@@ -512,6 +551,15 @@ static void ple_block(g4_session *s, int32_t l, int32_t n) {
     }
 }
 
+/* Final logit soft-capping over rows x vocabulary values, split over the threads. */
+typedef struct softcap_job { const cpu_kernels *k; float *x; float c; } softcap_job;
+
+static void softcap_part(void *arg, int64_t i0, int64_t i1, int thread) {
+    (void)thread;
+    const softcap_job *j = arg;
+    j->k->softcap(j->x + i0, i1 - i0, j->c);
+}
+
 /* Runs n rows (n <= n_ubatch; s->row_pos and s->row_sess filled in) and writes logits
  * for the rows [first_logit, n) into out_logits. */
 static void forward_chunk(g4_session *s, const int32_t *tok, int32_t n, int32_t first_logit, float *out_logits) {
@@ -524,6 +572,7 @@ static void forward_chunk(g4_session *s, const int32_t *tok, int32_t n, int32_t 
         for (int64_t i = 0; i < H; i++) xt[i] *= m->embd_scale;
     }
     if (hp->n_embd_per_layer) per_layer_inputs(s, tok, n);
+    s->rope_ready[0] = s->rope_ready[1] = false; /* new rows, new positions */
     for (int32_t l = 0; l < hp->n_layer; l++) {
         attention_block(s, l, n);
         ffn_block(s, l, n);
@@ -534,7 +583,10 @@ static void forward_chunk(g4_session *s, const int32_t *tok, int32_t n, int32_t 
     const int32_t rows = n - first_logit;
     for (int32_t t = first_logit; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, m->output_norm, H, hp->rms_eps);
     ops_matmul(s->cpu, out_logits, &m->output, s->h + (size_t)first_logit * (size_t)H, rows);
-    if (hp->final_softcap > 0) ops_softcap(out_logits, (int64_t)rows * hp->n_vocab, hp->final_softcap);
+    if (hp->final_softcap > 0) {
+        softcap_job j = {s->cpu->k, out_logits, hp->final_softcap};
+        cpu_parallel(s->cpu, softcap_part, &j, (int64_t)rows * hp->n_vocab, 0);
+    }
 }
 
 g4_status g4_session_eval(g4_session *s, const int32_t *tokens, int32_t n_tokens, g4_error *err) {

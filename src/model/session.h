@@ -42,6 +42,9 @@ struct g4_session {
     int32_t *moe_count;       /* (n_expert + 1): group starts in moe_rows */
     float *logits;            /* (n_logit_rows, V) */
     int32_t *row_pos;         /* (n_ubatch) position of each row of the chunk being computed */
+    float *rope_cs[2];        /* (n_ubatch, head dim) each row's cos | sin (ops_rope_table) for
+                               * the sliding (0) and global (1) rotary tables */
+    bool rope_ready[2];       /* rope_cs[i] holds this chunk's rows (reset per chunk) */
     g4_session **row_sess;    /* (n_ubatch) the session whose cache each row reads and writes */
     int64_t n_logit_rows, logits_cap_rows;
 };
