@@ -85,6 +85,12 @@ expect 0 "inspect lists the KV cache types" -- $G4 inspect tests/data/tiny-e2b -
 grep -q "MiB as q8_0" "$tmp/out" && grep -q "q8_0 136 + 272" "$tmp/out" && pass=$((pass + 1)) \
     || { fail=$((fail + 1)); echo "FAIL test_cli: inspect KV types: $(grep KV "$tmp/out")"; }
 expect 2 "bench with an unknown KV cache type" -- $G4 bench tests/data/tiny-e2b --kv f8
+expect 2 "bench with a depth that is not a number" -- $G4 bench tests/data/tiny-e2b -d x
+# decode timed after 40 cached tokens (llama-bench's -d): the JSON says so, and the
+# bandwidth fraction, which counts only weight bytes, is left out
+expect 0 "bench at a depth" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 16 -n 4 -d 40 --json
+grep -q '"tg":{"n":4,"depth":40,"tok_s":[0-9.]*,"min":[0-9.]*,"max":[0-9.]*,"frac_bandwidth":null}' "$tmp/out" \
+    && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: bench -d json: $(head -c 300 "$tmp/out")"; }
 expect 2 "serve with an unknown KV cache type" -- $G4 serve tests/data/tiny-e2b --kv f8
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
