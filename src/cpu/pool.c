@@ -14,10 +14,17 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
 #define SPIN_ITERS 20000 /* ~10-50 us of spinning before a worker sleeps */
+/* While spinning, give the core away every YIELD_EVERY rounds: when the machine has more
+ * runnable threads than cores (a browser, a build, another model), the thread being waited
+ * for may be the one that is not running, and pure spinning would burn the waiter's whole
+ * time slice before the scheduler lets it run. With idle cores sched_yield returns at
+ * once (a fraction of a microsecond). */
+#define YIELD_EVERY 256
 
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()
@@ -26,6 +33,11 @@
 #else
 #define cpu_relax() ((void)0)
 #endif
+
+static inline void spin_wait(int spins) {
+    if (spins % YIELD_EVERY == YIELD_EVERY - 1) sched_yield();
+    else cpu_relax();
+}
 
 struct cpu_pool {
     int n;                 /* threads including the caller */
@@ -69,10 +81,7 @@ static void *worker_main(void *a) {
     for (;;) {
         unsigned g;
         int spins = 0;
-        while ((g = __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST)) == seen && spins < SPIN_ITERS) {
-            spins++;
-            cpu_relax();
-        }
+        while ((g = __atomic_load_n(&p->gen, __ATOMIC_SEQ_CST)) == seen && spins < SPIN_ITERS) spin_wait(spins++);
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
             __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
@@ -151,7 +160,7 @@ void pool_run(cpu_pool *p, pool_fn fn, void *arg, int64_t n, int64_t grain) {
     }
     run_share(p, 0);
     for (int spins = 0; __atomic_load_n(&p->busy, __ATOMIC_SEQ_CST) > 0; spins++) {
-        if (spins < SPIN_ITERS) { cpu_relax(); continue; }
+        if (spins < SPIN_ITERS) { spin_wait(spins); continue; }
         pthread_mutex_lock(&p->mu);
         __atomic_store_n(&p->caller_sleeps, 1, __ATOMIC_SEQ_CST);
         while (__atomic_load_n(&p->busy, __ATOMIC_SEQ_CST) > 0) pthread_cond_wait(&p->done, &p->mu);
