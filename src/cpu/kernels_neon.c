@@ -32,13 +32,20 @@
 /* One block of each of four rows, unpacked (8 registers), and their scales. */
 typedef struct w4 { w32 q0, q1, q2, q3; float32x4_t d; } w4;
 
-static inline __attribute__((always_inline)) w4 load4(const uint8_t *const p[4], size_t off, const int q4) {
+/* The weight types of the one int8 kernel below (a compile-time argument). */
+enum { KIND_Q8_0 = 0, KIND_Q4_0 = 1, KIND_Q5_0 = 2 };
+
+static inline __attribute__((always_inline)) w32 load_kind(const uint8_t *b, const int kind) {
+    return kind == KIND_Q4_0 ? load_q4_0(b) : kind == KIND_Q5_0 ? load_q5_0(b) : load_q8_0(b);
+}
+
+static inline __attribute__((always_inline)) w4 load4(const uint8_t *const p[4], size_t off, const int kind) {
     const uint8_t *b0 = p[0] + off, *b1 = p[1] + off, *b2 = p[2] + off, *b3 = p[3] + off;
     w4 v;
-    v.q0 = q4 ? load_q4_0(b0) : load_q8_0(b0);
-    v.q1 = q4 ? load_q4_0(b1) : load_q8_0(b1);
-    v.q2 = q4 ? load_q4_0(b2) : load_q8_0(b2);
-    v.q3 = q4 ? load_q4_0(b3) : load_q8_0(b3);
+    v.q0 = load_kind(b0, kind);
+    v.q1 = load_kind(b1, kind);
+    v.q2 = load_kind(b2, kind);
+    v.q3 = load_kind(b3, kind);
     v.d = scales4(b0, b1, b2, b3);
     return v;
 }
@@ -67,17 +74,17 @@ static inline float32x4_t step16(float32x4_t acc, w4 v, const block_a16 *xb) {
     return vfmaq_f32(acc, vcvtq_f32_s32(vmlaq_n_s32(l, h, 256)), vmulq_n_f32(v.d, xb->d));
 }
 
-/* One activation block of token row xt: block_a8 for Q4_0, block_a16 for Q8_0 */
+/* One activation block of token row xt: block_a8 for Q4_0 / Q5_0, block_a16 for Q8_0 */
 #define STEP(acc, xt, b) \
-    (q4 ? step(acc, v, (const block_a8 *)(xt) + (b)) : step16(acc, v, (const block_a16 *)(xt) + (b)))
+    (kind != KIND_Q8_0 ? step(acc, v, (const block_a8 *)(xt) + (b)) : step16(acc, v, (const block_a16 *)(xt) + (b)))
 
-/* The one int8 kernel, instantiated for Q4_0 (q4 = 1, block_a8 activations) and Q8_0
- * (q4 = 0, block_a16). */
+/* The one int8 kernel, instantiated for Q4_0 and Q5_0 (block_a8 activations) and Q8_0
+ * (block_a16). */
 static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t ldy, const mat *w, int64_t r0,
                                                               int64_t r1, const void *xv, int64_t ldx, int64_t n,
-                                                              const int q4) {
+                                                              const int kind) {
     const int64_t nb = w->cols / 32;
-    const size_t bs = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    const size_t bs = kind == KIND_Q4_0 ? sizeof(block_q4_0) : kind == KIND_Q5_0 ? sizeof(block_q5_0) : sizeof(block_q8_0);
     for (int64_t r = r0; r < r1; r += 4) {
         const uint8_t *p[4];
         const int rows = row_group(w, r, r1, p);
@@ -86,7 +93,7 @@ static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t 
             const char *x0 = (const char *)xv + t * ldx, *x1 = x0 + ldx, *x2 = x1 + ldx, *x3 = x2 + ldx;
             float32x4_t c0 = vdupq_n_f32(0.0f), c1 = c0, c2 = c0, c3 = c0;
             for (int64_t b = 0; b < nb; b++) {
-                const w4 v = load4(p, (size_t)b * bs, q4);
+                const w4 v = load4(p, (size_t)b * bs, kind);
                 c0 = STEP(c0, x0, b);
                 c1 = STEP(c1, x1, b);
                 c2 = STEP(c2, x2, b);
@@ -101,7 +108,7 @@ static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t 
             const char *x0 = (const char *)xv + t * ldx;
             float32x4_t c0 = vdupq_n_f32(0.0f);
             for (int64_t b = 0; b < nb; b++) {
-                const w4 v = load4(p, (size_t)b * bs, q4);
+                const w4 v = load4(p, (size_t)b * bs, kind);
                 c0 = STEP(c0, x0, b);
             }
             store_rows(y + t * ldy + r, c0, rows);
@@ -113,13 +120,20 @@ static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t 
 void neon_matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                       int64_t n, float *scratch) {
     (void)scratch;
-    matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, 1);
+    matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, KIND_Q4_0);
 }
 
 void neon_matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                       int64_t n, float *scratch) {
     (void)scratch;
-    matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, 0);
+    matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, KIND_Q8_0);
+}
+
+/* Q5_0 (what llama.cpp's K-quant mixes write for rows that are not whole super-blocks). */
+static void neon_matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                             int64_t n, float *scratch) {
+    (void)scratch;
+    matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, KIND_Q5_0);
 }
 
 /* d = max|x| / 127, q = round-half-away(x / d) exactly as the scalar table: the same
@@ -387,6 +401,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->isa = "neon";
     k->matmul[G4_DTYPE_Q4_0] = neon_matmul_q4_0;
     k->matmul[G4_DTYPE_Q8_0] = neon_matmul_q8_0; /* act[] is ACT_A16, from the reference */
+    k->matmul[QT_Q5_0] = neon_matmul_q5_0;        /* ACT_A8 */
     k->quantize_a16 = quantize_a16;
     k->matmul[QT_Q4_K] = neon_matmul_q4_K; /* act[] is ACT_A8 already, from the reference */
     k->matmul[QT_Q5_K] = neon_matmul_q5_K;

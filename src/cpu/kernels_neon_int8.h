@@ -1,5 +1,5 @@
 /* kernels_neon_int8.h - what the two AArch64 tables (kernels_neon.c: SDOT,
- * kernels_i8mm.c: SMMLA) share for the int8 block kernels: reading a Q4_0 / Q8_0 block
+ * kernels_i8mm.c: SMMLA) share for the int8 block kernels: reading a Q4_0 / Q5_0 / Q8_0 block
  * as 32 signed bytes, splitting a 16-bit activation block into two int8 planes, gathering four rows' scales into one vector, and storing a vector
  * of four consecutive outputs of which only the first `rows` are real. Included by each
  * table's file, so it is compiled with that file's flags; only base Armv8 NEON is used
@@ -15,6 +15,8 @@
 #include <arm_neon.h>
 #include <string.h>
 
+#include "../quant/quant.h" /* block_q5_0 */
+
 /* One weight block as signed bytes: lo = elements 0..15, hi = elements 16..31 (the
  * halves block_a8's qs[0..15] and qs[16..31] meet). */
 typedef struct w32 { int8x16_t lo, hi; } w32;
@@ -25,6 +27,24 @@ static inline w32 load_q4_0(const void *blk) {
     const int8x16_t eight = vdupq_n_s8(8);
     w32 w = {vsubq_s8(vreinterpretq_s8_u8(vandq_u8(b, vdupq_n_u8(15))), eight),
              vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(b, 4)), eight)};
+    return w;
+}
+
+/* Q5_0: the low nibbles as Q4_0's, the fifth bit of element e bit e of the little-endian
+ * qh word (TST against a byte's 8 bit positions, repeated), levels stored +16. */
+static inline w32 load_q5_0(const void *blk) {
+    const block_q5_0 *b = blk;
+    uint32_t qh;
+    memcpy(&qh, b->qh, sizeof qh);
+    static const uint8_t bit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t sel = vld1q_u8(bit), sixteen = vdupq_n_u8(16);
+    const uint8x16_t h0 = vcombine_u8(vdup_n_u8((uint8_t)qh), vdup_n_u8((uint8_t)(qh >> 8)));
+    const uint8x16_t h1 = vcombine_u8(vdup_n_u8((uint8_t)(qh >> 16)), vdup_n_u8((uint8_t)(qh >> 24)));
+    const uint8x16_t q = vld1q_u8(b->qs);
+    const uint8x16_t lo = vorrq_u8(vandq_u8(q, vdupq_n_u8(15)), vandq_u8(vtstq_u8(h0, sel), sixteen));
+    const uint8x16_t hi = vorrq_u8(vshrq_n_u8(q, 4), vandq_u8(vtstq_u8(h1, sel), sixteen));
+    w32 w = {vsubq_s8(vreinterpretq_s8_u8(lo), vreinterpretq_s8_u8(sixteen)),
+             vsubq_s8(vreinterpretq_s8_u8(hi), vreinterpretq_s8_u8(sixteen))};
     return w;
 }
 
