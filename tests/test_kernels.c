@@ -329,6 +329,69 @@ static void test_pool(void) {
     }
 }
 
+/* Grouped attention (attn_scores / attn_wsum) against the scalar table for F32, F16 and
+ * Q8_0 caches: G heads 1..9 (tiles of 4 plus 1-3 left), D in {64, 256, 512}, key counts
+ * around the tile (2) and block (32) sizes, rows at a stride with other heads between
+ * them (nkv = 2 heads per slot, the second one read). Tolerance 1e-5 relative to the sum
+ * of |terms| of each output, as the vector ops. */
+static void test_attn(const cpu_kernels *ref, const cpu_kernels *k) {
+    static const int Ds[] = {64, 256, 512}, Gs[] = {1, 2, 3, 4, 5, 8, 9}, ns[] = {1, 2, 3, 31, 33, 70};
+    for (int di = 0; di < 3; di++)
+        for (int gi = 0; gi < 7; gi++)
+            for (int ni = 0; ni < 6; ni++)
+                for (int t = 0; t < 3; t++) {
+                    const int64_t D = Ds[di], n = ns[ni];
+                    const int32_t G = Gs[gi];
+                    const size_t hb = t == 0 ? (size_t)D * 4 : t == 1 ? (size_t)D * 2 : (size_t)D / 32 * sizeof(block_q8_0);
+                    const size_t stride = 2 * hb; /* nkv = 2 */
+                    uint8_t *kv = malloc(stride * (size_t)n);
+                    float *row = malloc((size_t)D * sizeof(float)), *fk = malloc((size_t)(n * D) * sizeof(float));
+                    for (int64_t j = 0; j < n; j++) {
+                        for (int64_t c = 0; c < D; c++) row[c] = frand() * 2.0f;
+                        uint8_t *r = kv + (size_t)j * stride + hb;
+                        if (t == 0) memcpy(r, row, hb);
+                        else if (t == 1) ref->to_f16(row, (uint16_t *)r, D);
+                        else ref->to_q8(row, (block_q8_0 *)r, D);
+                        /* the cached row as floats, for the magnitudes */
+                        for (int64_t c = 0; c < D; c++)
+                            fk[j * D + c] = t == 0 ? ((float *)r)[c] : t == 1 ? fp16_to_f32(((uint16_t *)r)[c])
+                                          : fp16_to_f32(((block_q8_0 *)r)[c / 32].d) * (float)((block_q8_0 *)r)[c / 32].qs[c % 32];
+                    }
+                    const void *kv1 = kv + hb;
+                    const int64_t lds = n + 3;
+                    float *q = malloc((size_t)(G * D) * sizeof(float)), *p = malloc((size_t)(G * lds) * sizeof(float));
+                    float *s0 = calloc((size_t)(G * lds), sizeof(float)), *s1 = calloc((size_t)(G * lds), sizeof(float));
+                    float *o0 = malloc((size_t)(G * D) * sizeof(float)), *o1 = malloc((size_t)(G * D) * sizeof(float));
+                    for (int64_t i = 0; i < G * D; i++) { q[i] = frand(); o0[i] = o1[i] = frand(); }
+                    for (int64_t i = 0; i < G * lds; i++) p[i] = frand() * 0.5f + 0.5f;
+                    attn_scores_fn rs = t == 0 ? ref->attn_scores_f32 : t == 1 ? ref->attn_scores_f16 : ref->attn_scores_q8;
+                    attn_scores_fn ks = t == 0 ? k->attn_scores_f32 : t == 1 ? k->attn_scores_f16 : k->attn_scores_q8;
+                    attn_wsum_fn rw = t == 0 ? ref->attn_wsum_f32 : t == 1 ? ref->attn_wsum_f16 : ref->attn_wsum_q8;
+                    attn_wsum_fn kw = t == 0 ? k->attn_wsum_f32 : t == 1 ? k->attn_wsum_f16 : k->attn_wsum_q8;
+                    rs(s0, lds, q, G, kv1, stride, n, D);
+                    ks(s1, lds, q, G, kv1, stride, n, D);
+                    int ok = 1;
+                    for (int32_t g = 0; g < G; g++)
+                        for (int64_t j = 0; j < lds; j++) {
+                            double mag = 0;
+                            if (j < n) for (int64_t c = 0; c < D; c++) mag += fabs((double)q[g * D + c] * fk[j * D + c]);
+                            ok &= fabs((double)s0[g * lds + j] - s1[g * lds + j]) <= 1e-5 * mag + 1e-30;
+                        }
+                    CHECK_MSG(ok, "%s attn_scores type %d G=%d D=%d n=%d", k->isa, t, G, (int)D, (int)n);
+                    rw(o0, p, lds, G, kv1, stride, n, D);
+                    kw(o1, p, lds, G, kv1, stride, n, D);
+                    ok = 1;
+                    for (int32_t g = 0; g < G; g++)
+                        for (int64_t c = 0; c < D; c++) {
+                            double mag = 1.0; /* the output's starting value is within [-1, 1) */
+                            for (int64_t j = 0; j < n; j++) mag += fabs((double)p[g * lds + j] * fk[j * D + c]);
+                            ok &= fabs((double)o0[g * D + c] - o1[g * D + c]) <= 1e-5 * mag;
+                        }
+                    CHECK_MSG(ok, "%s attn_wsum type %d G=%d D=%d n=%d", k->isa, t, G, (int)D, (int)n);
+                    free(kv); free(row); free(fk); free(q); free(p); free(s0); free(s1); free(o0); free(o1);
+                }
+}
+
 int main(void) {
     const cpu_kernels *ref = cpu_kernels_for(CPU_ISA_SCALAR);
     printf("best kernel table here: %s\n", cpu_kernels_get()->isa);
@@ -346,6 +409,7 @@ int main(void) {
         test_quantize_a16(ref, k);
         test_vector_ops(ref, k);
         test_kv_q8(ref, k);
+        test_attn(ref, k);
         test_softcap(ref, k);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
             test_matmul(ref, k, types[i], 13, 256, 1);

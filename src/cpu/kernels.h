@@ -52,6 +52,36 @@ typedef enum { ACT_F32 = 0, ACT_A8 = 1, ACT_A16 = 2 } act_format;
 typedef void (*matmul_fn)(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *x, int64_t ldx,
                           int64_t n, float *scratch);
 
+/* Grouped attention's two inner loops (G query heads that share one KV head), over a run
+ * of n cached rows of one type (F32 floats, F16 halves or GGUF Q8_0 blocks), row j at
+ * (const uint8_t *)kv + j * stride; head dim D (a multiple of 32 for Q8_0):
+ *   attn_scores: s[g * lds + j] = dot(q + g * D, K_j)            for g < G, j < n
+ *   attn_wsum:   o[g * D + i] += sum_j p[g * ldp + j] * V_j[i]   for g < G, i < D
+ * q and o hold G rows D floats apart. One pass over a cached row serves all G heads
+ * (the SIMD versions keep a tile of heads x keys or heads x D-chunk in registers), where
+ * calling dot / axpy per head re-reads and re-converts every row G times and loads and
+ * stores the output once per key. */
+typedef void (*attn_scores_fn)(float *s, int64_t lds, const float *q, int32_t G, const void *kv, size_t stride,
+                               int64_t n, int64_t D);
+typedef void (*attn_wsum_fn)(float *o, const float *p, int64_t ldp, int32_t G, const void *kv, size_t stride,
+                             int64_t n, int64_t D);
+
+/* The grouped-attention entries done row by row with a table's dot / axpy for element type
+ * ET: the scalar oracle, and tables without tiled versions (NEON). */
+#define ATTN_BY_ROWS(SCORES, WSUM, ET, DOT, AXPY)                                                                \
+    static void SCORES(float *s, int64_t lds, const float *q, int32_t G, const void *kv, size_t stride,          \
+                       int64_t n, int64_t D) {                                                                   \
+        for (int32_t g = 0; g < G; g++)                                                                          \
+            for (int64_t j = 0; j < n; j++)                                                                      \
+                s[g * lds + j] = DOT(q + g * D, (const ET *)((const uint8_t *)kv + (size_t)j * stride), D);      \
+    }                                                                                                            \
+    static void WSUM(float *o, const float *p, int64_t ldp, int32_t G, const void *kv, size_t stride, int64_t n, \
+                     int64_t D) {                                                                                \
+        for (int32_t g = 0; g < G; g++)                                                                          \
+            for (int64_t j = 0; j < n; j++)                                                                      \
+                AXPY(o + g * D, (const ET *)((const uint8_t *)kv + (size_t)j * stride), p[g * ldp + j], D);      \
+    }
+
 typedef struct cpu_kernels {
     const char *isa;
     act_format act[KERNEL_TYPES];     /* activation format each weight type wants */
@@ -76,6 +106,9 @@ typedef struct cpu_kernels {
     float (*dot_q8)(const float *x, const block_q8_0 *y, int64_t n);
     void (*axpy_q8)(float *y, const block_q8_0 *x, float a, int64_t n);
     void (*to_q8)(const float *x, block_q8_0 *y, int64_t n);
+    /* grouped attention (above) over F32, F16 and Q8_0 caches */
+    attn_scores_fn attn_scores_f32, attn_scores_f16, attn_scores_q8;
+    attn_wsum_fn attn_wsum_f32, attn_wsum_f16, attn_wsum_q8;
     /* The GeGLU activation: g[i] = gelu_tanh(g[i]) * u[i], gelu_tanh(x) = 0.5 x (1 +
      * tanh(sqrt(2/pi) (x + 0.044715 x^3))) as transformers' gelu_pytorch_tanh computes it
      * (the SIMD versions use the identical x / (1 + exp(-2 y)) with a polynomial exp,

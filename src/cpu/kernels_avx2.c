@@ -22,6 +22,7 @@ static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return _mm256
 #include "kernels_x86_kquant.h"
 #include "kernels_x86_float.h"
 #include "kernels_x86_kv.h"
+#include "kernels_x86_attn.h"
 #include "kernels_x86_iq4.h"
 #include "kernels_x86_k23.h"
 
@@ -121,6 +122,7 @@ void kernels_avx2_fill(cpu_kernels *k) {
     x86_fill_q8(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);
+    x86_fill_attn(k);
     x86_fill_iq4(k);
     x86_fill_k23(k);
     k->matmul[G4_DTYPE_F32] = matmul_float_tiles;

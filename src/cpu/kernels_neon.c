@@ -371,6 +371,11 @@ static void axpy_q8(float *y, const block_q8_0 *x, float a, int64_t n) {
     }
 }
 
+/* Grouped attention: not tiled for NEON yet; per head and key this file's row ops. */
+ATTN_BY_ROWS(attn_scores_f32, attn_wsum_f32, float, dot_f32, axpy_f32)
+ATTN_BY_ROWS(attn_scores_f16, attn_wsum_f16, uint16_t, dot_f16, axpy_f16)
+ATTN_BY_ROWS(attn_scores_q8, attn_wsum_q8, block_q8_0, dot_q8, axpy_q8)
+
 static void to_q8(const float *x, block_q8_0 *y, int64_t n) {
     for (int64_t b = 0; b < n / 32; b++, x += 32) {
         float32x4_t v[8], m = vdupq_n_f32(0.0f);
@@ -420,5 +425,11 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->dot_q8 = dot_q8;
     k->axpy_q8 = axpy_q8;
     k->to_q8 = to_q8;
+    k->attn_scores_f32 = attn_scores_f32;
+    k->attn_scores_f16 = attn_scores_f16;
+    k->attn_scores_q8 = attn_scores_q8;
+    k->attn_wsum_f32 = attn_wsum_f32;
+    k->attn_wsum_f16 = attn_wsum_f16;
+    k->attn_wsum_q8 = attn_wsum_q8;
     k->int8_peak = int8_peak;
 }

@@ -244,6 +244,11 @@ static void axpy_q8(float *y, const block_q8_0 *x, float a, int64_t n) {
     }
 }
 
+/* Grouped attention, the oracle: per head and key the row ops above (kernels.h). */
+ATTN_BY_ROWS(attn_scores_f32, attn_wsum_f32, float, dot_f32, axpy_f32)
+ATTN_BY_ROWS(attn_scores_f16, attn_wsum_f16, uint16_t, dot_f16, axpy_f16)
+ATTN_BY_ROWS(attn_scores_q8, attn_wsum_q8, block_q8_0, dot_q8, axpy_q8)
+
 static void to_q8(const float *x, block_q8_0 *y, int64_t n) { quantize_row(G4_DTYPE_Q8_0, x, y, n); }
 
 static void gelu_mul(float *g, const float *u, int64_t n) {
@@ -296,6 +301,12 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->dot_q8 = dot_q8;
     k->axpy_q8 = axpy_q8;
     k->to_q8 = to_q8;
+    k->attn_scores_f32 = attn_scores_f32;
+    k->attn_scores_f16 = attn_scores_f16;
+    k->attn_scores_q8 = attn_scores_q8;
+    k->attn_wsum_f32 = attn_wsum_f32;
+    k->attn_wsum_f16 = attn_wsum_f16;
+    k->attn_wsum_q8 = attn_wsum_q8;
     k->gelu_mul = gelu_mul;
     k->softcap = softcap;
 }

@@ -1,0 +1,192 @@
+/* kernels_x86_attn.h - grouped attention over the KV cache (kernels.h's attn_scores /
+ * attn_wsum), for F32, F16 and Q8_0 caches; included by kernels_avx2.c and
+ * kernels_avx512.c after kernels_x86_kv.h (8-lane AVX2 + FMA + F16C code, which both
+ * tables compile; hsum256 comes from kernels_x86_int8.h).
+ *
+ * Gemma 4's q heads come in groups (E2B: 8) sharing one KV head, so every cached row is
+ * used by G heads. Per-head dot / axpy calls load and convert each row G times, and the
+ * axpy loads and stores the output for every key. Here:
+ *  - scores: a tile of 4 heads x 2 keys keeps 8 accumulators in registers over the head
+ *    dim; each 8-value chunk of a key is loaded and converted once for 4 heads, each
+ *    query chunk loaded once for 2 keys (6 loads per 8 FMAs). The 8 sums are reduced
+ *    together (one horizontal-add tree, not 8).
+ *  - weighted sum: the loops are swapped; a 16-float chunk of the output of 4 heads stays
+ *    in 8 registers across a block of keys, each key's 16 values are loaded and converted
+ *    once and each weight broadcast once (2 row loads + 4 broadcasts per 8 FMAs); the
+ *    output is loaded and stored once per block, not per key.
+ * Keys go in blocks of KB = 32 so that the block's rows stay in L1/L2 while the head
+ * tiles (G = 8: two) and output chunks pass over them; heads past the last multiple of 4
+ * use 1-3-head tiles of the same code.
+ * Q8_0 values are scaled by their block's d as they are widened ((d q) x rather than the
+ * reference's d (sum q x): rounding differences only). F32 / F16 need D % 16 == 0 (every
+ * Gemma 4 head dim), other D go through a scalar loop. */
+#ifndef G4_CPU_KERNELS_X86_ATTN_H
+#define G4_CPU_KERNELS_X86_ATTN_H
+
+enum { KV_T_F32 = 0, KV_T_F16 = 1, KV_T_Q8 = 2, ATTN_KB = 32 };
+
+#define ATTN_AI static inline __attribute__((always_inline))
+
+/* 8 values of a cached row from element c (c % 8 == 0) as floats */
+ATTN_AI __m256 attn_load8(const uint8_t *row, int64_t c, const int T) {
+    if (T == KV_T_F32) return _mm256_loadu_ps((const float *)row + c);
+    if (T == KV_T_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
+    const block_q8_0 *b = (const block_q8_0 *)row + c / G4_QK;
+    const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + c % G4_QK))));
+    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d)), q);
+}
+
+/* one value, for the scalar path */
+ATTN_AI float attn_load1(const uint8_t *row, int64_t c, const int T) {
+    if (T == KV_T_F32) return ((const float *)row)[c];
+    if (T == KV_T_F16) return fp16_to_f32(((const uint16_t *)row)[c]);
+    const block_q8_0 *b = (const block_q8_0 *)row + c / G4_QK;
+    return fp16_to_f32(b->d) * (float)b->qs[c % G4_QK];
+}
+
+/* lane i of the result = the sum of v[i]'s lanes */
+ATTN_AI __m256 attn_hsum8x8(const __m256 v[8]) {
+    const __m256 t0 = _mm256_hadd_ps(v[0], v[1]), t1 = _mm256_hadd_ps(v[2], v[3]);
+    const __m256 t2 = _mm256_hadd_ps(v[4], v[5]), t3 = _mm256_hadd_ps(v[6], v[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3); /* [v0..v3 low | v0..v3 high] */
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* Scores of H (1..4) heads against keys [j0, j1) of the run. */
+ATTN_AI void attn_scores_tile(float *s, int64_t lds, const float *q, const uint8_t *kv, size_t stride, int64_t j0,
+                              int64_t j1, int64_t D, const int H, const int T) {
+    int64_t j = j0;
+    for (; j + 2 <= j1; j += 2) {
+        const uint8_t *k0 = kv + (size_t)j * stride, *k1 = k0 + stride;
+        __m256 a[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
+        for (int64_t c = 0; c < D; c += 8) {
+            const __m256 v0 = attn_load8(k0, c, T), v1 = attn_load8(k1, c, T);
+#pragma GCC unroll 4
+            for (int h = 0; h < H; h++) {
+                const __m256 x = _mm256_loadu_ps(q + h * D + c);
+                a[2 * h] = _mm256_fmadd_ps(x, v0, a[2 * h]);
+                a[2 * h + 1] = _mm256_fmadd_ps(x, v1, a[2 * h + 1]);
+            }
+        }
+        float r[8];
+        _mm256_storeu_ps(r, attn_hsum8x8(a));
+        for (int h = 0; h < H; h++) {
+            s[h * lds + j] = r[2 * h];
+            s[h * lds + j + 1] = r[2 * h + 1];
+        }
+    }
+    if (j < j1) { /* an odd last key */
+        const uint8_t *k0 = kv + (size_t)j * stride;
+        __m256 a[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) a[i] = _mm256_setzero_ps();
+        for (int64_t c = 0; c < D; c += 8) {
+            const __m256 v0 = attn_load8(k0, c, T);
+#pragma GCC unroll 4
+            for (int h = 0; h < H; h++) a[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * D + c), v0, a[h]);
+        }
+        for (int h = 0; h < H; h++) s[h * lds + j] = hsum256(a[h]);
+    }
+}
+
+/* Weighted sum of keys [j0, j1) into the output of H (1..4) heads. */
+ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t *kv, size_t stride, int64_t j0,
+                            int64_t j1, int64_t D, const int H, const int T) {
+    for (int64_t c = 0; c < D; c += 16) {
+        __m256 a[8];
+#pragma GCC unroll 4
+        for (int h = 0; h < H; h++) {
+            a[2 * h] = _mm256_loadu_ps(o + h * D + c);
+            a[2 * h + 1] = _mm256_loadu_ps(o + h * D + c + 8);
+        }
+        const uint8_t *v = kv + (size_t)j0 * stride;
+        for (int64_t j = j0; j < j1; j++, v += stride) {
+            const __m256 v0 = attn_load8(v, c, T), v1 = attn_load8(v, c + 8, T);
+#pragma GCC unroll 4
+            for (int h = 0; h < H; h++) {
+                const __m256 w = _mm256_broadcast_ss(p + h * ldp + j);
+                a[2 * h] = _mm256_fmadd_ps(w, v0, a[2 * h]);
+                a[2 * h + 1] = _mm256_fmadd_ps(w, v1, a[2 * h + 1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int h = 0; h < H; h++) {
+            _mm256_storeu_ps(o + h * D + c, a[2 * h]);
+            _mm256_storeu_ps(o + h * D + c + 8, a[2 * h + 1]);
+        }
+    }
+}
+
+/* Key blocks of ATTN_KB, within each tiles of 4 heads and one of the G % 4 left. */
+ATTN_AI void attn_scores_t(float *s, int64_t lds, const float *q, int32_t G, const void *kvv, size_t stride,
+                           int64_t n, int64_t D, const int T) {
+    const uint8_t *kv = kvv;
+    if (D % 16) { /* not a Gemma 4 head dim: scalar */
+        for (int32_t g = 0; g < G; g++)
+            for (int64_t j = 0; j < n; j++) {
+                float acc = 0.0f;
+                for (int64_t c = 0; c < D; c++) acc += q[g * D + c] * attn_load1(kv + (size_t)j * stride, c, T);
+                s[g * lds + j] = acc;
+            }
+        return;
+    }
+    for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
+        const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
+        int32_t g = 0;
+        for (; g + 4 <= G; g += 4) attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 4, T);
+        switch (G - g) {
+        case 3: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 3, T); break;
+        case 2: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 2, T); break;
+        case 1: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 1, T); break;
+        default: break;
+        }
+    }
+}
+
+ATTN_AI void attn_wsum_t(float *o, const float *p, int64_t ldp, int32_t G, const void *kvv, size_t stride, int64_t n,
+                         int64_t D, const int T) {
+    const uint8_t *kv = kvv;
+    if (D % 16) {
+        for (int32_t g = 0; g < G; g++)
+            for (int64_t j = 0; j < n; j++)
+                for (int64_t c = 0; c < D; c++) o[g * D + c] += p[g * ldp + j] * attn_load1(kv + (size_t)j * stride, c, T);
+        return;
+    }
+    for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
+        const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
+        int32_t g = 0;
+        for (; g + 4 <= G; g += 4) attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 4, T);
+        switch (G - g) {
+        case 3: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 3, T); break;
+        case 2: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 2, T); break;
+        case 1: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 1, T); break;
+        default: break;
+        }
+    }
+}
+
+#define X86_ATTN(T, SUF)                                                                                         \
+    static void x86_attn_scores_##SUF(float *s, int64_t lds, const float *q, int32_t G, const void *kv,          \
+                                      size_t stride, int64_t n, int64_t D) {                                     \
+        attn_scores_t(s, lds, q, G, kv, stride, n, D, T);                                                        \
+    }                                                                                                            \
+    static void x86_attn_wsum_##SUF(float *o, const float *p, int64_t ldp, int32_t G, const void *kv,            \
+                                    size_t stride, int64_t n, int64_t D) {                                       \
+        attn_wsum_t(o, p, ldp, G, kv, stride, n, D, T);                                                          \
+    }
+X86_ATTN(KV_T_F32, f32)
+X86_ATTN(KV_T_F16, f16)
+X86_ATTN(KV_T_Q8, q8)
+
+static inline void x86_fill_attn(cpu_kernels *k) {
+    k->attn_scores_f32 = x86_attn_scores_f32;
+    k->attn_scores_f16 = x86_attn_scores_f16;
+    k->attn_scores_q8 = x86_attn_scores_q8;
+    k->attn_wsum_f32 = x86_attn_wsum_f32;
+    k->attn_wsum_f16 = x86_attn_wsum_f16;
+    k->attn_wsum_q8 = x86_attn_wsum_q8;
+}
+
+#endif
