@@ -134,7 +134,11 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     s->tmp = falloc(widest, &ok);
     s->cpu = cpu_ctx_create(p.n_threads, (int64_t)G4_MAX(G4_MAX(H, qw), (size_t)max_ff), s->n_ubatch);
     ok = ok && s->cpu;
-    s->scores = falloc((size_t)s->n_ctx * (size_t)(s->cpu ? s->cpu->n_threads : 1), &ok);
+    /* attention's scores: per thread the largest q-head group of a layer x n_ctx floats */
+    int32_t max_group = 1;
+    for (int32_t l = 0; l < hp->n_layer; l++) max_group = G4_MAX(max_group, hp->n_head / hp->layer[l].n_kv_head);
+    s->scores_per_thread = (size_t)s->n_ctx * (size_t)max_group;
+    s->scores = falloc(s->scores_per_thread * (size_t)(s->cpu ? s->cpu->n_threads : 1), &ok);
     if (hp->n_embd_per_layer) s->ple = falloc(nu * (size_t)hp->n_layer * (size_t)hp->n_embd_per_layer, &ok);
     if (hp->n_expert) {
         s->moe_acc = falloc(nu * H, &ok);
@@ -281,8 +285,12 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
 
 /* Attention of n query rows over layer l's cache (or its donor's) in each row's session,
  * gemma4.md §2.3 steps 5-7: scale 1, causal, sliding layers see the last W positions.
- * One work item per (row, head), spread over the driving session's threads. */
-typedef struct attn_job { g4_session *s; int32_t l; } attn_job;
+ * The group of q heads sharing a KV head (E2B: 8 per KV head) is done together with the
+ * kernel table's grouped entries (kernels.h attn_scores / attn_wsum: one pass over each
+ * cached row serves every head of the part). One work item per (row, KV head, part of the
+ * group): the group is split into `parts` only as far as needed to give every thread an
+ * item (E2B decode, 1 KV head and 2 threads: 2 parts of 4 heads; prefill: 1 part). */
+typedef struct attn_job { g4_session *s; int32_t l, parts; } attn_job;
 
 static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
     const attn_job *jb = arg;
@@ -290,48 +298,62 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
     const g4_hparams *hp = &s->m->hp;
     const layer_config *lc = &hp->layer[jb->l];
     const int32_t D = lc->head_dim, nkv = lc->n_kv_head, group = hp->n_head / nkv;
+    const int32_t parts = jb->parts, per = (group + parts - 1) / parts; /* heads per part */
     const size_t qw = (size_t)hp->n_head * (size_t)D;
-    float *scores = s->scores + (size_t)thread * (size_t)s->n_ctx;
     const cpu_kernels *k = s->cpu->k;
     for (int64_t it = i0; it < i1; it++) {
-        const int32_t t = (int32_t)(it / hp->n_head), hd = (int32_t)(it % hp->n_head);
+        const int64_t rk = it / parts;
+        const int32_t t = (int32_t)(rk / nkv), kh = (int32_t)(rk % nkv), part = (int32_t)(it % parts);
+        const int32_t h0 = kh * group + part * per, G = G4_MIN(per, group - part * per); /* q heads [h0, h0+G) */
+        if (G <= 0) continue;
         const int32_t p = s->row_pos[t];
         const kv_layer *kv = &s->row_sess[t]->kv[lc->kv_source];
         const g4_kv_type kt = s->row_sess[t]->kv_type;  /* batched rows may differ */
         const size_t hb = kv_bytes(kt, D);               /* bytes of one head's cached row */
-        const int32_t j0 = lc->swa ? G4_MAX(0, p - hp->sliding_window + 1) : 0;
-        const float *qh = s->q + (size_t)t * qw + (size_t)hd * (size_t)D;
-        const int32_t kh = hd / group;
-        float mx = -INFINITY;
-        for (int32_t j = j0; j <= p; j++) {
-            const void *kr = (const uint8_t *)kv->k + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * hb;
-            const float dot = kt == G4_KV_F16 ? k->dot_f16(qh, kr, D)
-                            : kt == G4_KV_Q8_0 ? k->dot_q8(qh, kr, D) : k->dot_f32(qh, kr, D);
-            scores[j - j0] = dot;
-            mx = fmaxf(mx, dot);
+        const size_t stride = (size_t)nkv * hb;          /* from one slot's head kh to the next slot's */
+        const int32_t j0 = lc->swa ? G4_MAX(0, p - hp->sliding_window + 1) : 0, nw = p - j0 + 1;
+        /* scores of head g at sc[g * nw + (j - j0)]: G x window floats of this thread's share */
+        float *sc = s->scores + (size_t)thread * s->scores_per_thread;
+        const float *qh = s->q + (size_t)t * qw + (size_t)h0 * (size_t)D;
+        float *oh = s->o + (size_t)t * qw + (size_t)h0 * (size_t)D;
+        const attn_scores_fn scores = kt == G4_KV_F16 ? k->attn_scores_f16 : kt == G4_KV_Q8_0 ? k->attn_scores_q8 : k->attn_scores_f32;
+        const attn_wsum_fn wsum = kt == G4_KV_F16 ? k->attn_wsum_f16 : kt == G4_KV_Q8_0 ? k->attn_wsum_q8 : k->attn_wsum_f32;
+        /* the window [j0, p] as runs of consecutive slots (the cache is a ring: at most two) */
+        for (int32_t j = j0; j <= p;) {
+            const int32_t slot = j % kv->capacity, len = G4_MIN(p - j + 1, kv->capacity - slot);
+            const uint8_t *kr = (const uint8_t *)kv->k + ((size_t)slot * (size_t)nkv + (size_t)kh) * hb;
+            scores(sc + (j - j0), nw, qh, G, kr, stride, len, D);
+            j += len;
         }
-        double sum = 0.0;
-        for (int32_t j = j0; j <= p; j++) {
-            float e = expf(scores[j - j0] - mx);
-            scores[j - j0] = e;
-            sum += e;
+        for (int32_t g = 0; g < G; g++) { /* softmax: max-subtracted expf, the sum in double */
+            float *sg = sc + (size_t)g * (size_t)nw, mx = -INFINITY;
+            for (int32_t j = 0; j < nw; j++) mx = fmaxf(mx, sg[j]);
+            double sum = 0.0;
+            for (int32_t j = 0; j < nw; j++) {
+                const float e = expf(sg[j] - mx);
+                sg[j] = e;
+                sum += e;
+            }
+            const float inv = (float)(1.0 / sum);
+            for (int32_t j = 0; j < nw; j++) sg[j] *= inv;
         }
-        float *oh = s->o + (size_t)t * qw + (size_t)hd * (size_t)D;
-        memset(oh, 0, (size_t)D * sizeof *oh);
-        const float inv = (float)(1.0 / sum);
-        for (int32_t j = j0; j <= p; j++) {
-            const void *vr = (const uint8_t *)kv->v + ((size_t)(j % kv->capacity) * (size_t)nkv + (size_t)kh) * hb;
-            const float a = scores[j - j0] * inv;
-            if (kt == G4_KV_F16) k->axpy_f16(oh, vr, a, D);
-            else if (kt == G4_KV_Q8_0) k->axpy_q8(oh, vr, a, D);
-            else k->axpy_f32(oh, vr, a, D);
+        memset(oh, 0, (size_t)G * (size_t)D * sizeof *oh);
+        for (int32_t j = j0; j <= p;) {
+            const int32_t slot = j % kv->capacity, len = G4_MIN(p - j + 1, kv->capacity - slot);
+            const uint8_t *vr = (const uint8_t *)kv->v + ((size_t)slot * (size_t)nkv + (size_t)kh) * hb;
+            wsum(oh, sc + (j - j0), nw, G, vr, stride, len, D);
+            j += len;
         }
     }
 }
 
 static void attention(g4_session *s, int32_t l, int32_t n) {
-    attn_job jb = {s, l};
-    cpu_parallel(s->cpu, attention_items, &jb, (int64_t)n * s->m->hp.n_head, 1);
+    const g4_hparams *hp = &s->m->hp;
+    const int32_t nkv = hp->layer[l].n_kv_head, group = hp->n_head / nkv, threads = s->cpu->n_threads;
+    int32_t parts = 1; /* the fewest parts (heads per part ceil(group / parts)) that give every thread an item */
+    while ((int64_t)n * nkv * parts < threads && parts < group) parts++;
+    attn_job jb = {s, l, parts};
+    cpu_parallel(s->cpu, attention_items, &jb, (int64_t)n * nkv * parts, 1);
 }
 
 /* Attention block, §2.3 (A): x += RMS(Wo · attn(RoPE(RMS_head(Wq h))); post_attn_norm). */

@@ -33,6 +33,7 @@ struct g4_session {
 
     /* scratch for a chunk of up to n_ubatch tokens */
     float *x, *h, *q, *k, *v, *o, *a, *g, *u, *ple, *tmp, *scores;
+    size_t scores_per_thread; /* floats of s->scores per thread: n_ctx x the largest q-head group */
     float *moe_acc, *dense;   /* (n_ubatch, H) */
     float *router;            /* (n_ubatch, n_expert): router probabilities per row */
     float *moe_y;             /* (n_ubatch, H): one expert's down-projection outputs */
