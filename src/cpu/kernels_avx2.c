@@ -51,10 +51,6 @@ static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
     }
 }
 
-/* Activation quantization, bit-identical to the scalar one: d = max|x| / 127 and
- * q = round-half-away(x / d), which is truncation plus a step away from zero when the
- * (exact) remainder is at least one half. The four 8-lane results are packed to bytes
- * (the packs interleave 128-bit lanes; one permutation restores the order). */
 /* prefill: kernels_x86_float.h's tiles, this file's row kernel for the rest and decode */
 static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
                                int64_t ldx, int64_t n, float *scratch) {
@@ -62,33 +58,19 @@ static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, 
     else float_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, matmul_float);
 }
 
+/* Activation quantization, bit-identical to the scalar one (x86_round_block); the four
+ * 8-lane results are packed to bytes (the packs interleave 128-bit lanes; one
+ * permutation restores the order). */
 static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
-    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     for (int64_t b = 0; b < cols / 32; b++) {
-        __m256 v[4], m = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(x + b * 32 + 8 * i);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float d = _mm_cvtss_f32(m4) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
         __m256i q[4];
-        for (int i = 0; i < 4; i++) {
-            const __m256 s = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
-            __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-            const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(s, t)), half, _CMP_GE_OQ);
-            t = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_and_ps(s, sign), one)));
-            q[i] = _mm256_cvttps_epi32(t);
-        }
+        y[b].d = x86_round_block(x + b * 32, 127.0f, q);
         const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
         const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        y[b].d = d;
         y[b].s = _mm_cvtsi128_si32(s4);
     }
 }

@@ -101,4 +101,13 @@ static inline int row_group(const mat *w, int64_t r, int64_t r1, const uint8_t *
     return rows;
 }
 
+/* The activation rows of a group of up to 4 tokens starting at token t (of n): the
+ * missing ones repeat the last real token (their results are not stored). Returns how
+ * many are real. */
+static inline int tok_group(const void *xv, int64_t ldx, int64_t t, int64_t n, const block_a8 *x[4]) {
+    const int nt = n - t < 4 ? (int)(n - t) : 4;
+    for (int k = 0; k < 4; k++) x[k] = (const block_a8 *)((const char *)xv + (t + (k < nt ? k : nt - 1)) * ldx);
+    return nt;
+}
+
 #endif

@@ -77,9 +77,8 @@ NIQ_INLINE void niq_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int6
         const uint8_t *p[4];
         const int rows = row_group(w, r, r1, p);
         for (int64_t t = 0; t < n; t += 4) {
-            const int nt = n - t < 4 ? (int)(n - t) : 4;
             const block_a8 *x[4];
-            for (int k = 0; k < 4; k++) x[k] = (const block_a8 *)((const char *)xv + (t + (k < nt ? k : nt - 1)) * ldx);
+            const int nt = tok_group(xv, ldx, t, n, x);
             float32x4_t c[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
             float F[8][4]; /* IQ4_XS: factors of the current super-block, [sub-block][row] */
             for (int64_t b = 0; b < nb; b++) {

@@ -98,9 +98,8 @@ NKQ_INLINE void nkq_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int6
         const uint8_t *p[4];
         const int rows = row_group(w, r, r1, p);
         for (int64_t t = 0; t < n; t += 4) {
-            const int nt = n - t < 4 ? (int)(n - t) : 4;
             const block_a8 *x[4];
-            for (int k = 0; k < 4; k++) x[k] = (const block_a8 *)((const char *)xv + (t + (k < nt ? k : nt - 1)) * ldx);
+            const int nt = tok_group(xv, ldx, t, n, x);
             float32x4_t c[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
             for (int64_t i = 0; i < nsb; i++) {
                 const uint8_t *b[4] = {p[0] + i * bs, p[1] + i * bs, p[2] + i * bs, p[3] + i * bs};

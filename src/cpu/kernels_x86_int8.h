@@ -448,6 +448,31 @@ static inline void x86_softcap(float *x, int64_t n, float c) {
     for (; i < n; i++) x[i] = c * tanhf(x[i] / c);
 }
 
+/* One block of 32 activations rounded to integers, bit-identical to the scalar quantizers:
+ * d = max|x| / qmax (127 for block_a8, A16_MAX for block_a16) and q = round-half-away(x /
+ * d), which is truncation plus a step away from zero when the (exact) remainder is at
+ * least one half. Returns d; q[i] holds elements 8i..8i+7 as int32. */
+static inline float x86_round_block(const float *x, float qmax, __m256i q[4]) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_loadu_ps(x + 8 * i);
+        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float d = _mm_cvtss_f32(m4) / qmax, id = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int i = 0; i < 4; i++) {
+        const __m256 s = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
+        __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+        const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(s, t)), half, _CMP_GE_OQ);
+        t = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_and_ps(s, sign), one)));
+        q[i] = _mm256_cvttps_epi32(t);
+    }
+    return d;
+}
+
 /* The table entries both x86 ISAs share (their fill functions add the rest). */
 static inline void x86_fill_shared(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;

@@ -94,32 +94,14 @@ static void matmul_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int
     if (n4 < n) matvec_q8_0_a16(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);
 }
 
-/* Bit-identical to the scalar quantize_a16: d = max|x| / A16_MAX, q = round-half-away(x /
- * d) as truncation plus a step away from zero when the (exact) remainder is at least one
- * half. The packs interleave 128-bit lanes; one 64-bit permutation restores the order. */
+/* Bit-identical to the scalar quantize_a16 (kernels_x86_int8.h's x86_round_block). The
+ * packs interleave 128-bit lanes; one 64-bit permutation restores the order. */
 static void x86_quantize_a16(const float *x, block_a16 *y, int64_t cols) {
-    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     for (int64_t b = 0; b < cols / 32; b++) {
-        __m256 v[4], m = _mm256_setzero_ps();
-        for (int i = 0; i < 4; i++) {
-            v[i] = _mm256_loadu_ps(x + b * 32 + 8 * i);
-            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
-        }
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float d = _mm_cvtss_f32(m4) / (float)A16_MAX, id = d != 0.0f ? 1.0f / d : 0.0f;
         __m256i q[4];
-        for (int i = 0; i < 4; i++) {
-            const __m256 s = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
-            __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-            const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(s, t)), half, _CMP_GE_OQ);
-            t = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_and_ps(s, sign), one)));
-            q[i] = _mm256_cvttps_epi32(t);
-        }
+        y[b].d = x86_round_block(x + b * 32, (float)A16_MAX, q);
         _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xd8));
         _mm256_storeu_si256((__m256i *)(y[b].qs + 16), _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xd8));
-        y[b].d = d;
     }
 }
 

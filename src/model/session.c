@@ -356,7 +356,6 @@ static void attention(g4_session *s, int32_t l, int32_t n) {
     cpu_parallel(s->cpu, attention_items, &jb, (int64_t)n * nkv * parts, 1);
 }
 
-/* Attention block, §2.3 (A): x += RMS(Wo · attn(RoPE(RMS_head(Wq h))); post_attn_norm). */
 /* The per-head work between the projections and the cache: q heads get their RMS norm and
  * rotation (items t * n_head + head), each row's k / v heads theirs and are stored in the
  * cache (items t). Spread over the threads for prefill; a decode step's few heads stay on
@@ -378,39 +377,6 @@ static void q_heads(void *arg, int64_t i0, int64_t i1, int thread) {
         float *qh = s->q + t * qw + hd * D;
         ops_rmsnorm(qh, qh, s->m->layers[j->l].q_norm, D, hp->rms_eps);
         ops_rope(qh, (int32_t)D, j->freq, j->cs + t * D);
-    }
-}
-
-static void kv_rows(void *arg, int64_t t0, int64_t t1, int thread);
-
-static void attention_block(g4_session *s, int32_t l, int32_t n) {
-    const g4_model *m = s->m;
-    const g4_hparams *hp = &m->hp;
-    const layer_config *lc = &hp->layer[l];
-    const layer_weights *w = &m->layers[l];
-    const int64_t H = hp->n_embd, D = lc->head_dim;
-    const int tab = lc->swa ? 0 : 1;
-    const float *freq = lc->swa ? m->rope_freq_swa : m->rope_freq_global;
-    if (!s->rope_ready[tab]) { /* once per chunk for each table, not per head and layer */
-        for (int32_t t = 0; t < n; t++) ops_rope_table(s->rope_cs[tab] + t * D, (int32_t)D, freq, s->row_pos[t]);
-        s->rope_ready[tab] = true;
-    }
-    heads_job hj = {s, l, freq, s->rope_cs[tab]};
-
-    for (int32_t t = 0; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, w->attn_norm, H, hp->rms_eps);
-    ops_matmul(s->cpu, s->q, &w->wq, s->h, n);
-    cpu_parallel(s->cpu, q_heads, &hj, (int64_t)n * hp->n_head, 16);
-    if (lc->kv_source == l) {
-        ops_matmul(s->cpu, s->k, &w->wk, s->h, n);
-        if (lc->has_v) ops_matmul(s->cpu, s->v, &w->wv, s->h, n);
-        else memcpy(s->v, s->k, (size_t)((int64_t)n * lc->n_kv_head * D) * sizeof(float)); /* K=V: raw K projection */
-        cpu_parallel(s->cpu, kv_rows, &hj, n, 2);
-    }
-    attention(s, l, n);
-    ops_matmul(s->cpu, s->a, &w->wo, s->o, n);
-    for (int32_t t = 0; t < n; t++) {
-        ops_rmsnorm(s->a + t * H, s->a + t * H, w->post_attn_norm, H, hp->rms_eps);
-        for (int64_t i = 0; i < H; i++) s->x[t * H + i] += s->a[t * H + i];
     }
 }
 
@@ -446,6 +412,38 @@ static void kv_rows(void *arg, int64_t t0, int64_t t1, int thread) {
             memcpy(kd, s->k + t * kvw, (size_t)kvw * sizeof(float));
             memcpy(vd, s->v + t * kvw, (size_t)kvw * sizeof(float));
         }
+    }
+}
+
+/* Attention block, §2.3 (A): x += RMS(Wo · attn(RoPE(RMS_head(Wq h))); post_attn_norm). */
+static void attention_block(g4_session *s, int32_t l, int32_t n) {
+    const g4_model *m = s->m;
+    const g4_hparams *hp = &m->hp;
+    const layer_config *lc = &hp->layer[l];
+    const layer_weights *w = &m->layers[l];
+    const int64_t H = hp->n_embd, D = lc->head_dim;
+    const int tab = lc->swa ? 0 : 1;
+    const float *freq = lc->swa ? m->rope_freq_swa : m->rope_freq_global;
+    if (!s->rope_ready[tab]) { /* once per chunk for each table, not per head and layer */
+        for (int32_t t = 0; t < n; t++) ops_rope_table(s->rope_cs[tab] + t * D, (int32_t)D, freq, s->row_pos[t]);
+        s->rope_ready[tab] = true;
+    }
+    heads_job hj = {s, l, freq, s->rope_cs[tab]};
+
+    for (int32_t t = 0; t < n; t++) ops_rmsnorm(s->h + t * H, s->x + t * H, w->attn_norm, H, hp->rms_eps);
+    ops_matmul(s->cpu, s->q, &w->wq, s->h, n);
+    cpu_parallel(s->cpu, q_heads, &hj, (int64_t)n * hp->n_head, 16);
+    if (lc->kv_source == l) {
+        ops_matmul(s->cpu, s->k, &w->wk, s->h, n);
+        if (lc->has_v) ops_matmul(s->cpu, s->v, &w->wv, s->h, n);
+        else memcpy(s->v, s->k, (size_t)((int64_t)n * lc->n_kv_head * D) * sizeof(float)); /* K=V: raw K projection */
+        cpu_parallel(s->cpu, kv_rows, &hj, n, 2);
+    }
+    attention(s, l, n);
+    ops_matmul(s->cpu, s->a, &w->wo, s->o, n);
+    for (int32_t t = 0; t < n; t++) {
+        ops_rmsnorm(s->a + t * H, s->a + t * H, w->post_attn_norm, H, hp->rms_eps);
+        for (int64_t i = 0; i < H; i++) s->x[t * H + i] += s->a[t * H + i];
     }
 }
 
