@@ -164,35 +164,45 @@ static void test_a8_accuracy(const cpu_kernels *ref, int32_t type, int64_t rows,
     free(w); free(wf); free(x); free(y); free(scratch); free(xq);
 }
 
+/* One head against one cached row through the attention entries: the plain dot product
+ * and y += a * row they reduce to. */
+static float dot1(attn_scores_fn f, const float *x, const void *row, int64_t n) {
+    float s = 0.0f;
+    f(&s, 1, x, 1, row, 0, 1, n);
+    return s;
+}
+
+static void axpy1(attn_wsum_fn f, float *y, const void *row, float a, int64_t n) { f(y, &a, 1, 1, row, 0, 1, n); }
+
 static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
     float x[531] = {0}, y[531] = {0}, y0[531], y1[531]; /* past n: zeros, compared too */
     for (int n = 0; n <= 531; n += (n < 40 ? 1 : 61)) {
         double mag = 0;
         for (int i = 0; i < n; i++) { x[i] = frand(); y[i] = frand(); mag += fabs((double)x[i] * y[i]); }
-        float a = ref->dot_f32(x, y, n), b = k->dot_f32(x, y, n);
-        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s dot_f32 n=%d: %g vs %g", k->isa, n, a, b);
+        float a = dot1(ref->attn_scores_f32, x, y, n), b = dot1(k->attn_scores_f32, x, y, n);
+        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s f32 dot n=%d: %g vs %g", k->isa, n, a, b);
         memcpy(y0, y, sizeof y);
         memcpy(y1, y, sizeof y);
-        ref->axpy_f32(y0, x, 0.37f, n);
-        k->axpy_f32(y1, x, 0.37f, n);
+        axpy1(ref->attn_wsum_f32, y0, x, 0.37f, n);
+        axpy1(k->attn_wsum_f32, y1, x, 0.37f, n);
         int ok = 1;
         for (int i = 0; i < 531; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 1.0f);
-        CHECK_MSG(ok, "%s axpy_f32 n=%d", k->isa, n);
+        CHECK_MSG(ok, "%s f32 axpy n=%d", k->isa, n);
         /* the F16 variants: conversion bit-identical, dot and axpy as above */
         uint16_t h0[531], h1[531];
         ref->to_f16(y, h0, n);
         k->to_f16(y, h1, n);
         CHECK_MSG(!memcmp(h0, h1, sizeof(uint16_t) * (size_t)n), "%s to_f16 n=%d", k->isa, n);
-        a = ref->dot_f16(x, h0, n);
-        b = k->dot_f16(x, h0, n);
-        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s dot_f16 n=%d: %g vs %g", k->isa, n, a, b);
+        a = dot1(ref->attn_scores_f16, x, h0, n);
+        b = dot1(k->attn_scores_f16, x, h0, n);
+        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s f16 dot n=%d: %g vs %g", k->isa, n, a, b);
         memcpy(y0, y, sizeof y);
         memcpy(y1, y, sizeof y);
-        ref->axpy_f16(y0, h0, -1.25f, n);
-        k->axpy_f16(y1, h0, -1.25f, n);
+        axpy1(ref->attn_wsum_f16, y0, h0, -1.25f, n);
+        axpy1(k->attn_wsum_f16, y1, h0, -1.25f, n);
         ok = 1;
         for (int i = 0; i < 531; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 1.0f);
-        CHECK_MSG(ok, "%s axpy_f16 n=%d", k->isa, n);
+        CHECK_MSG(ok, "%s f16 axpy n=%d", k->isa, n);
         /* GeGLU over [-12, 12] (both tails, and the scalar one's cancellation for x << 0) */
         for (int i = 0; i < n; i++) { y0[i] = y1[i] = 12.0f * frand(); x[i] = frand(); }
         const float xg = n ? y0[0] : 0;
@@ -208,12 +218,6 @@ static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
               "%s gelu_mul extremes: %g %g %g %g", k->isa, g[0], g[1], g[2], g[3]);
 }
 
-/* The Q8_0 KV-cache entries. to_q8 bit-identical to the reference and to dtype.c's
- * quantize_row (GGUF's bytes) on random rows of several magnitudes plus blocks that hit
- * the corners: exact .5 ties of x/d, a zero block, a tiny block whose scale is an F16
- * subnormal, NaN and infinity. dot_q8 and axpy_q8 as their F16 siblings: only the float
- * accumulation order differs (and FMAs), so 1e-5 of the sum of |products| for the dot
- * and 1e-6 relative per element for axpy. */
 /* Soft-capping against the scalar tanhf: 1e-6 relative over values from 1e-6 to 3000 of
  * both signs, both sides of the 0.55 switch between the kernels' two formulas. */
 static void test_softcap(const cpu_kernels *ref, const cpu_kernels *k) {
@@ -235,6 +239,12 @@ static void test_softcap(const cpu_kernels *ref, const cpu_kernels *k) {
     CHECK_MSG(worst <= 1e-6 && b[0] == 0.0f, "%s softcap: relative error %.3g", k->isa, worst);
 }
 
+/* The Q8_0 KV-cache entries. to_q8 bit-identical to the reference and to dtype.c's
+ * quantize_row (GGUF's bytes) on random rows of several magnitudes plus blocks that hit
+ * the corners: exact .5 ties of x/d, a zero block, a tiny block whose scale is an F16
+ * subnormal, NaN and infinity. The attention entries over one Q8_0 row (dot and axpy) as
+ * their F16 siblings: only the float accumulation order differs (and FMAs), so 1e-5 of
+ * the sum of |products| for the dot and 1e-6 relative per element for axpy. */
 static void test_kv_q8(const cpu_kernels *ref, const cpu_kernels *k) {
     enum { MAXN = 512 };
     static float x[MAXN], v[MAXN], deq[MAXN], y0[MAXN], y1[MAXN];
@@ -261,18 +271,18 @@ static void test_kv_q8(const cpu_kernels *ref, const cpu_kernels *k) {
         dequantize_row(G4_DTYPE_Q8_0, q0, deq, n);
         double mag = 0;
         for (int i = 0; i < n; i++) mag += fabs((double)x[i] * deq[i]);
-        const float a = ref->dot_q8(x, q0, n), b = k->dot_q8(x, q0, n);
-        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s dot_q8 n=%d: %g vs %g", k->isa, n, a, b);
+        const float a = dot1(ref->attn_scores_q8, x, q0, n), b = dot1(k->attn_scores_q8, x, q0, n);
+        CHECK_MSG(fabs((double)a - b) <= 1e-5 * (mag + 1e-30), "%s q8 dot n=%d: %g vs %g", k->isa, n, a, b);
         /* the reference dot is the dot with the dequantized row, up to float rounding */
         double want = 0;
         for (int i = 0; i < n; i++) want += (double)x[i] * deq[i];
-        CHECK_MSG(fabs(want - a) <= 1e-5 * (mag + 1e-30), "scalar dot_q8 n=%d: %g vs %g", n, a, want);
+        CHECK_MSG(fabs(want - a) <= 1e-5 * (mag + 1e-30), "scalar q8 dot n=%d: %g vs %g", n, a, want);
         for (int i = 0; i < MAXN; i++) y0[i] = y1[i] = frand();
-        ref->axpy_q8(y0, q0, -0.7f, n);
-        k->axpy_q8(y1, q0, -0.7f, n);
+        axpy1(ref->attn_wsum_q8, y0, q0, -0.7f, n);
+        axpy1(k->attn_wsum_q8, y1, q0, -0.7f, n);
         int ok = 1;
         for (int i = 0; i < MAXN; i++) ok &= fabsf(y0[i] - y1[i]) <= 1e-6f * (fabsf(y0[i]) + 0.7f * fabsf(deq[i < n ? i : 0]) + 1.0f);
-        CHECK_MSG(ok, "%s axpy_q8 n=%d", k->isa, n);
+        CHECK_MSG(ok, "%s q8 axpy n=%d", k->isa, n);
     }
 }
 

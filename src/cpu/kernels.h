@@ -91,22 +91,13 @@ typedef struct cpu_kernels {
     /* float row -> block_a16 row: d = max|x| / A16_MAX, q = round-half-away(x * (1/d)),
      * bit-identical in every table */
     void (*quantize_a16)(const float *x, block_a16 *y, int64_t cols);
-    /* Attention's vector ops on float rows: sum x[i]*y[i], and y += a*x; the _f16
-     * versions read the second operand as IEEE half (an F16 KV cache). to_f16 converts a
-     * row with round-to-nearest-even (bit-identical in every table). */
-    float (*dot_f32)(const float *x, const float *y, int64_t n);
-    void (*axpy_f32)(float *y, const float *x, float a, int64_t n);
-    float (*dot_f16)(const float *x, const uint16_t *y, int64_t n);
-    void (*axpy_f16)(float *y, const uint16_t *x, float a, int64_t n);
+    /* Writing the KV cache: to_f16 converts a row with round-to-nearest-even; to_q8 is
+     * GGUF's reference Q8_0 quantizer (dtype.c's, so the bytes are llama.cpp's; n a
+     * multiple of 32). Both bit-identical in every table. */
     void (*to_f16)(const float *x, uint16_t *y, int64_t n);
-    /* The same over a row of GGUF Q8_0 blocks (a Q8_0 KV cache; n a multiple of 32), with
-     * d_b the F16 scale of block b: dot_q8 = sum_b d_b (sum_e x[32b+e] q_b[e]), axpy_q8
-     * does y[32b+e] += (a d_b) q_b[e]. to_q8 is GGUF's reference Q8_0 quantizer (dtype.c's,
-     * so the bytes are llama.cpp's), bit-identical in every table. */
-    float (*dot_q8)(const float *x, const block_q8_0 *y, int64_t n);
-    void (*axpy_q8)(float *y, const block_q8_0 *x, float a, int64_t n);
     void (*to_q8)(const float *x, block_q8_0 *y, int64_t n);
-    /* grouped attention (above) over F32, F16 and Q8_0 caches */
+    /* grouped attention (above) over F32, F16 and Q8_0 caches (a Q8_0 row: block b's
+     * values are d_b q_b[e], d_b its F16 scale) */
     attn_scores_fn attn_scores_f32, attn_scores_f16, attn_scores_q8;
     attn_wsum_fn attn_wsum_f32, attn_wsum_f16, attn_wsum_q8;
     /* The GeGLU activation: g[i] = gelu_tanh(g[i]) * u[i], gelu_tanh(x) = 0.5 x (1 +

@@ -417,13 +417,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_F16] = matmul_f16;
     k->matmul[G4_DTYPE_BF16] = matmul_bf16;
     k->quantize_a8 = quantize_a8;
-    k->dot_f32 = dot_f32;
-    k->axpy_f32 = axpy_f32;
-    k->dot_f16 = dot_f16;
-    k->axpy_f16 = axpy_f16;
     k->to_f16 = to_f16;
-    k->dot_q8 = dot_q8;
-    k->axpy_q8 = axpy_q8;
     k->to_q8 = to_q8;
     k->attn_scores_f32 = attn_scores_f32;
     k->attn_scores_f16 = attn_scores_f16;

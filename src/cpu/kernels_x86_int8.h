@@ -333,47 +333,7 @@ static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, co
     if (n4 < n) FALLBACK(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);        \
 }
 
-/* Attention's float vector ops, 8 lanes with two accumulators (head dims are multiples
- * of 16 in every Gemma 4; a scalar tail covers any other length). */
-static inline float x86_dot_f32(const float *x, const float *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-    }
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += x[i] * y[i];
-    return s;
-}
-
-static inline void x86_axpy_f32(float *y, const float *x, float a, int64_t n) {
-    const __m256 av = _mm256_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
-static inline float x86_dot_f16(const float *x, const uint16_t *y, int64_t n) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i))), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i + 8))), a1);
-    }
-    float s = hsum256(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) s += x[i] * fp16_to_f32(y[i]);
-    return s;
-}
-
-static inline void x86_axpy_f16(float *y, const uint16_t *x, float a, int64_t n) {
-    const __m256 av = _mm256_set1_ps(a);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))), _mm256_loadu_ps(y + i)));
-    for (; i < n; i++) y[i] += a * fp16_to_f32(x[i]);
-}
-
+/* Rows of the F16 KV cache (round to nearest even, as the scalar f32_to_fp16). */
 static inline void x86_to_f16(const float *x, uint16_t *y, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -476,10 +436,6 @@ static inline float x86_round_block(const float *x, float qmax, __m256i q[4]) {
 /* The table entries both x86 ISAs share (their fill functions add the rest). */
 static inline void x86_fill_shared(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
-    k->dot_f32 = x86_dot_f32;
-    k->axpy_f32 = x86_axpy_f32;
-    k->dot_f16 = x86_dot_f16;
-    k->axpy_f16 = x86_axpy_f16;
     k->to_f16 = x86_to_f16;
     k->gelu_mul = x86_gelu_mul;
     k->softcap = x86_softcap;

@@ -1,11 +1,7 @@
-/* kernels_x86_kv.h - attention over a Q8_0 KV cache (GGUF block_q8_0 rows: an F16 scale
- * and 32 int8 values), included by kernels_avx2.c and kernels_avx512.c after their other
- * kernels; it needs only AVX2, FMA and F16C, which both tables have.
- *
- * dot_q8 and axpy_q8 keep the query / output in float: each block's 32 int8 values are
- * widened to four vectors of 8 floats (VPMOVSXBD + VCVTDQ2PS); a block's products are
- * summed, then scaled by its d with one FMA (the scalar reference's order, but 8 lanes
- * and FMAs, so results differ from it by rounding only).
+/* kernels_x86_kv.h - writing a Q8_0 KV cache (GGUF block_q8_0 rows: an F16 scale and 32
+ * int8 values; attention reads them in kernels_x86_attn.h), included by kernels_avx2.c and
+ * kernels_avx512.c after their other kernels; it needs only AVX2, FMA and F16C, which
+ * both tables have.
  *
  * to_q8 must write the scalar quantizer's bytes exactly (dtype.c: d = amax/127, q =
  * roundf(x/d) with ties away from zero, 0 for a non-finite or out-of-range product).
@@ -16,39 +12,6 @@
  * v - trunc(v) is exact (Sterbenz), so this is roundf for every float. */
 #ifndef G4_CPU_KERNELS_X86_KV_H
 #define G4_CPU_KERNELS_X86_KV_H
-
-/* included after kernels_x86_int8.h, whose hsum256 it uses */
-
-/* The 32 int8 values of a block as four vectors of 8 floats. */
-static inline void kv_widen32(const int8_t *q, __m256 f[4]) {
-    const __m128i lo = _mm_loadu_si128((const __m128i *)q), hi = _mm_loadu_si128((const __m128i *)(q + 16));
-    f[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
-    f[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
-    f[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
-    f[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
-}
-
-static float x86_dot_q8(const float *x, const block_q8_0 *y, int64_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / G4_QK; b++, x += G4_QK) {
-        __m256 f[4];
-        kv_widen32(y[b].qs, f);
-        __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(x), f[0]), s1 = _mm256_mul_ps(_mm256_loadu_ps(x + 8), f[1]);
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 16), f[2], s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 24), f[3], s1);
-        acc = _mm256_fmadd_ps(_mm256_add_ps(s0, s1), _mm256_set1_ps(_cvtsh_ss(y[b].d)), acc);
-    }
-    return hsum256(acc);
-}
-
-static void x86_axpy_q8(float *y, const block_q8_0 *x, float a, int64_t n) {
-    for (int64_t b = 0; b < n / G4_QK; b++, y += G4_QK) {
-        const __m256 ad = _mm256_set1_ps(a * _cvtsh_ss(x[b].d));
-        __m256 f[4];
-        kv_widen32(x[b].qs, f);
-        for (int j = 0; j < 4; j++) _mm256_storeu_ps(y + 8 * j, _mm256_fmadd_ps(ad, f[j], _mm256_loadu_ps(y + 8 * j)));
-    }
-}
 
 /* roundf(v) for 8 lanes, then 0 where the result is NaN or outside [-128, 127] */
 static inline __m256i kv_round_i8(__m256 v) {
@@ -86,8 +49,6 @@ static void x86_to_q8(const float *x, block_q8_0 *y, int64_t n) {
 
 /* The Q8_0 KV entries of both x86 tables. */
 static inline void x86_fill_kv(cpu_kernels *k) {
-    k->dot_q8 = x86_dot_q8;
-    k->axpy_q8 = x86_axpy_q8;
     k->to_q8 = x86_to_q8;
 }
 
