@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define TOKEN_TILE 64 /* tokens per work item in prefill */
+#define TOKEN_TILE 128 /* tokens per work item in prefill */
 #define ROW_CHUNK 64  /* weight rows per work item in prefill */
 
 cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens) {
@@ -57,7 +57,7 @@ static void mm_static(void *arg, int64_t r0, int64_t r1, int thread) {
 static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
     mm_job *j = arg;
     for (int64_t i = i0; i < i1; i++) {
-        const int64_t tt = i / j->row_chunks, rc = i % j->row_chunks;
+        const int64_t n_tiles = (j->n + TOKEN_TILE - 1) / TOKEN_TILE, rc = i / n_tiles, tt = i % n_tiles;
         const int64_t t0 = tt * TOKEN_TILE, nt = j->n - t0 < TOKEN_TILE ? j->n - t0 : TOKEN_TILE;
         const int64_t r0 = rc * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->w->rows ? r0 + ROW_CHUNK : j->w->rows;
         j->fn(j->y + t0 * j->w->rows, j->w->rows, j->w, r0, r1, (const char *)j->x + t0 * j->ldx, j->ldx, nt,
