@@ -111,6 +111,46 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
 }
 
+/* Extreme operands for the integer kernels' int16 partial sums: rows that are -1 except
+ * +1 at the start of each block (or the reverse), so nearly every level sits at an end
+ * of its range, against activations that are all +1 or all -1 (int8 +-127, 255 or 1
+ * once made unsigned). Every pair sum then has the largest magnitude the format allows;
+ * an int16 sum of too many groups (e.g. 8 for 5-bit levels, where 4 fit) overflows
+ * here, where random data never gets near the limit. */
+static void test_matmul_extreme(const cpu_kernels *ref, const cpu_kernels *k, int32_t type) {
+    const int64_t rows = 32, cols = 512, n = 4;
+    uint64_t rb;
+    if (!dtype_row_bytes(type, cols, &rb) || !k->matmul[type]) return;
+    uint8_t *w = malloc(rb * (size_t)rows);
+    float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
+    float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
+    float *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        const float s = r % 2 ? 1.0f : -1.0f;
+        for (int64_t c = 0; c < cols; c++) wf[c] = c % 32 == 0 ? -s : s;
+        quantize_row(type, wf, w + r * rb, cols);
+    }
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t c = 0; c < cols; c++) x[t * cols + c] = t % 2 ? -1.0f : 1.0f;
+    mat m = {w, type, rows, cols, rb};
+    int64_t ldx;
+    void *xq = quantize_act(ref, ref->act[type], x, n, cols, &ldx);
+    const void *xa = xq ? xq : x;
+    ref->matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
+    k->matmul[type](y1, rows, &m, 0, rows, xa, ldx, n, scratch);
+    double worst = 0;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t r = 0; r < rows; r++) {
+            dequantize_row(type, w + r * rb, wf, cols);
+            double mag = 0;
+            for (int64_t c = 0; c < cols; c++) mag += fabs((double)wf[c] * x[t * cols + c]);
+            const double e = fabs((double)y0[t * rows + r] - y1[t * rows + r]) / (mag + 1e-30);
+            if (e > worst) worst = e;
+        }
+    CHECK_MSG(worst <= 1e-5, "%s %s matmul at the format's extremes: relative error %.3g", k->isa, g4_dtype_name(type), worst);
+    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
+}
+
 /* The integer kernels (int8 or 16-bit activations) against the exact float dot product of the dequantized weights with
  * the unquantized activations. Rounding an activation to its block's int8 grid moves it
  * by at most d_a/2 (d_a = the block's scale; plus |x| * 2^-22 for the rounded 1/d_a), so
@@ -448,6 +488,7 @@ int main(void) {
             test_matmul(ref, k, types[i], 6, 100, 5); /* float types only: the kernels' column tails */
             test_matmul(ref, k, types[i], 64, 1536, 64); /* a whole prefill work item (cpu.c) */
             test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
+            test_matmul_extreme(ref, k, types[i]);
         }
     }
     test_peak(ref);

@@ -168,13 +168,14 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
  * 8 groups are exact for 4-bit levels (30480 < 2^15), 4 for 5-bit ones. VNNI accumulates
  * in int32 with VPDPBUSD instead.
  *
- * scratch: nb sw_blocks (320 bytes each, 10 bytes per column) at a 32-byte boundary,
+ * scratch: nb sw_blocks (352 bytes each, 11 bytes per column) at a 32-byte boundary,
  * within KERNEL_SCRATCH_FLOATS(cols) (kernels.h). */
 #define SW_ROWS 8
 
 typedef struct sw_block {
     __m256i q[8]; /* q[g] lane j: levels 4g..4g+3 of row j */
     __m256 f, o;  /* per-row scale and offset of this block */
+    __m256i sum;  /* the AVX2 signed engine's (sw_to_signed, below): 128 x row j's level sum */
 } sw_block;
 
 /* out[g] lane j = in[j] lane g: an 8 x 8 transpose of 32-bit lanes. */
@@ -298,7 +299,6 @@ static inline __attribute__((always_inline)) void sw_matmul(float *y, int64_t ld
 }
 
 
-#ifdef __AVX512VNNI__
 static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     const block_q4_0 *row[SW_ROWS];
     for (int j = 0; j < SW_ROWS; j++) row[j] = (const block_q4_0 *)(w->data + (uint64_t)(r + j) * w->row_bytes);
@@ -313,132 +313,166 @@ static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     }
 }
 
-static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
-    if (n < 2 || r8 == r0) { matvec_q4_0(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
-    sw_matmul(y, ldy, w, r0, r8, xv, ldx, n, scratch, q4_0_sw_unpack, 8);
-    if (r8 < r1) matvec_q4_0(y, ldy, w, r8, r1, xv, ldx, n, scratch);
-}
-#else
-/* ---- AVX2 Q4_0 prefill: signed weights sideways, unsigned activations ------------------
+#ifndef __AVX512VNNI__
+/* ---- AVX2 prefill: signed weights sideways, unsigned activations ----------------------
  * Without VNNI, VPMADDUBSW and the VPADDW that accumulates it are two of the four vector
  * pipes' instructions per 32 multiply-adds, and the 4-byte activation broadcast a third:
- * the loop is bound by instruction count, not multiplies (measured on Zen 3: the 8-row
- * engine above reached 36% of VPMADDUBSW's peak). This one does less per multiply:
- *  - weights are the signed operand, levels q - 8 in [-8, 7], so VPMADDUBSW takes them
- *    straight from memory (no load instruction), and activations the unsigned one,
- *    a + 128 in [1, 255], converted once per call into scratch. The +128 comes back
- *    out as 128 x (the row block's level sum), an integer subtract per 8 rows, so there
- *    is no per-token offset term at all;
+ * sw_matmul's loop is bound by instruction count, not multiplies (measured on Zen 3: 36%
+ * of VPMADDUBSW's peak). This engine does less per multiply:
+ *  - weight levels are the signed operand, centred (q - h with h = 8 for 4-bit levels,
+ *    16 for 5-bit), so VPMADDUBSW takes them straight from memory, and activations the
+ *    unsigned one, a + 128 in [1, 255], converted once per call into scratch. The +128
+ *    comes back out as 128 x the row block's centred level sum (an integer subtract per
+ *    8 rows), and the centring as (h f - o) d_a s_a, a term that is zero for Q4_0 and
+ *    Q5_0-like types (o = h f), so they skip it;
  *  - each broadcast activation group feeds 16 rows (two sideways 8-row vectors), for 3
- *    tokens at a time: 6 int16 sums and 6 float accumulators stay in registers.
- * Pair sums are at most 2 x 255 x 8 = 4080, so 8 groups (32 values) add up exactly in
- * int16 (32640 < 2^15). Measured single-thread against the 8-row engine on the same
- * data (L1/L2-resident, 64 tokens): 92-106 against 69-85 G multiply-adds/s. */
-typedef struct sws_block {
-    __m256i q[8];  /* q[g] lane j: signed levels 4g..4g+3 of row j */
-    __m256i sum;   /* lane j: 128 x the sum of row j's 32 signed levels */
-    __m256 f;      /* lane j: row j's scale */
-} sws_block;
-
+ *    tokens at a time with 4-bit levels (6 int16 sums and 6 float accumulators in
+ *    registers) or 2 with 5-bit ones (which need int32 sums too).
+ * Pair sums are at most 2 x 255 x h: 8 groups (32 values) add up exactly in int16 for
+ * 4-bit levels (32640 < 2^15), 4 for 5-bit ones. Any sw_unpack_fn's output works: the
+ * unpacked blocks are centred in place (sw_to_signed). */
 #define SWS_TOKENS 64 /* activations converted to unsigned per pass (scratch holds them) */
 
-static void q4_0_sws_unpack(const mat *w, int64_t r, sws_block *out) {
-    const block_q4_0 *row[SW_ROWS];
-    for (int j = 0; j < SW_ROWS; j++) row[j] = (const block_q4_0 *)(w->data + (uint64_t)(r + j) * w->row_bytes);
-    const __m256i eight = _mm256_set1_epi8(8), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    for (int64_t b = 0; b < w->cols / 32; b++) {
-        __m256i v[SW_ROWS];
-        for (int j = 0; j < SW_ROWS; j++) v[j] = _mm256_sub_epi8(q4_u8(row[j][b].qs), eight);
-        tr8x8_32(v, out[b].q);
-        __m256i s16 = _mm256_maddubs_epi16(ones8, out[b].q[0]);
-        for (int g = 1; g < 8; g++) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(ones8, out[b].q[g]));
-        out[b].sum = _mm256_slli_epi32(_mm256_madd_epi16(s16, ones16), 7);
-        const __m128i d = _mm_set_epi16((short)row[7][b].d, (short)row[6][b].d, (short)row[5][b].d, (short)row[4][b].d,
-                                        (short)row[3][b].d, (short)row[2][b].d, (short)row[1][b].d, (short)row[0][b].d);
-        out[b].f = _mm256_cvtph_ps(d);
+/* Centres nb unpacked blocks in place: q - h, the level sums, and o := h f - o. */
+static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
+    const __m256i h = _mm256_set1_epi8((char)(1 << (bits - 1))), ones8 = _mm256_set1_epi8(1);
+    const __m256 hf = _mm256_set1_ps((float)(1 << (bits - 1)));
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i s16 = _mm256_setzero_si256();
+        for (int g = 0; g < 8; g++) {
+            blk[b].q[g] = _mm256_sub_epi8(blk[b].q[g], h);
+            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(ones8, blk[b].q[g]));
+        }
+        blk[b].sum = _mm256_slli_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)), 7);
+        blk[b].o = _mm256_fmsub_ps(hf, blk[b].f, blk[b].o);
     }
 }
 
 /* 16 rows (blocks a and b: rows r..r+7 and r+8..r+15) x T tokens for one 32-value block.
  * Token t's unsigned activation bytes for the block are at u + 32 t (the T tokens' bytes
- * lie together, so one pointer walks them), its block (for the scale) x + t * xstride. */
-static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const sws_block *ba, const sws_block *bb,
-                                                          const uint8_t *u, const block_a8 *x,
-                                                          int64_t xstride, const int T) {
+ * lie together, so one pointer walks them), its block (for the scale) x + t * xstride.
+ * depth: groups per int16 sum (8 or 4); offs: add the centring term. */
+static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const sw_block *ba, const sw_block *bb,
+                                                          const uint8_t *u, const block_a8 *x, int64_t xstride,
+                                                          const int T, const int depth, const int offs) {
     const __m256i one = _mm256_set1_epi16(1);
-    __m256i s[3][2];
-    #pragma GCC unroll 8
-    for (int g = 0; g < 8; g++) {
-        #pragma GCC unroll 3
-        for (int t = 0; t < T; t++) {
-            const __m256i a = _mm256_set1_epi32(((const int32_t *)(u + 32 * t))[g]);
-            const __m256i p0 = _mm256_maddubs_epi16(a, ba->q[g]), p1 = _mm256_maddubs_epi16(a, bb->q[g]);
-            s[t][0] = g ? _mm256_add_epi16(s[t][0], p0) : p0;
-            s[t][1] = g ? _mm256_add_epi16(s[t][1], p1) : p1;
-            /* keep each sum a chain: reassociated into a tree, the products are all live
-             * at once and spill */
-            __asm__("" : "+x"(s[t][0]), "+x"(s[t][1]));
+    __m256i acc[3][2];
+    #pragma GCC unroll 2
+    for (int g0 = 0; g0 < 8; g0 += depth) {
+        __m256i s[3][2];
+        #pragma GCC unroll 8
+        for (int g = g0; g < g0 + depth; g++) {
+            #pragma GCC unroll 3
+            for (int t = 0; t < T; t++) {
+                const __m256i a = _mm256_set1_epi32(((const int32_t *)(u + 32 * t))[g]);
+                const __m256i p0 = _mm256_maddubs_epi16(a, ba->q[g]), p1 = _mm256_maddubs_epi16(a, bb->q[g]);
+                s[t][0] = g > g0 ? _mm256_add_epi16(s[t][0], p0) : p0;
+                s[t][1] = g > g0 ? _mm256_add_epi16(s[t][1], p1) : p1;
+                /* keep each sum a chain: reassociated into a tree, the products are all
+                 * live at once and spill */
+                __asm__("" : "+x"(s[t][0]), "+x"(s[t][1]));
+            }
         }
+        #pragma GCC unroll 3
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < 2; i++)
+                acc[t][i] = g0 ? _mm256_add_epi32(acc[t][i], _mm256_madd_epi16(s[t][i], one)) : _mm256_madd_epi16(s[t][i], one);
     }
     #pragma GCC unroll 3
     for (int t = 0; t < T; t++) {
-        const __m256 dt = _mm256_set1_ps(x[t * xstride].d);
-        const __m256i i0 = _mm256_sub_epi32(_mm256_madd_epi16(s[t][0], one), ba->sum);
-        const __m256i i1 = _mm256_sub_epi32(_mm256_madd_epi16(s[t][1], one), bb->sum);
-        c[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(ba->f, dt), c[t][0]);
-        c[t][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(bb->f, dt), c[t][1]);
+        const block_a8 *xb = x + t * xstride;
+        const __m256 dt = _mm256_set1_ps(xb->d);
+        c[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[t][0], ba->sum)), _mm256_mul_ps(ba->f, dt), c[t][0]);
+        c[t][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(acc[t][1], bb->sum)), _mm256_mul_ps(bb->f, dt), c[t][1]);
+        if (offs) {
+            const __m256 ds = _mm256_set1_ps(xb->d * (float)xb->s);
+            c[t][0] = _mm256_fmadd_ps(ba->o, ds, c[t][0]);
+            c[t][1] = _mm256_fmadd_ps(bb->o, ds, c[t][1]);
+        }
     }
 }
 
 /* Tokens [t, t + T) against the 16 unpacked rows, all blocks; stores 16 outputs per
  * token. ub: the T tokens' unsigned activations, block by block (T x 32 bytes per
  * block); x: the first token's blocks, ldx bytes per token. */
-static inline __attribute__((always_inline)) void sws_tokens(float *y, int64_t ldy, int64_t r, const sws_block *ba,
-                                                             const sws_block *bb, const uint8_t *ub, const block_a8 *x,
-                                                             int64_t ldx, int64_t nb, const int T) {
+static inline __attribute__((always_inline)) void sws_tokens(float *y, int64_t ldy, int64_t r, const sw_block *ba,
+                                                             const sw_block *bb, const uint8_t *ub, const block_a8 *x,
+                                                             int64_t ldx, int64_t nb, const int T, const int depth,
+                                                             const int offs) {
     __m256 c[3][2];
     for (int t = 0; t < T; t++) c[t][0] = c[t][1] = _mm256_setzero_ps();
     const int64_t xstride = ldx / (int64_t)sizeof(block_a8);
-    for (int64_t b = 0; b < nb; b++) sws_acc(c, ba + b, bb + b, ub + b * T * 32, x + b, xstride, T);
+    for (int64_t b = 0; b < nb; b++) sws_acc(c, ba + b, bb + b, ub + b * T * 32, x + b, xstride, T, depth, offs);
     for (int t = 0; t < T; t++) {
         _mm256_storeu_ps(y + t * ldy + r, c[t][0]);
         _mm256_storeu_ps(y + t * ldy + r + 8, c[t][1]);
     }
 }
 
-static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    const int64_t r16 = r0 + (r1 - r0) / 16 * 16, nb = w->cols / 32;
-    if (n < 2 || r16 == r0) { matvec_q4_0(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
-    uint8_t *ub = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);  /* SWS_TOKENS x nb x 32 */
-    sws_block *ba = (sws_block *)(ub + (size_t)SWS_TOKENS * nb * 32), *bb = ba + nb;
+/* Rows [r0, r16) in groups of 16, every token (see above); the caller covers the rest.
+ * scratch: SWS_TOKENS x nb x 32 bytes of activations, then 2 x nb sw_blocks. */
+static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r16,
+                                                            const void *xv, int64_t ldx, int64_t n, float *scratch,
+                                                            sw_unpack_fn unpack, const int bits, const int offs) {
+    const int64_t nb = w->cols / 32;
+    const int TT = bits == 4 ? 3 : 2, depth = bits == 4 ? 8 : 4;
+    uint8_t *ub = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
+    sw_block *ba = (sw_block *)(ub + (size_t)SWS_TOKENS * nb * 32), *bb = ba + nb;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
     for (int64_t t0 = 0; t0 < n; t0 += SWS_TOKENS) {
         const int64_t nt = G4_MIN(SWS_TOKENS, n - t0);
-        for (int64_t t = 0; t < nt; t++) { /* a + 128 (the sign bit flipped), in groups of 3 tokens */
+        for (int64_t t = 0; t < nt; t++) { /* a + 128 (the sign bit flipped), TT tokens together */
             const block_a8 *xb = (const block_a8 *)((const char *)xv + (t0 + t) * ldx);
-            const int64_t g3 = t / 3 * 3, T = G4_MIN(3, nt - g3);
+            const int64_t g = t / TT * TT, T = G4_MIN(TT, nt - g);
             for (int64_t b = 0; b < nb; b++)
-                _mm256_store_si256((__m256i *)(ub + (g3 * nb + b * T + (t - g3)) * 32),
+                _mm256_store_si256((__m256i *)(ub + (g * nb + b * T + (t - g)) * 32),
                                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)xb[b].qs), flip));
         }
         for (int64_t r = r0; r < r16; r += 16) {
-            q4_0_sws_unpack(w, r, ba);
-            q4_0_sws_unpack(w, r + 8, bb);
+            unpack(w, r, ba);
+            unpack(w, r + 8, bb);
+            sw_to_signed(ba, nb, bits);
+            sw_to_signed(bb, nb, bits);
             int64_t t = 0;
 #define SWS_CALL(T) sws_tokens(y + (t0 + t) * ldy, ldy, r, ba, bb, ub + t * nb * 32, \
-                               (const block_a8 *)((const char *)xv + (t0 + t) * ldx), ldx, nb, T)
-            for (; t + 3 <= nt; t += 3) SWS_CALL(3);
-            if (nt - t == 2) SWS_CALL(2);
-            else if (nt - t == 1) SWS_CALL(1);
+                               (const block_a8 *)((const char *)xv + (t0 + t) * ldx), ldx, nb, T, depth, offs)
+            if (TT == 3) {
+                for (; t + 3 <= nt; t += 3) SWS_CALL(3);
+                if (nt - t == 2) SWS_CALL(2);
+            } else {
+                for (; t + 2 <= nt; t += 2) SWS_CALL(2);
+            }
+            if (nt - t == 1) SWS_CALL(1);
 #undef SWS_CALL
         }
     }
-    if (r16 < r1) matvec_q4_0(y, ldy, w, r16, r1, xv, ldx, n, scratch);
 }
 #endif
+
+/* Prefill for the types whose unpacker writes sw_blocks of levels below 2^bits (4 or 5):
+ * rows [r0, r1) as far as whole groups go (16 rows on AVX2, 8 with VNNI), every token.
+ * Returns the first row not done, for the caller's row kernel. offs: whether the type
+ * has an offset other than 2^(bits-1) f (all but Q4_0). */
+static inline __attribute__((always_inline)) int64_t sideways_matmul(float *y, int64_t ldy, const mat *w, int64_t r0,
+                                                                     int64_t r1, const void *xv, int64_t ldx, int64_t n,
+                                                                     float *scratch, sw_unpack_fn unpack, const int bits,
+                                                                     const int offs) {
+#ifdef __AVX512VNNI__
+    (void)offs;
+    const int64_t rg = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
+    if (rg > r0) sw_matmul(y, ldy, w, r0, rg, xv, ldx, n, scratch, unpack, bits == 4 ? 8 : 4);
+#else
+    const int64_t rg = r0 + (r1 - r0) / 16 * 16;
+    if (rg > r0) sws_matmul(y, ldy, w, r0, rg, xv, ldx, n, scratch, unpack, bits, offs);
+#endif
+    return rg;
+}
+
+static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    const int64_t rd = n < 2 ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q4_0_sw_unpack, 4, 0);
+    if (rd < r1) matvec_q4_0(y, ldy, w, rd, r1, xv, ldx, n, scratch);
+}
 
 /* Prefill tile: 2 weight rows x 4 tokens per pass. Each weight block is unpacked and its
  * scale converted once and used for 4 tokens; the 8 accumulators, 4 activation vectors

@@ -387,8 +387,8 @@ static void q5_1_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r
 }
 
 /* 4-bit levels: 8 groups per int16 sum; 5-bit: 4 (VNNI sums in int32 either way) */
-IQ_MATMUL(matmul_q4_1, sw_matmul(y, ldy, w, r0, r8, xv, ldx, n, scratch, q4_1_sw_unpack, 8), q4_1_rows)
-IQ_MATMUL(matmul_q5_1, sw_matmul(y, ldy, w, r0, r8, xv, ldx, n, scratch, q5_1_sw_unpack, 4), q5_1_rows)
+IQ_MATMUL(matmul_q4_1, r8 = sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q4_1_sw_unpack, 4, 1), q4_1_rows)
+IQ_MATMUL(matmul_q5_1, r8 = sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5_1_sw_unpack, 5, 1), q5_1_rows)
 IQ_MATMUL(matmul_iq4_nl, iq4_sw_matmul(y, ldy, w, r0, r8, xv, ldx, n, scratch, iq4_nl_sw_unpack), iq4_nl_rows)
 IQ_MATMUL(matmul_iq4_xs, iq4_sw_matmul(y, ldy, w, r0, r8, xv, ldx, n, scratch, iq4_xs_sw_unpack), iq4_xs_rows)
 #undef IQ_MATMUL

@@ -407,10 +407,10 @@ MATMUL_TILE(matmul_q5_0, block_q5_0, LOAD_Q5_0, matvec_q5_0)
  * 5-bit: 4), with the rows past the last group of 8 by rows. */
 KQ_ALWAYS_INLINE void k45_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
                                  int64_t ldx, int64_t n, float *scratch, const int q5) {
-    const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
-    if (n < 2 || r8 == r0) { k45_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5); return; }
-    sw_matmul(y, ldy, w, r0, r8, xv, ldx, n, scratch, q5 ? q5_K_sw_unpack : q4_K_sw_unpack, q5 ? 4 : 8);
-    if (r8 < r1) k45_rows(y, ldy, w, r8, r1, xv, ldx, n, scratch, q5);
+    const int64_t rd = n < 2 ? r0
+                             : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5 ? q5_K_sw_unpack : q4_K_sw_unpack,
+                                               q5 ? 5 : 4, 1);
+    if (rd < r1) k45_rows(y, ldy, w, rd, r1, xv, ldx, n, scratch, q5);
 }
 
 static void matmul_q4_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
