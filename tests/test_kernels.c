@@ -459,6 +459,18 @@ static void test_peak(const cpu_kernels *k) {
     CHECK(same);
 }
 
+/* The probe's memory read: the same sum as the scalar loop, tails included. */
+static void test_read_sum(const cpu_kernels *ref, const cpu_kernels *k) {
+    uint64_t p[1040];
+    for (int i = 0; i < 1040; i++) p[i] = ((uint64_t)(uint32_t)(frand() * 4e9f) << 32) ^ (uint64_t)(uint32_t)(frand() * 4e9f);
+    static const int64_t ns[] = {0, 1, 7, 15, 16, 17, 31, 1000, 1037};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        CHECK_MSG(k->read_sum(p + 1, ns[i]) == ref->read_sum(p + 1, ns[i]), "%s read_sum n=%lld", k->isa, (long long)ns[i]);
+    uint64_t s = 0;
+    for (int i = 0; i < 1037; i++) s += p[1 + i];
+    CHECK(ref->read_sum(p + 1, 1037) == s);
+}
+
 int main(void) {
     const cpu_kernels *ref = cpu_kernels_for(CPU_ISA_SCALAR);
     printf("best kernel table here: %s\n", cpu_kernels_get()->isa);
@@ -479,6 +491,7 @@ int main(void) {
         test_attn(ref, k);
         test_softcap(ref, k);
         test_peak(k);
+        test_read_sum(ref, k);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
             test_matmul(ref, k, types[i], 13, 256, 1);
             test_matmul(ref, k, types[i], 9, 1536 + 256, 3);
@@ -492,6 +505,7 @@ int main(void) {
         }
     }
     test_peak(ref);
+    test_read_sum(ref, ref);
     test_driver();
     test_pool();
     return test_report("test_kernels");

@@ -185,6 +185,22 @@ static void quantize_a16(const float *x, block_a16 *y, int64_t cols) {
 /* SDOT throughput: 16 independent chains, in assembly because the compiler, given the
  * loop in intrinsics over an array of accumulators, loaded and stored each one around
  * every instruction and the probe timed memory. One SDOT is 16 byte multiply-adds. */
+/* Sum of p[0..n) with 128-bit loads, four independent accumulators (the probe's memory
+ * read: kernels.h's read_sum). */
+static uint64_t read_sum(const uint64_t *p, int64_t n) {
+    uint64x2_t a0 = vdupq_n_u64(0), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        a0 = vaddq_u64(a0, vld1q_u64(p + i));
+        a1 = vaddq_u64(a1, vld1q_u64(p + i + 2));
+        a2 = vaddq_u64(a2, vld1q_u64(p + i + 4));
+        a3 = vaddq_u64(a3, vld1q_u64(p + i + 6));
+    }
+    uint64_t s = vaddvq_u64(vaddq_u64(vaddq_u64(a0, a1), vaddq_u64(a2, a3)));
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+
 static int64_t int8_peak(int64_t iters, int32_t *sink) {
     if (iters <= 0) return 0;
     int64_t n = iters;
@@ -449,4 +465,5 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->attn_wsum_f16 = attn_wsum_f16;
     k->attn_wsum_q8 = attn_wsum_q8;
     k->int8_peak = int8_peak;
+    k->read_sum = read_sum;
 }

@@ -263,6 +263,14 @@ static void softcap(float *x, int64_t n, float c) {
     for (int64_t i = 0; i < n; i++) x[i] = c * tanhf(x[i] / c);
 }
 
+static uint64_t read_sum(const uint64_t *p, int64_t n) {
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
+    for (; i < n; i++) s0 += p[i];
+    return s0 + s1 + s2 + s3;
+}
+
 static int64_t int8_peak(int64_t iters, int32_t *sink) {
     int32_t acc[16] = {0};
     for (int64_t i = 0; i < iters; i++)
@@ -293,6 +301,7 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->quantize_a8 = quantize_a8;
     k->quantize_a16 = quantize_a16;
     k->int8_peak = int8_peak;
+    k->read_sum = read_sum;
     k->to_f16 = to_f16;
     k->to_q8 = to_q8;
     k->attn_scores_f32 = attn_scores_f32;

@@ -622,7 +622,26 @@ static inline float x86_round_block(const float *x, float qmax, __m256i q[4]) {
 }
 
 /* The table entries both x86 ISAs share (their fill functions add the rest). */
+/* Sum of p[0..n) with 256-bit loads, four independent accumulators (the probe's memory
+ * read: kernels.h's read_sum). */
+static uint64_t x86_read_sum(const uint64_t *p, int64_t n) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_add_epi64(a0, _mm256_loadu_si256((const __m256i *)(p + i)));
+        a1 = _mm256_add_epi64(a1, _mm256_loadu_si256((const __m256i *)(p + i + 4)));
+        a2 = _mm256_add_epi64(a2, _mm256_loadu_si256((const __m256i *)(p + i + 8)));
+        a3 = _mm256_add_epi64(a3, _mm256_loadu_si256((const __m256i *)(p + i + 12)));
+    }
+    const __m256i a = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    uint64_t s = (uint64_t)_mm256_extract_epi64(a, 0) + (uint64_t)_mm256_extract_epi64(a, 1) +
+                 (uint64_t)_mm256_extract_epi64(a, 2) + (uint64_t)_mm256_extract_epi64(a, 3);
+    for (; i < n; i++) s += p[i];
+    return s;
+}
+
 static inline void x86_fill_shared(cpu_kernels *k) {
+    k->read_sum = x86_read_sum;
     k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
     k->to_f16 = x86_to_f16;
     k->gelu_mul = x86_gelu_mul;

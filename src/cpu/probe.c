@@ -1,9 +1,11 @@
 /* probe.c - the machine's physical limits, measured in the same run as a benchmark so
  * that speeds can be reported as fractions of them (g4_machine_probe):
  *   - memory read bandwidth: all threads sum disjoint slices of a buffer much larger
- *     than the caches (best of several passes);
+ *     than the caches with the kernel table's widest loads (read_sum; best of several
+ *     passes);
  *   - int8 multiply-add peak: every thread runs the kernel table's int8_peak loop
- *     (16 independent register chains of the widest int8 dot instruction).
+ *     (12 or 16 independent register chains of the widest int8 dot instruction, in
+ *     assembly).
  * It runs in a forked child so the probe's buffer never counts in the caller's peak RSS. */
 #include "cpu.h"
 #include "g4.h"
@@ -22,13 +24,11 @@ static double now(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-typedef struct { const uint64_t *buf; int64_t n; uint64_t sums[64]; } bw_job;
+typedef struct { const cpu_kernels *k; const uint64_t *buf; int64_t n; uint64_t sums[64]; } bw_job;
 
 static void bw_read(void *arg, int64_t i0, int64_t i1, int thread) {
     bw_job *j = arg;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int64_t i = i0; i + 4 <= i1; i += 4) { s0 += j->buf[i]; s1 += j->buf[i + 1]; s2 += j->buf[i + 2]; s3 += j->buf[i + 3]; }
-    j->sums[thread % 64] += s0 + s1 + s2 + s3;
+    j->sums[thread % 64] += j->k->read_sum(j->buf + i0, i1 - i0);
 }
 
 typedef struct { const cpu_kernels *k; int64_t iters; int64_t macs[64]; int32_t sink[64]; } peak_job;
@@ -44,7 +44,7 @@ static void measure(int n_threads, double out[2]) {
     uint64_t *buf = malloc(BW_BYTES);
     if (!c || !buf) { free(buf); cpu_ctx_free(c); return; }
     memset(buf, 1, BW_BYTES); /* fault every page in before timing */
-    bw_job bj = {.buf = buf, .n = (int64_t)(BW_BYTES / 8)};
+    bw_job bj = {.k = c->k, .buf = buf, .n = (int64_t)(BW_BYTES / 8)};
     double best = 0;
     for (int pass = 0; pass < 5; pass++) {
         double t0 = now();

@@ -1,0 +1,47 @@
+#!/bin/sh
+# ab_cpu.sh - old against new CPU kernels on the GPU machine's host CPU (a quiet 16-core
+# Xeon with AVX-512 VNNI, where the build VM is a noisy 2-vCPU AVX2 one). Run from the
+# repository root with two source trees packed as tar files (git archive REV src include
+# tools bench scripts Makefile tests/test_kernels.c tests/test.h):
+#   OLD=.devcarry/old.tar NEW=.devcarry/wt.tar sh scripts/device/ab_cpu.sh
+# It builds both, runs the new test_kernels (the only run of the AVX-512 table), kbench
+# for both trees and both x86 tables, and g4 bench on synthetic E2B Q4_0 and Q4_K_M at
+# 2 and all threads, old and new alternately. cJSON comes from .devcarry/debs as in
+# cpu_scaling.sh. Output: $OUT (or ./out), plain text.
+set -e
+OUT=${OUT:-out}
+mkdir -p "$OUT" /tmp/g4deps
+for d in .devcarry/debs/*.deb; do dpkg -x "$d" /tmp/g4deps; done
+export CPATH=/tmp/g4deps/usr/include LIBRARY_PATH=/tmp/g4deps/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH=/tmp/g4deps/usr/lib/x86_64-linux-gnu
+NPROC=$(nproc)
+printf '#include "commands.h"\n#include <string.h>\nint main(int c, char **v) { return c > 1 && !strcmp(v[1], "synth") ? cmd_synth(c - 2, v + 2) : cmd_bench(c - 1, v + 1); }\n' > /tmp/g4b.c
+for v in old new; do
+    T=$OLD; [ $v = new ] && T=$NEW
+    rm -rf /tmp/$v && mkdir -p /tmp/$v && tar -xf "$T" -C /tmp/$v
+    (cd /tmp/$v && make -j"$NPROC" build/libg4.a build/tests/test_kernels build/bench/kbench build/tools/cmd_bench.o \
+        > "$OUT/build-$v.log" 2>&1 &&
+     cc -O2 -Itools -Iinclude /tmp/g4b.c build/tools/cmd_bench.o build/libg4.a -lcjson -lm -lpthread -o /tmp/g4b-$v)
+done
+/tmp/new/build/tests/test_kernels > "$OUT/test_kernels.txt" 2>&1 || true
+tail -n 3 "$OUT/test_kernels.txt"
+for rep in 1 2; do
+    for v in old new; do
+        for isa in avx512 avx2; do
+            echo "== $v $isa rep $rep"; G4_CPU_ISA=$isa /tmp/$v/build/bench/kbench q4_0 q4_k q5_k q4_1 q5_1 | tail -n 5
+        done
+    done
+done > "$OUT/kbench.txt" 2>&1
+cat "$OUT/kbench.txt"
+/tmp/g4b-new synth e2b /tmp/e2b-q4_0.gguf --type q4_0 > /dev/null 2>&1
+/tmp/g4b-new synth e2b /tmp/e2b-q4_k_m.gguf --type q4_k_m > /dev/null 2>&1
+for m in q4_0 q4_k_m; do
+    for t in 2 $NPROC; do
+        for rep in 1 2; do
+            for v in old new; do
+                echo "== $m threads $t $v: $(/tmp/g4b-$v /tmp/e2b-$m.gguf -t $t -r 1 -n 16 2>&1 | grep -E 'pp512|tg16|ttft32|machine' | tr -s ' ' | tr '\n' '|')"
+            done
+        done
+    done
+done > "$OUT/bench.txt" 2>&1
+cat "$OUT/bench.txt"
