@@ -91,6 +91,8 @@ expect 2 "bench with a depth that is not a number" -- $G4 bench tests/data/tiny-
 expect 0 "bench at a depth" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 16 -n 4 -d 40 --json
 grep -q '"tg":{"n":4,"depth":40,"tok_s":[0-9.]*,"min":[0-9.]*,"max":[0-9.]*,"frac_bandwidth":null}' "$tmp/out" \
     && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: bench -d json: $(head -c 300 "$tmp/out")"; }
+# the first-token timing always uses a 32-token prompt, so a shorter -p must still fit it
+expect 0 "bench with a prompt shorter than the first-token prompt" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 2
 expect 2 "serve with an unknown KV cache type" -- $G4 serve tests/data/tiny-e2b --kv f8
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -84,7 +84,8 @@ int cmd_bench(int argc, char **argv) {
     g4_session *s;
     /* depth: decode is timed after that many tokens are in the cache (attention then reads
      * them at every step, as in a long conversation or document) */
-    g4_session_params sp = {.n_ctx = n_pp + n_tg + depth + 8, .n_threads = threads, .n_ubatch = n_pp, .kv_type = kv};
+    const int32_t n_prompt = n_pp > n_ttft ? n_pp : n_ttft; /* the longest prompt timed: pp or ttft's */
+    g4_session_params sp = {.n_ctx = n_prompt + n_tg + depth + 8, .n_threads = threads, .n_ubatch = n_pp, .kv_type = kv};
     if (g4_session_create(&s, m, &sp, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); g4_model_free(m); return 1; }
     int32_t n_toks = n_pp > n_tg ? (n_pp > n_ttft ? n_pp : n_ttft) : (n_tg > n_ttft ? n_tg : n_ttft);
     if (depth + 1 > n_toks) n_toks = depth + 1;
