@@ -1,15 +1,20 @@
 /* cpu.c - the CPU compute context and the matmul driver. A matmul is cut into work items
- * of (a chunk of weight rows) x (a tile of tokens): weights stream from memory once per
- * token tile, and a tile of quantized activations (64 tokens of a 1536-wide row are
- * 120 KB) stays in L2 while the rows pass over it. Decode (one token) splits the rows
- * statically, one contiguous part per thread, so each thread streams its own slice. */
+ * of (a chunk of weight rows) x (a tile of tokens), row chunk first: a thread's chunk of
+ * weights comes from memory once and stays in cache across its token tiles, and a kernel
+ * unpacks its weight rows once per tile, so tiles are as long as the work still splits
+ * into enough items to keep every thread busy (up to 256 tokens: 256 tokens of a
+ * 1536-wide row are 480 KB of quantized activations, in L2). Decode (one token) splits
+ * the rows statically, one contiguous part per thread, so each thread streams its own
+ * slice. */
 #include "cpu.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
-#define TOKEN_TILE 128 /* tokens per work item in prefill */
-#define ROW_CHUNK 64  /* weight rows per work item in prefill */
+#define TOKEN_TILE_MAX 256 /* tokens per prefill work item, at most (kernels.h's KERNEL_TILE_TOKENS) */
+#define TOKEN_TILE_MIN 64  /* ... and at least, while the prompt has that many */
+#define ROW_CHUNK 64       /* weight rows per work item in prefill */
+_Static_assert(TOKEN_TILE_MAX <= KERNEL_TILE_TOKENS, "kernels size their scratch for the tile");
 
 cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens) {
     if (n_threads <= 0) {
@@ -45,7 +50,7 @@ typedef struct mm_job {
     float *y;
     const mat *w;
     const void *x;
-    int64_t ldx, n, row_chunks;
+    int64_t ldx, n, row_chunks, tile;
     matmul_fn fn;
 } mm_job;
 
@@ -57,8 +62,8 @@ static void mm_static(void *arg, int64_t r0, int64_t r1, int thread) {
 static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
     mm_job *j = arg;
     for (int64_t i = i0; i < i1; i++) {
-        const int64_t n_tiles = (j->n + TOKEN_TILE - 1) / TOKEN_TILE, rc = i / n_tiles, tt = i % n_tiles;
-        const int64_t t0 = tt * TOKEN_TILE, nt = j->n - t0 < TOKEN_TILE ? j->n - t0 : TOKEN_TILE;
+        const int64_t n_tiles = (j->n + j->tile - 1) / j->tile, rc = i / n_tiles, tt = i % n_tiles;
+        const int64_t t0 = tt * j->tile, nt = j->n - t0 < j->tile ? j->n - t0 : j->tile;
         const int64_t r0 = rc * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->w->rows ? r0 + ROW_CHUNK : j->w->rows;
         j->fn(j->y + t0 * j->w->rows, j->w->rows, j->w, r0, r1, (const char *)j->x + t0 * j->ldx, j->ldx, nt,
               j->c->scratch + (int64_t)thread * KERNEL_SCRATCH_FLOATS(j->c->max_cols));
@@ -91,6 +96,10 @@ void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
         return;
     }
     j.row_chunks = (w->rows + ROW_CHUNK - 1) / ROW_CHUNK;
-    const int64_t items = j.row_chunks * ((n + TOKEN_TILE - 1) / TOKEN_TILE);
+    /* the longest tile that still gives each thread 4 items or more (a small matrix,
+     * e.g. E2B's 256-row K projection, has only 4 row chunks) */
+    j.tile = TOKEN_TILE_MAX;
+    while (j.tile > TOKEN_TILE_MIN && j.row_chunks * ((n + j.tile - 1) / j.tile) < 4 * c->n_threads) j.tile /= 2;
+    const int64_t items = j.row_chunks * ((n + j.tile - 1) / j.tile);
     pool_run(c->pool, mm_tiles, &j, items, 1);
 }

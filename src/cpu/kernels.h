@@ -44,12 +44,17 @@ _Static_assert(sizeof(block_a16) == 68, "block_a16 layout");
 
 typedef enum { ACT_F32 = 0, ACT_A8 = 1, ACT_A16 = 2 } act_format;
 
+/* Prefill calls from cpu.c pass at most this many tokens; kernels that keep a whole call's
+ * activations in another form size that part of their scratch for it (and loop over
+ * longer calls, which tests and benchmarks make). */
+#define KERNEL_TILE_TOKENS 256
+
 /* Per-thread scratch a matmul kernel may use, in floats, for weights of `cols` columns:
- * the AVX2 Q4_0 prefill keeps 64 tokens of activations as unsigned bytes (64 bytes per
- * column) and 16 rows unpacked and transposed (22 bytes per column) there, plus 32 bytes
- * of alignment slack; the others need less (the 8-row engines 10 bytes per column, the
- * K-quant kernels 8 floats per 32 columns). */
-#define KERNEL_SCRATCH_FLOATS(cols) (22 * (int64_t)(cols) + 16)
+ * the AVX2 sideways prefill keeps KERNEL_TILE_TOKENS tokens of activations as unsigned
+ * bytes (256 bytes per column) and 16 rows unpacked and transposed (22 bytes per column)
+ * there, plus 32 bytes of alignment slack; the others need less (the 8-row engines 11
+ * bytes per column, the K-quant kernels 8 floats per 32 columns). */
+#define KERNEL_SCRATCH_FLOATS(cols) ((KERNEL_TILE_TOKENS + 24) / 4 * (int64_t)(cols) + 16)
 
 typedef void (*matmul_fn)(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *x, int64_t ldx,
                           int64_t n, float *scratch);

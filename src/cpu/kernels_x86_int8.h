@@ -331,7 +331,7 @@ static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
  * Pair sums are at most 2 x 255 x h: 8 groups (32 values) add up exactly in int16 for
  * 4-bit levels (32640 < 2^15), 4 for 5-bit ones. Any sw_unpack_fn's output works: the
  * unpacked blocks are centred in place (sw_to_signed). */
-#define SWS_TOKENS 64 /* activations converted to unsigned per pass (scratch holds them) */
+#define SWS_TOKENS KERNEL_TILE_TOKENS /* activations converted to unsigned per pass (in scratch) */
 
 /* Centres nb unpacked blocks in place: q - h, the level sums, and o := h f - o. */
 static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
