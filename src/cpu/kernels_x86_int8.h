@@ -433,17 +433,29 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
             unpack(w, r + 8, bb);
             sw_to_signed(ba, nb, bits);
             sw_to_signed(bb, nb, bits);
+            /* The next 16 rows come from memory into L2 while these compute, a slice per
+             * token group: otherwise their unpacking waits on DRAM (perf on a 32-token
+             * prompt, where each forward streams all the weights: the unpacker was 19%
+             * of the samples, 13% with this). */
+            const char *next = r + 16 < r16 ? (const char *)w->data + (uint64_t)(r + 16) * w->row_bytes : NULL;
+            const int64_t next_bytes = 16 * (int64_t)w->row_bytes, groups = (nt + TT - 1) / TT;
+            const int64_t step = (next_bytes / groups + 63) / 64 * 64;
+            int64_t pf = 0;
+#define SWS_PREFETCH                                                                                \
+    if (next)                                                                                       \
+        for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1)
             int64_t t = 0;
 #define SWS_CALL(T) sws_tokens(y + (t0 + t) * ldy, ldy, r, ba, bb, ub + t * nb * 32, \
                                (const block_a8 *)((const char *)xv + (t0 + t) * ldx), ldx, nb, T, depth, offs)
             if (TT == 3) {
-                for (; t + 3 <= nt; t += 3) SWS_CALL(3);
-                if (nt - t == 2) SWS_CALL(2);
+                for (; t + 3 <= nt; t += 3) { SWS_PREFETCH; SWS_CALL(3); }
+                if (nt - t == 2) { SWS_PREFETCH; SWS_CALL(2); }
             } else {
-                for (; t + 2 <= nt; t += 2) SWS_CALL(2);
+                for (; t + 2 <= nt; t += 2) { SWS_PREFETCH; SWS_CALL(2); }
             }
-            if (nt - t == 1) SWS_CALL(1);
+            if (nt - t == 1) { SWS_PREFETCH; SWS_CALL(1); }
 #undef SWS_CALL
+#undef SWS_PREFETCH
         }
     }
 }
