@@ -70,15 +70,19 @@ int main(int argc, char **argv) {
         uint8_t *w = make_weights(type, drow, cols, &rb);
         float *x = malloc((size_t)(n * cols) * sizeof(float)), *y = malloc((size_t)(n * drow) * sizeof(float));
         float *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
-        block_a8 *xq = malloc((size_t)(n * cols / 32) * sizeof(block_a8));
+        void *xq = malloc((size_t)(n * cols / 32) * sizeof(block_a16)); /* the larger block */
         if (!w || !x || !y || !scratch || !xq) { fprintf(stderr, "out of memory\n"); return 1; }
         for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
         const void *xa = x;
         int64_t ldx = cols * 4;
         if (k->act[type] == ACT_A8) {
-            for (int64_t t = 0; t < n; t++) k->quantize_a8(x + t * cols, xq + t * (cols / 32), cols);
+            for (int64_t t = 0; t < n; t++) k->quantize_a8(x + t * cols, (block_a8 *)xq + t * (cols / 32), cols);
             xa = xq;
             ldx = cols / 32 * (int64_t)sizeof(block_a8);
+        } else if (k->act[type] == ACT_A16) { /* Q8_0 */
+            for (int64_t t = 0; t < n; t++) k->quantize_a16(x + t * cols, (block_a16 *)xq + t * (cols / 32), cols);
+            xa = xq;
+            ldx = cols / 32 * (int64_t)sizeof(block_a16);
         }
         mat m = {w, type, drow, cols, rb};
         double best_p = 1e9, best_d = 1e9;

@@ -26,12 +26,17 @@ static void test_quantize_a8(const cpu_kernels *ref, const cpu_kernels *k) {
         for (int i = 0; i < COLS; i++) x[i] = frand() * (trial % 7 == 0 ? 1e-30f : 3.0f);
         if (trial == 1) for (int i = 0; i < 64; i++) x[i] = (float)(i % 5) * 0.5f - 1.0f; /* exact halves: ties */
         if (trial == 2) for (int i = 0; i < 32; i++) x[i] = 0.0f;                       /* zero block */
+        if (trial == 3) for (int i = 0; i < 32; i++) x[i] = (float)(i % 3 - 1) * 1e-38f; /* d below FLT_MIN */
         ref->quantize_a8(x, a, COLS);
         k->quantize_a8(x, b, COLS);
-        int same = 1;
-        for (int i = 0; i < COLS / 32; i++)
+        int same = 1, no_min = 1;
+        for (int i = 0; i < COLS / 32; i++) {
             same &= a[i].d == b[i].d && a[i].s == b[i].s && !memcmp(a[i].qs, b[i].qs, 32);
+            for (int j = 0; j < 32; j++) no_min &= b[i].qs[j] != -128; /* kernels rely on it (pair-sum bounds) */
+        }
         CHECK_MSG(same, "%s quantize_a8 differs from scalar (trial %d)", k->isa, trial);
+        CHECK_MSG(no_min, "%s quantize_a8 wrote -128 (trial %d)", k->isa, trial);
+        if (trial == 3) CHECK(b[0].s == 0 && b[0].qs[0] == 0 && b[0].qs[31] == 0);
     }
 }
 
@@ -46,11 +51,13 @@ static void test_quantize_a16(const cpu_kernels *ref, const cpu_kernels *k) {
         if (trial == 1)
             for (int i = 0; i < COLS; i++) x[i] = i % 32 == 0 ? A16_MAX * 0x1p-10f : ((float)(i % 9) - 4.5f) * 0x1p-10f;
         if (trial == 2) for (int i = 0; i < 32; i++) x[i] = 0.0f; /* zero block */
+        if (trial == 3) for (int i = 0; i < 32; i++) x[i] = (float)(i % 3 - 1) * 1e-38f; /* d below FLT_MIN */
         ref->quantize_a16(x, a, COLS);
         k->quantize_a16(x, b, COLS);
         int same = 1;
         for (int i = 0; i < COLS / 32; i++) same &= a[i].d == b[i].d && !memcmp(a[i].qs, b[i].qs, sizeof a[i].qs);
         CHECK_MSG(same, "%s quantize_a16 differs from scalar (trial %d)", k->isa, trial);
+        if (trial == 3) CHECK(b[0].qs[0] == 0 && b[0].qs[31] == 0);
         if (trial == 1) CHECK(a[0].d == 0x1p-10f && a[0].qs[0] == A16_MAX && a[0].qs[1] == -4 && a[0].qs[5] == 1);
     }
 }
@@ -502,6 +509,7 @@ int main(void) {
             test_matmul(ref, k, types[i], 64, 1536, 64); /* a whole prefill work item (cpu.c) */
             test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
             test_matmul_extreme(ref, k, types[i]);
+            test_matmul(ref, k, types[i], 16, 64, 261); /* more tokens than a tile: kernels loop */
         }
     }
     test_peak(ref);

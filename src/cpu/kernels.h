@@ -26,7 +26,16 @@
 #include "../model/model.h"
 #include "features.h"
 
+#include <float.h>
+
 #define KERNEL_TYPES 40 /* GGUF type ids 0..39 */
+
+/* 1/d for a block's quantization scale, or 0 for a block too small to quantize: below
+ * FLT_MIN, 1/d overflows to inf, and every value of the block would round to INT_MIN
+ * (x86's conversion, -128 after packing) or be undefined behaviour (scalar). The
+ * activation quantizers of every table and the SIMD KV-cache ones use this, so the
+ * tables agree on such blocks too (all levels 0). */
+static inline float inv_scale(float d) { return d >= FLT_MIN ? 1.0f / d : 0.0f; }
 
 typedef struct block_a8 {
     float d;       /* scale: x ~ d * qs */

@@ -76,10 +76,9 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
 }
 
 /* The ISA's int8 multiply-add peak is VPMADDUBSW's throughput: 32 u8 x s8 products per
- * instruction (the kernels sum several of its int16 results before one VPMADDWD). Each
- * of 12 chains feeds its result back in as the next unsigned operand, so nothing can be
- * hoisted out of the loop and the chains only wait on throughput. */
-/* VPMADDUBSW throughput: 12 independent chains, written in assembly because the compiler,
+ * instruction (the kernels sum several of its int16 results before one VPMADDWD). 12
+ * independent instructions per round (each writes its own register and reads only the
+ * two constant ones), written in assembly because the compiler,
  * given the same loop in intrinsics, moved its registers through the stack and the probe
  * timed loads and stores (it read 100-125 G multiply-adds/s per core on a Zen 3 core
  * that does 187). One VPMADDUBSW is 32 byte multiply-adds. */
@@ -107,7 +106,7 @@ static int64_t int8_peak(int64_t iters, int32_t *sink) {
                      : "+r"(n)
                      :
                      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-                       "xmm11", "xmm14", "xmm15", "cc");
+                       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc"); /* all: vzeroupper */
     *sink = (int32_t)n;
     return iters * 12 * 32;
 }

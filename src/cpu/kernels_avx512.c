@@ -75,7 +75,7 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
         __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
         __m512 m = _mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1));
         const float amax = _mm512_reduce_max_ps(m);
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = inv_scale(d);
         const __m512 idv = _mm512_set1_ps(id);
         /* round half away from zero exactly as roundf: truncate, then step away from zero
          * when the (exactly computed) remainder is at least one half */
@@ -123,7 +123,7 @@ static int64_t int8_peak(int64_t iters, int32_t *sink) {
                      : "+r"(n)
                      :
                      : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-                       "xmm11", "xmm14", "xmm15", "cc");
+                       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc"); /* all: vzeroupper */
     *sink = (int32_t)n;
     return iters * 12 * 64;
 }

@@ -155,7 +155,7 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
         const float32x4_t m = vmaxnmq_f32(vmaxnmq_f32(vmaxnmq_f32(vabsq_f32(v0), vabsq_f32(v1)), vmaxnmq_f32(vabsq_f32(v2), vabsq_f32(v3))),
                                           vmaxnmq_f32(vmaxnmq_f32(vabsq_f32(v4), vabsq_f32(v5)), vmaxnmq_f32(vabsq_f32(v6), vabsq_f32(v7))));
         const float amax = vmaxnmvq_f32(m);
-        const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / 127.0f, id = inv_scale(d);
         int32x4_t s = vdupq_n_s32(0);
         vst1q_s8(y[b].qs, quantize16(v0, v1, v2, v3, id, &s));
         vst1q_s8(y[b].qs + 16, quantize16(v4, v5, v6, v7, id, &s));
@@ -173,7 +173,7 @@ static void quantize_a16(const float *x, block_a16 *y, int64_t cols) {
             v[i] = vld1q_f32(xb + 4 * i);
             m = vmaxnmq_f32(m, vabsq_f32(v[i]));
         }
-        const float d = vmaxnmvq_f32(m) / (float)A16_MAX, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = vmaxnmvq_f32(m) / (float)A16_MAX, id = inv_scale(d);
         for (int i = 0; i < 8; i += 2) /* |q| <= A16_MAX: the narrowing never saturates */
             vst1q_s16(y[b].qs + 4 * i, vcombine_s16(vqmovn_s32(vcvtaq_s32_f32(vmulq_n_f32(v[i], id))),
                                                     vqmovn_s32(vcvtaq_s32_f32(vmulq_n_f32(v[i + 1], id)))));
@@ -423,7 +423,7 @@ static void to_q8(const float *x, block_q8_0 *y, int64_t n) {
             const float32x4_t a = vabsq_f32(v[j]);
             m = vbslq_f32(vcgtq_f32(a, m), a, m);
         }
-        const float amax = vmaxvq_f32(m), d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float amax = vmaxvq_f32(m), d = amax / 127.0f, id = inv_scale(d);
         y[b].d = f32_to_fp16(d);
         int16x8_t h[4];
         for (int j = 0; j < 4; j++) {

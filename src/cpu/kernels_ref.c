@@ -180,7 +180,7 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
         const float *xb = x + b * 32;
         float amax = 0.0f;
         for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(xb[e]));
-        float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        float d = amax / 127.0f, id = inv_scale(d);
         int32_t s = 0;
         for (int e = 0; e < 32; e++) {
             int q = (int)roundf(xb[e] * id);
@@ -197,7 +197,7 @@ static void quantize_a16(const float *x, block_a16 *y, int64_t cols) {
         const float *xb = x + b * 32;
         float amax = 0.0f;
         for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(xb[e]));
-        const float d = amax / (float)A16_MAX, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float d = amax / (float)A16_MAX, id = inv_scale(d);
         for (int e = 0; e < 32; e++) y[b].qs[e] = (int16_t)roundf(xb[e] * id);
         y[b].d = d;
     }

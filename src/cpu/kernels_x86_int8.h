@@ -5,8 +5,9 @@
  * flags; everything else is the same code.
  *
  * Decode (matvec_*) walks four weight rows at a time with one register accumulator per
- * row. Prefill: Q4_0 (and the K-quants, kernels_x86_kquant.h) turn 8 rows sideways
- * (sw_matmul, below); Q5_0 works in 2-row x 4-token tiles so each weight block is
+ * row. Prefill: Q4_0, Q4_1, Q5_1, Q4_K and Q5_K turn weight rows sideways
+ * (sideways_matmul, below: 16 rows with centred levels on AVX2, 16 rows in a zmm with
+ * VNNI, 8 rows in sw_matmul for what is left); Q5_0 works in 2-row x 4-token tiles so each weight block is
  * unpacked once for four tokens, with the sign trick: |w| is the unsigned operand and
  * w's sign moves onto the activation (VPSIGNB also zeroes it where w is 0). (Q8_0 takes
  * 16-bit activations: kernels_x86_q8.h.) Q4_0
@@ -156,7 +157,7 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
  * advances 8 rows at once, and the lanes of the int32 result are already the 8 rows'
  * outputs: no horizontal sums, and the float work (one convert, one multiply, two FMAs)
  * is per 8 rows x token x block instead of per row. Unpacking is shared by every token
- * of the call (up to cpu.c's 64-token tile).
+ * of the call (up to KERNEL_TILE_TOKENS, kernels.h).
  *
  * Every type reduces to the same form per 32-value block: w = f * q - o with levels q
  * >= 0 and per-row floats f (scale) and o (offset), so a block adds, per row,
@@ -695,7 +696,7 @@ static inline float x86_round_block(const float *x, float qmax, __m256i q[4]) {
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float d = _mm_cvtss_f32(m4) / qmax, id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = _mm_cvtss_f32(m4) / qmax, id = inv_scale(d);
     for (int i = 0; i < 4; i++) {
         const __m256 s = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
         __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);

@@ -36,7 +36,7 @@ static void x86_to_q8(const float *x, block_q8_0 *y, int64_t n) {
         __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
         h = _mm_max_ps(h, _mm_movehl_ps(h, h));
         h = _mm_max_ss(h, _mm_movehdup_ps(h));
-        const float amax = _mm_cvtss_f32(h), d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float amax = _mm_cvtss_f32(h), d = amax / 127.0f, id = inv_scale(d);
         y[b].d = f32_to_fp16(d);
         const __m256 idv = _mm256_set1_ps(id);
         __m256i q[4];
