@@ -469,7 +469,8 @@ static void test_peak(const cpu_kernels *k) {
 /* The probe's memory read: the same sum as the scalar loop, tails included. */
 static void test_read_sum(const cpu_kernels *ref, const cpu_kernels *k) {
     uint64_t p[1040];
-    for (int i = 0; i < 1040; i++) p[i] = ((uint64_t)(uint32_t)(frand() * 4e9f) << 32) ^ (uint64_t)(uint32_t)(frand() * 4e9f);
+    uint64_t z = 0x9e3779b97f4a7c15u; /* splitmix-style integer sequence: sums wrap in uint64 */
+    for (int i = 0; i < 1040; i++) { z += 0x9e3779b97f4a7c15u; p[i] = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9u; }
     static const int64_t ns[] = {0, 1, 7, 15, 16, 17, 31, 1000, 1037};
     for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
         CHECK_MSG(k->read_sum(p + 1, ns[i]) == ref->read_sum(p + 1, ns[i]), "%s read_sum n=%lld", k->isa, (long long)ns[i]);
