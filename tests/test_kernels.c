@@ -88,7 +88,9 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     uint8_t *w = malloc(rb * (size_t)rows);
     float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
     float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
-    float *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
+    /* each table's own scratch size, exactly: AddressSanitizer (make asan) sees an overrun */
+    float *scratch = malloc((size_t)kernel_scratch_floats(ref, cols) * sizeof(float));
+    float *kscratch = malloc((size_t)kernel_scratch_floats(k, cols) * sizeof(float));
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t c = 0; c < cols; c++) wf[c] = frand() * (r % 3 == 0 ? 0.01f : 1.0f);
         quantize_row(type, wf, w + r * rb, cols);
@@ -102,8 +104,8 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     ref->matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
     /* two row ranges, the second starting off a multiple of 4, as threads would split */
     const int64_t split = rows / 2 + 1 < rows ? rows / 2 + 1 : rows;
-    k->matmul[type](y1, rows, &m, 0, split, xa, ldx, n, scratch);
-    k->matmul[type](y1, rows, &m, split, rows, xa, ldx, n, scratch);
+    k->matmul[type](y1, rows, &m, 0, split, xa, ldx, n, kscratch);
+    k->matmul[type](y1, rows, &m, split, rows, xa, ldx, n, kscratch);
     double worst = 0;
     for (int64_t t = 0; t < n; t++)
         for (int64_t r = 0; r < rows; r++) {
@@ -115,7 +117,7 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
         }
     CHECK_MSG(worst <= 1e-5, "%s %s matmul %lldx%lld n=%lld: relative error %.3g", k->isa, g4_dtype_name(type),
               (long long)rows, (long long)cols, (long long)n, worst);
-    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
+    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(kscratch); free(xq);
 }
 
 /* Extreme operands for the integer kernels' int16 partial sums: rows that are -1 except
@@ -131,7 +133,9 @@ static void test_matmul_extreme(const cpu_kernels *ref, const cpu_kernels *k, in
     uint8_t *w = malloc(rb * (size_t)rows);
     float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
     float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
-    float *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
+    /* each table's own scratch size, exactly: AddressSanitizer (make asan) sees an overrun */
+    float *scratch = malloc((size_t)kernel_scratch_floats(ref, cols) * sizeof(float));
+    float *kscratch = malloc((size_t)kernel_scratch_floats(k, cols) * sizeof(float));
     for (int64_t r = 0; r < rows; r++) {
         const float s = r % 2 ? 1.0f : -1.0f;
         for (int64_t c = 0; c < cols; c++) wf[c] = c % 32 == 0 ? -s : s;
@@ -144,7 +148,7 @@ static void test_matmul_extreme(const cpu_kernels *ref, const cpu_kernels *k, in
     void *xq = quantize_act(ref, ref->act[type], x, n, cols, &ldx);
     const void *xa = xq ? xq : x;
     ref->matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
-    k->matmul[type](y1, rows, &m, 0, rows, xa, ldx, n, scratch);
+    k->matmul[type](y1, rows, &m, 0, rows, xa, ldx, n, kscratch);
     double worst = 0;
     for (int64_t t = 0; t < n; t++)
         for (int64_t r = 0; r < rows; r++) {
@@ -155,7 +159,7 @@ static void test_matmul_extreme(const cpu_kernels *ref, const cpu_kernels *k, in
             if (e > worst) worst = e;
         }
     CHECK_MSG(worst <= 1e-5, "%s %s matmul at the format's extremes: relative error %.3g", k->isa, g4_dtype_name(type), worst);
-    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
+    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(kscratch); free(xq);
 }
 
 /* The integer kernels (int8 or 16-bit activations) against the exact float dot product of the dequantized weights with

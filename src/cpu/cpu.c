@@ -27,7 +27,8 @@ cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens) {
     c->n_threads = n_threads;
     c->k = cpu_kernels_get();
     c->max_cols = max_cols;
-    c->scratch = malloc((size_t)n_threads * (size_t)KERNEL_SCRATCH_FLOATS(max_cols) * sizeof(float));
+    c->scratch_floats = kernel_scratch_floats(c->k, max_cols);
+    c->scratch = malloc((size_t)n_threads * (size_t)c->scratch_floats * sizeof(float));
     c->xq_blocks = max_tokens * ((max_cols + 31) / 32);
     c->xq = malloc((size_t)c->xq_blocks * G4_MAX(sizeof(block_a8), sizeof(block_a16)));
     c->pool = pool_create(n_threads);
@@ -56,7 +57,7 @@ typedef struct mm_job {
 
 static void mm_static(void *arg, int64_t r0, int64_t r1, int thread) {
     mm_job *j = arg;
-    j->fn(j->y, j->w->rows, j->w, r0, r1, j->x, j->ldx, j->n, j->c->scratch + (int64_t)thread * KERNEL_SCRATCH_FLOATS(j->c->max_cols));
+    j->fn(j->y, j->w->rows, j->w, r0, r1, j->x, j->ldx, j->n, j->c->scratch + (int64_t)thread * j->c->scratch_floats);
 }
 
 static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
@@ -66,7 +67,7 @@ static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
         const int64_t t0 = tt * j->tile, nt = j->n - t0 < j->tile ? j->n - t0 : j->tile;
         const int64_t r0 = rc * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->w->rows ? r0 + ROW_CHUNK : j->w->rows;
         j->fn(j->y + t0 * j->w->rows, j->w->rows, j->w, r0, r1, (const char *)j->x + t0 * j->ldx, j->ldx, nt,
-              j->c->scratch + (int64_t)thread * KERNEL_SCRATCH_FLOATS(j->c->max_cols));
+              j->c->scratch + (int64_t)thread * j->c->scratch_floats);
     }
 }
 

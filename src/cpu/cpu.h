@@ -13,7 +13,8 @@ typedef struct cpu_ctx {
     const cpu_kernels *k;
     int n_threads;
     int64_t max_cols;
-    float *scratch;       /* n_threads * KERNEL_SCRATCH_FLOATS(max_cols) floats */
+    float *scratch;       /* n_threads * scratch_floats floats */
+    int64_t scratch_floats; /* per thread: kernel_scratch_floats(k, max_cols) */
     void *xq;             /* quantized activations (block_a8 or block_a16 rows), xq_blocks blocks */
     int64_t xq_blocks;
 } cpu_ctx;

@@ -58,12 +58,17 @@ typedef enum { ACT_F32 = 0, ACT_A8 = 1, ACT_A16 = 2 } act_format;
  * longer calls, which tests and benchmarks make). */
 #define KERNEL_TILE_TOKENS 256
 
-/* Per-thread scratch a matmul kernel may use, in floats, for weights of `cols` columns:
- * the AVX2 sideways prefill keeps KERNEL_TILE_TOKENS tokens of activations as unsigned
- * bytes (256 bytes per column) and 16 rows unpacked and transposed (22 bytes per column)
- * there, plus 32 bytes of alignment slack; the others need less (the 8-row engines 11
- * bytes per column, the K-quant kernels 8 floats per 32 columns). */
-#define KERNEL_SCRATCH_FLOATS(cols) ((KERNEL_TILE_TOKENS + 24) / 4 * (int64_t)(cols) + 16)
+/* Per-thread scratch a table's matmul kernels may use, in floats, for weights of `cols`
+ * columns: cpu_kernels.scratch_per_col floats per column plus 64 bytes of alignment
+ * slack (kernel_scratch_floats). The AVX2 sideways prefill keeps KERNEL_TILE_TOKENS
+ * tokens of activations as unsigned bytes (256 bytes per column) and 16 rows unpacked
+ * and transposed (22 bytes per column) there: 70 floats per column; AVX-512 needs the
+ * 16 rows only, the scalar and NEON tables 3 floats per column (the K-quant kernels 8
+ * floats per 32 columns). KERNEL_SCRATCH_FLOATS is the most any table needs (for tests
+ * that run every table from one buffer); the context allocates the table's own, so
+ * that a phone's NEON build does not carry x86's 256-token buffer. */
+#define KERNEL_SCRATCH_PER_COL_MAX ((KERNEL_TILE_TOKENS + 24) / 4)
+#define KERNEL_SCRATCH_FLOATS(cols) (KERNEL_SCRATCH_PER_COL_MAX * (int64_t)(cols) + 16)
 
 typedef void (*matmul_fn)(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *x, int64_t ldx,
                           int64_t n, float *scratch);
@@ -133,7 +138,14 @@ typedef struct cpu_kernels {
      * scalar loop reads memory 20-30% slower than vector loads (measured here: 2 threads,
      * 16 vs 21.5 GB/s), so it would understate the bandwidth decode is compared with. */
     uint64_t (*read_sum)(const uint64_t *p, int64_t n);
+    /* floats of matmul scratch per weight column this table's kernels need (see
+     * KERNEL_SCRATCH_FLOATS above) */
+    int32_t scratch_per_col;
 } cpu_kernels;
+
+static inline int64_t kernel_scratch_floats(const cpu_kernels *k, int64_t cols) {
+    return (int64_t)k->scratch_per_col * cols + 16;
+}
 
 const cpu_kernels *cpu_kernels_for(cpu_isa isa); /* NULL if not built for this target */
 const cpu_kernels *cpu_kernels_get(void);        /* best for this CPU (honours G4_CPU_ISA) */

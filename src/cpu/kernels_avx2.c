@@ -115,6 +115,7 @@ void kernels_avx2_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx2";
     x86_fill_shared(k);
+    k->scratch_per_col = KERNEL_SCRATCH_PER_COL_MAX; /* the sideways prefill's 256 tokens of activations */
     x86_fill_q8(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);

@@ -132,6 +132,7 @@ void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx512";
     x86_fill_shared(k);
+    k->scratch_per_col = 8; /* 16 unpacked rows: 22 bytes per column */
     x86_fill_q8(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);

@@ -302,6 +302,7 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->quantize_a16 = quantize_a16;
     k->int8_peak = int8_peak;
     k->read_sum = read_sum;
+    k->scratch_per_col = 3;
     k->to_f16 = to_f16;
     k->to_q8 = to_q8;
     k->attn_scores_f32 = attn_scores_f32;
