@@ -82,7 +82,16 @@ static void *quantize_act(const cpu_kernels *ref, act_format fmt, const float *x
     return NULL;
 }
 
-static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t type, int64_t rows, int64_t cols, int64_t n) {
+/* One table's matmul against the scalar one's. Random weights (every third row 100x
+ * smaller) and activations; or, with `extreme`, operands at the formats' ends for the
+ * integer kernels' int16 partial sums: rows that are -1 except +1 at the start of each
+ * block (or the reverse), so nearly every level sits at an end of its range, against
+ * activations that are all +1 or all -1 (int8 +-127, 255 or 1 once made unsigned). Every
+ * pair sum then has the largest magnitude the format allows; an int16 sum of too many
+ * groups (e.g. 8 for 5-bit levels, where 4 fit) overflows there, where random data
+ * never gets near the limit. */
+static void matmul_case(const cpu_kernels *ref, const cpu_kernels *k, int32_t type, int64_t rows, int64_t cols,
+                        int64_t n, int extreme) {
     uint64_t rb;
     if (!dtype_row_bytes(type, cols, &rb) || !k->matmul[type]) return;
     uint8_t *w = malloc(rb * (size_t)rows);
@@ -92,10 +101,11 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     float *scratch = malloc((size_t)kernel_scratch_floats(ref, cols) * sizeof(float));
     float *kscratch = malloc((size_t)kernel_scratch_floats(k, cols) * sizeof(float));
     for (int64_t r = 0; r < rows; r++) {
-        for (int64_t c = 0; c < cols; c++) wf[c] = frand() * (r % 3 == 0 ? 0.01f : 1.0f);
+        const float s = r % 2 ? 1.0f : -1.0f;
+        for (int64_t c = 0; c < cols; c++) wf[c] = extreme ? (c % 32 == 0 ? -s : s) : frand() * (r % 3 == 0 ? 0.01f : 1.0f);
         quantize_row(type, wf, w + r * rb, cols);
     }
-    for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
+    for (int64_t i = 0; i < n * cols; i++) x[i] = extreme ? (i / cols % 2 ? -1.0f : 1.0f) : frand() * 2.0f;
     mat m = {w, type, rows, cols, rb};
     int64_t ldx;
     void *xq = quantize_act(ref, ref->act[type], x, n, cols, &ldx);
@@ -115,51 +125,17 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
             double e = fabs((double)y0[t * rows + r] - y1[t * rows + r]) / (mag + 1e-30);
             if (e > worst) worst = e;
         }
-    CHECK_MSG(worst <= 1e-5, "%s %s matmul %lldx%lld n=%lld: relative error %.3g", k->isa, g4_dtype_name(type),
-              (long long)rows, (long long)cols, (long long)n, worst);
+    CHECK_MSG(worst <= 1e-5, "%s %s matmul %lldx%lld n=%lld%s: relative error %.3g", k->isa, g4_dtype_name(type),
+              (long long)rows, (long long)cols, (long long)n, extreme ? " at the format's extremes" : "", worst);
     free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(kscratch); free(xq);
 }
 
-/* Extreme operands for the integer kernels' int16 partial sums: rows that are -1 except
- * +1 at the start of each block (or the reverse), so nearly every level sits at an end
- * of its range, against activations that are all +1 or all -1 (int8 +-127, 255 or 1
- * once made unsigned). Every pair sum then has the largest magnitude the format allows;
- * an int16 sum of too many groups (e.g. 8 for 5-bit levels, where 4 fit) overflows
- * here, where random data never gets near the limit. */
+static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t type, int64_t rows, int64_t cols, int64_t n) {
+    matmul_case(ref, k, type, rows, cols, n, 0);
+}
+
 static void test_matmul_extreme(const cpu_kernels *ref, const cpu_kernels *k, int32_t type) {
-    const int64_t rows = 32, cols = 512, n = 4;
-    uint64_t rb;
-    if (!dtype_row_bytes(type, cols, &rb) || !k->matmul[type]) return;
-    uint8_t *w = malloc(rb * (size_t)rows);
-    float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
-    float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
-    /* each table's own scratch size, exactly: AddressSanitizer (make asan) sees an overrun */
-    float *scratch = malloc((size_t)kernel_scratch_floats(ref, cols) * sizeof(float));
-    float *kscratch = malloc((size_t)kernel_scratch_floats(k, cols) * sizeof(float));
-    for (int64_t r = 0; r < rows; r++) {
-        const float s = r % 2 ? 1.0f : -1.0f;
-        for (int64_t c = 0; c < cols; c++) wf[c] = c % 32 == 0 ? -s : s;
-        quantize_row(type, wf, w + r * rb, cols);
-    }
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t c = 0; c < cols; c++) x[t * cols + c] = t % 2 ? -1.0f : 1.0f;
-    mat m = {w, type, rows, cols, rb};
-    int64_t ldx;
-    void *xq = quantize_act(ref, ref->act[type], x, n, cols, &ldx);
-    const void *xa = xq ? xq : x;
-    ref->matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
-    k->matmul[type](y1, rows, &m, 0, rows, xa, ldx, n, kscratch);
-    double worst = 0;
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t r = 0; r < rows; r++) {
-            dequantize_row(type, w + r * rb, wf, cols);
-            double mag = 0;
-            for (int64_t c = 0; c < cols; c++) mag += fabs((double)wf[c] * x[t * cols + c]);
-            const double e = fabs((double)y0[t * rows + r] - y1[t * rows + r]) / (mag + 1e-30);
-            if (e > worst) worst = e;
-        }
-    CHECK_MSG(worst <= 1e-5, "%s %s matmul at the format's extremes: relative error %.3g", k->isa, g4_dtype_name(type), worst);
-    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(kscratch); free(xq);
+    matmul_case(ref, k, type, 32, 512, 4, 1);
 }
 
 /* The integer kernels (int8 or 16-bit activations) against the exact float dot product of the dequantized weights with
