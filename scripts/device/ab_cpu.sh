@@ -6,16 +6,10 @@
 #   OLD=.devcarry/old.tar NEW=.devcarry/wt.tar sh scripts/device/ab_cpu.sh
 # It builds both, runs the new test_kernels (the only run of the AVX-512 table), kbench
 # for both trees and both x86 tables, and g4 bench on synthetic E2B Q4_0 and Q4_K_M at
-# 2 and all threads, old and new alternately. cJSON comes from .devcarry/debs as in
-# cpu_scaling.sh. Output: $OUT (or ./out), plain text.
+# 2 and all threads, old and new alternately. scripts/device/env.sh sets up cJSON and
+# the bench-only g4. Output: $OUT (or ./out), plain text.
 set -e
-OUT=${OUT:-out}
-mkdir -p "$OUT" /tmp/g4deps
-for d in .devcarry/debs/*.deb; do dpkg -x "$d" /tmp/g4deps; done
-export CPATH=/tmp/g4deps/usr/include LIBRARY_PATH=/tmp/g4deps/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=/tmp/g4deps/usr/lib/x86_64-linux-gnu
-NPROC=$(nproc)
-printf '#include "commands.h"\n#include <string.h>\nint main(int c, char **v) { return c > 1 && !strcmp(v[1], "synth") ? cmd_synth(c - 2, v + 2) : cmd_bench(c - 1, v + 1); }\n' > /tmp/g4b.c
+. scripts/device/env.sh
 for v in old new; do
     T=$OLD; [ $v = new ] && T=$NEW
     rm -rf /tmp/$v && mkdir -p /tmp/$v && tar -xf "$T" -C /tmp/$v

@@ -5,23 +5,15 @@
 #      build machine's VM hides AVX-512, so only this run exercises those kernels);
 #   2. make kbench on one thread, AVX-512 and AVX2 tables;
 #   3. g4 bench on a synthetic E2B Q4_0 at 1, 2, 4, 8 and all threads (thread scaling).
-# That machine has no libedit / libmicrohttpd, so the g4 command is linked here with only
-# the synth and bench commands (tools/cmd_bench.c needs nothing but libg4). cJSON comes
-# from Debian packages in .devcarry/debs (apt-get download libcjson1 libcjson-dev).
-# Output goes to $OUT (or ./out) as plain text.
+# scripts/device/env.sh sets up cJSON and a g4 with only synth and bench (that machine
+# has no libedit, libmicrohttpd or cJSON). Output goes to $OUT (or ./out) as plain text.
 set -e
-OUT=${OUT:-out}
-mkdir -p "$OUT" /tmp/g4deps
-for d in .devcarry/debs/*.deb; do dpkg -x "$d" /tmp/g4deps; done
-export CPATH=/tmp/g4deps/usr/include LIBRARY_PATH=/tmp/g4deps/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=/tmp/g4deps/usr/lib/x86_64-linux-gnu
-NPROC=$(nproc)
+. scripts/device/env.sh
 {
     lscpu | grep -E "Model name|^CPU\(s\)|Thread|Flags" | sed 's/Flags:.*\(avx512[a-z_]*\).*/Flags: (avx512 present)/'
     grep -o 'avx512[a-z_]*\|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' '; echo
 } > "$OUT/cpu.txt" 2>&1
 make -j"$NPROC" build/libg4.a build/tests/test_kernels build/bench/kbench build/tools/cmd_bench.o >"$OUT/build.log" 2>&1
-printf '#include "commands.h"\n#include <string.h>\nint main(int c, char **v) { return c > 1 && !strcmp(v[1], "synth") ? cmd_synth(c - 2, v + 2) : cmd_bench(c - 1, v + 1); }\n' > /tmp/g4b.c
 cc -O2 -Itools -Iinclude /tmp/g4b.c build/tools/cmd_bench.o build/libg4.a -lcjson -lm -lpthread -o /tmp/g4b
 ./build/tests/test_kernels > "$OUT/test_kernels.txt" 2>&1 || true
 tail -n 3 "$OUT/test_kernels.txt"
