@@ -76,40 +76,8 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
 }
 
 /* The ISA's int8 multiply-add peak is VPMADDUBSW's throughput: 32 u8 x s8 products per
- * instruction (the kernels sum several of its int16 results before one VPMADDWD). 12
- * independent instructions per round (each writes its own register and reads only the
- * two constant ones), written in assembly because the compiler,
- * given the same loop in intrinsics, moved its registers through the stack and the probe
- * timed loads and stores (it read 100-125 G multiply-adds/s per core on a Zen 3 core
- * that does 187). One VPMADDUBSW is 32 byte multiply-adds. */
-static int64_t int8_peak(int64_t iters, int32_t *sink) {
-    if (iters <= 0) return 0;
-    int64_t n = iters;
-    __asm__ volatile("vpcmpeqb %%ymm15, %%ymm15, %%ymm15\n\t"
-                     "vpabsb %%ymm15, %%ymm14\n\t"
-                     "1:\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm0\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm1\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm2\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm3\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm4\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm5\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm6\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm7\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm8\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm9\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm10\n\t"
-                     "vpmaddubsw %%ymm15, %%ymm14, %%ymm11\n\t"
-                     "dec %0\n\t"
-                     "jnz 1b\n\t"
-                     "vzeroupper"
-                     : "+r"(n)
-                     :
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-                       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc"); /* all: vzeroupper */
-    *sink = (int32_t)n;
-    return iters * 12 * 32;
-}
+ * instruction (the kernels sum several of its int16 results before one VPMADDWD). */
+X86_INT8_PEAK("vpcmpeqb %%ymm15, %%ymm15, %%ymm15\n\tvpabsb %%ymm15, %%ymm14\n\t", "vpmaddubsw", "ymm", 32)
 
 void kernels_avx2_fill(cpu_kernels *k) {
     kernels_ref_fill(k);

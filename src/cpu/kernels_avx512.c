@@ -94,39 +94,9 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     }
 }
 
-/* VPDPBUSD on 512-bit registers: 64 multiply-adds per instruction. */
-/* VPDPBUSD throughput on 512-bit registers (the machine's int8 peak; the kernels use
- * 256-bit VNNI, so on cores with two 512-bit units this is an upper bound they cannot
- * reach): 12 independent chains, in assembly because the compiler, given the loop in
- * intrinsics, kept the chains in memory. One VPDPBUSD zmm is 64 byte multiply-adds. */
-static int64_t int8_peak(int64_t iters, int32_t *sink) {
-    if (iters <= 0) return 0;
-    int64_t n = iters;
-    __asm__ volatile("vpternlogd $0xff, %%zmm15, %%zmm15, %%zmm15\n\t"
-                     "vpabsb %%zmm15, %%zmm14\n\t"
-                     "1:\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm0\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm1\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm2\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm3\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm4\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm5\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm6\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm7\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm8\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm9\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm10\n\t"
-                     "vpdpbusd %%zmm15, %%zmm14, %%zmm11\n\t"
-                     "dec %0\n\t"
-                     "jnz 1b\n\t"
-                     "vzeroupper"
-                     : "+r"(n)
-                     :
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-                       "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc"); /* all: vzeroupper */
-    *sink = (int32_t)n;
-    return iters * 12 * 64;
-}
+/* The ISA's int8 multiply-add peak is VPDPBUSD's throughput on 512-bit registers: 64
+ * multiply-adds per instruction, each accumulating into its own register. */
+X86_INT8_PEAK("vpternlogd $0xff, %%zmm15, %%zmm15, %%zmm15\n\tvpabsb %%zmm15, %%zmm14\n\t", "vpdpbusd", "zmm", 64)
 
 void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);

@@ -115,41 +115,8 @@ static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     if (n4 < n) neon_matmul_q8_0(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);
 }
 
-/* SMMLA: 32 multiply-adds per instruction, 16 independent chains. */
-/* SMMLA throughput: 16 independent chains, in assembly because the compiler, given the
- * loop in intrinsics over an array of accumulators, loaded and stored each one around
- * every instruction and the probe timed memory. One SMMLA is 32 byte multiply-adds. */
-static int64_t int8_peak(int64_t iters, int32_t *sink) {
-    if (iters <= 0) return 0;
-    int64_t n = iters;
-    __asm__ volatile("movi v16.16b, #3\n\t"
-                     "movi v17.16b, #254\n\t"
-                     "1:\n\t"
-                     "smmla v0.4s, v16.16b, v17.16b\n\t"
-                     "smmla v1.4s, v16.16b, v17.16b\n\t"
-                     "smmla v2.4s, v16.16b, v17.16b\n\t"
-                     "smmla v3.4s, v16.16b, v17.16b\n\t"
-                     "smmla v4.4s, v16.16b, v17.16b\n\t"
-                     "smmla v5.4s, v16.16b, v17.16b\n\t"
-                     "smmla v6.4s, v16.16b, v17.16b\n\t"
-                     "smmla v7.4s, v16.16b, v17.16b\n\t"
-                     "smmla v8.4s, v16.16b, v17.16b\n\t"
-                     "smmla v9.4s, v16.16b, v17.16b\n\t"
-                     "smmla v10.4s, v16.16b, v17.16b\n\t"
-                     "smmla v11.4s, v16.16b, v17.16b\n\t"
-                     "smmla v12.4s, v16.16b, v17.16b\n\t"
-                     "smmla v13.4s, v16.16b, v17.16b\n\t"
-                     "smmla v14.4s, v16.16b, v17.16b\n\t"
-                     "smmla v15.4s, v16.16b, v17.16b\n\t"
-                     "subs %0, %0, #1\n\t"
-                     "b.ne 1b"
-                     : "+r"(n)
-                     :
-                     : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13",
-                       "v14", "v15", "v16", "v17", "cc");
-    *sink = (int32_t)n;
-    return iters * 16 * 32;
-}
+/* The ISA's int8 multiply-add peak: SMMLA's throughput, 32 multiply-adds per instruction. */
+NEON_INT8_PEAK("smmla", 32)
 
 void kernels_i8mm_fill(cpu_kernels *k) {
     kernels_neon_fill(k);

@@ -181,10 +181,6 @@ static void quantize_a16(const float *x, block_a16 *y, int64_t cols) {
     }
 }
 
-/* SDOT: 16 multiply-adds per instruction, 16 independent chains. */
-/* SDOT throughput: 16 independent chains, in assembly because the compiler, given the
- * loop in intrinsics over an array of accumulators, loaded and stored each one around
- * every instruction and the probe timed memory. One SDOT is 16 byte multiply-adds. */
 /* Sum of p[0..n) with 128-bit loads, four independent accumulators (the probe's memory
  * read: kernels.h's read_sum). */
 static uint64_t read_sum(const uint64_t *p, int64_t n) {
@@ -201,37 +197,8 @@ static uint64_t read_sum(const uint64_t *p, int64_t n) {
     return s;
 }
 
-static int64_t int8_peak(int64_t iters, int32_t *sink) {
-    if (iters <= 0) return 0;
-    int64_t n = iters;
-    __asm__ volatile("movi v16.16b, #3\n\t"
-                     "movi v17.16b, #254\n\t"
-                     "1:\n\t"
-                     "sdot v0.4s, v16.16b, v17.16b\n\t"
-                     "sdot v1.4s, v16.16b, v17.16b\n\t"
-                     "sdot v2.4s, v16.16b, v17.16b\n\t"
-                     "sdot v3.4s, v16.16b, v17.16b\n\t"
-                     "sdot v4.4s, v16.16b, v17.16b\n\t"
-                     "sdot v5.4s, v16.16b, v17.16b\n\t"
-                     "sdot v6.4s, v16.16b, v17.16b\n\t"
-                     "sdot v7.4s, v16.16b, v17.16b\n\t"
-                     "sdot v8.4s, v16.16b, v17.16b\n\t"
-                     "sdot v9.4s, v16.16b, v17.16b\n\t"
-                     "sdot v10.4s, v16.16b, v17.16b\n\t"
-                     "sdot v11.4s, v16.16b, v17.16b\n\t"
-                     "sdot v12.4s, v16.16b, v17.16b\n\t"
-                     "sdot v13.4s, v16.16b, v17.16b\n\t"
-                     "sdot v14.4s, v16.16b, v17.16b\n\t"
-                     "sdot v15.4s, v16.16b, v17.16b\n\t"
-                     "subs %0, %0, #1\n\t"
-                     "b.ne 1b"
-                     : "+r"(n)
-                     :
-                     : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13",
-                       "v14", "v15", "v16", "v17", "cc");
-    *sink = (int32_t)n;
-    return iters * 16 * 16;
-}
+/* The ISA's int8 multiply-add peak: SDOT's throughput, 16 multiply-adds per instruction. */
+NEON_INT8_PEAK("sdot", 16)
 
 /* ---- Float weights x float activations ------------------------------------------------ */
 

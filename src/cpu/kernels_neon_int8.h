@@ -110,4 +110,30 @@ static inline int tok_group(const void *xv, int64_t ldx, int64_t t, int64_t n, c
     return nt;
 }
 
+/* The machine probe's int8 peak loop (kernels.h's int8_peak) for an ARM table: each
+ * round issues INS (SDOT or SMMLA) 16 times, accumulating into v0..v15 from the constant
+ * operands v16 and v17, MACS multiply-adds each. Written in assembly because the
+ * compiler, given the loop in intrinsics over an array of accumulators, loaded and
+ * stored each one around every instruction and the probe timed memory. */
+#define NEON_PEAK_INS(INS, D) INS " v" D ".4s, v16.16b, v17.16b\n\t"
+#define NEON_INT8_PEAK(INS, MACS)                                                                              \
+    static int64_t int8_peak(int64_t iters, int32_t *sink) {                                                   \
+        if (iters <= 0) return 0;                                                                               \
+        int64_t n = iters;                                                                                      \
+        __asm__ volatile("movi v16.16b, #3\n\tmovi v17.16b, #254\n\t1:\n\t"                                  \
+                         NEON_PEAK_INS(INS, "0") NEON_PEAK_INS(INS, "1") NEON_PEAK_INS(INS, "2")                \
+                         NEON_PEAK_INS(INS, "3") NEON_PEAK_INS(INS, "4") NEON_PEAK_INS(INS, "5")                \
+                         NEON_PEAK_INS(INS, "6") NEON_PEAK_INS(INS, "7") NEON_PEAK_INS(INS, "8")                \
+                         NEON_PEAK_INS(INS, "9") NEON_PEAK_INS(INS, "10") NEON_PEAK_INS(INS, "11")              \
+                         NEON_PEAK_INS(INS, "12") NEON_PEAK_INS(INS, "13") NEON_PEAK_INS(INS, "14")             \
+                         NEON_PEAK_INS(INS, "15")                                                               \
+                         "subs %0, %0, #1\n\tb.ne 1b"                                                           \
+                         : "+r"(n)                                                                              \
+                         :                                                                                      \
+                         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12",     \
+                           "v13", "v14", "v15", "v16", "v17", "cc");                                            \
+        *sink = (int32_t)n;                                                                                     \
+        return iters * 16 * (MACS);                                                                             \
+    }
+
 #endif

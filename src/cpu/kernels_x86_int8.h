@@ -708,6 +708,31 @@ static inline float x86_round_block(const float *x, float qmax, __m256i q[4]) {
 }
 
 /* The table entries both x86 ISAs share (their fill functions add the rest). */
+/* The machine probe's int8 peak loop (kernels.h's int8_peak) for an x86 table: INIT sets
+ * the constant operands R15 and R14 (R: "ymm" or "zmm"), then each round issues INS
+ * 12 times into R0..R11, independent of each other, MACS multiply-adds each. Written
+ * in assembly because the compiler, given the loop in intrinsics, moved its registers
+ * through the stack and the probe timed loads and stores (it read 100-125 G
+ * multiply-adds/s per core on a Zen 3 core whose VPMADDUBSW does 187). */
+#define X86_PEAK_INS(INS, R, D) INS " %%" R "15, %%" R "14, %%" R D "\n\t"
+#define X86_INT8_PEAK(INIT, INS, R, MACS)                                                                      \
+    static int64_t int8_peak(int64_t iters, int32_t *sink) {                                                   \
+        if (iters <= 0) return 0;                                                                               \
+        int64_t n = iters;                                                                                      \
+        __asm__ volatile(INIT "1:\n\t"                                                                          \
+                         X86_PEAK_INS(INS, R, "0") X86_PEAK_INS(INS, R, "1") X86_PEAK_INS(INS, R, "2")          \
+                         X86_PEAK_INS(INS, R, "3") X86_PEAK_INS(INS, R, "4") X86_PEAK_INS(INS, R, "5")          \
+                         X86_PEAK_INS(INS, R, "6") X86_PEAK_INS(INS, R, "7") X86_PEAK_INS(INS, R, "8")          \
+                         X86_PEAK_INS(INS, R, "9") X86_PEAK_INS(INS, R, "10") X86_PEAK_INS(INS, R, "11")        \
+                         "dec %0\n\tjnz 1b\n\tvzeroupper"                                                      \
+                         : "+r"(n)                                                                              \
+                         :                                                                                      \
+                         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",     \
+                           "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc"); /* all: vzeroupper */ \
+        *sink = (int32_t)n;                                                                                     \
+        return iters * 12 * (MACS);                                                                             \
+    }
+
 /* Sum of p[0..n) with 256-bit loads, four independent accumulators (the probe's memory
  * read: kernels.h's read_sum). */
 static uint64_t x86_read_sum(const uint64_t *p, int64_t n) {
