@@ -332,7 +332,6 @@ static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
  * Pair sums are at most 2 x 255 x h: 8 groups (32 values) add up exactly in int16 for
  * 4-bit levels (32640 < 2^15), 4 for 5-bit ones. Any sw_unpack_fn's output works: the
  * unpacked blocks are centred in place (sw_to_signed). */
-#define SWS_TOKENS KERNEL_TILE_TOKENS /* activations converted to unsigned per pass (in scratch) */
 
 /* Centres nb unpacked blocks in place: q - h, the level sums, and o := h f - o. */
 static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
@@ -411,17 +410,17 @@ static inline __attribute__((always_inline)) void sws_tokens(float *y, int64_t l
 }
 
 /* Rows [r0, r16) in groups of 16, every token (see above); the caller covers the rest.
- * scratch: SWS_TOKENS x nb x 32 bytes of activations, then 2 x nb sw_blocks. */
+ * scratch: KERNEL_TILE_TOKENS x nb x 32 bytes of activations, then 2 x nb sw_blocks. */
 static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r16,
                                                             const void *xv, int64_t ldx, int64_t n, float *scratch,
                                                             sw_unpack_fn unpack, const int bits, const int offs) {
     const int64_t nb = w->cols / 32;
     const int TT = bits == 4 ? 3 : 2, depth = bits == 4 ? 8 : 4;
     uint8_t *ub = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
-    sw_block *ba = (sw_block *)(ub + (size_t)SWS_TOKENS * nb * 32), *bb = ba + nb;
+    sw_block *ba = (sw_block *)(ub + (size_t)KERNEL_TILE_TOKENS * nb * 32), *bb = ba + nb;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int64_t t0 = 0; t0 < n; t0 += SWS_TOKENS) {
-        const int64_t nt = G4_MIN(SWS_TOKENS, n - t0);
+    for (int64_t t0 = 0; t0 < n; t0 += KERNEL_TILE_TOKENS) {
+        const int64_t nt = G4_MIN(KERNEL_TILE_TOKENS, n - t0);
         for (int64_t t = 0; t < nt; t++) { /* a + 128 (the sign bit flipped), TT tokens together */
             const block_a8 *xb = (const block_a8 *)((const char *)xv + (t0 + t) * ldx);
             const int64_t g = t / TT * TT, T = G4_MIN(TT, nt - g);
