@@ -75,6 +75,36 @@ int main(void) {
     CHECK(!memcmp(a, b, sizeof a));
     CHECK(memcmp(a, d, sizeof a) != 0);
 
+    /* top-k over a large vocabulary with many ties: at a high temperature every one of
+     * the k best (value descending, then lower id) is drawn, and nothing else is */
+    enum { BV = 50000, BK = 64 };
+    static float big[BV];
+    static int bc[BV];
+    uint32_t r = 1;
+    for (int i = 0; i < BV; i++) { r = r * 1664525u + 1013904223u; big[i] = (float)(r >> 20) * 0.25f; } /* 4096 levels */
+    static int hist[4096];
+    for (int i = 0; i < BV; i++) hist[(int)(big[i] * 4)]++;
+    int above = 0, lv = 4095; /* the k-th best value's level, and how many ids rank above it */
+    for (; lv >= 0 && above + hist[lv] < BK; lv--) above += hist[lv];
+    const float kth = (float)lv * 0.25f;
+    p = (g4_sampler_params){.temperature = 1e6f, .top_k = BK, .seed = 17};
+    CHECK(g4_sampler_create(&s, &p, BV, &err) == G4_OK);
+    memset(bc, 0, sizeof bc);
+    for (int i = 0; i < 5000; i++) {
+        int t = g4_sampler_sample(s, big);
+        if (t >= 0 && t < BV) bc[t]++;
+    }
+    g4_sampler_free(s);
+    int in_set = 0, drawn_outside = 0, missing = 0, at_kth = 0;
+    for (int i = 0; i < BV; i++) {
+        int want = big[i] > kth || (big[i] == kth && at_kth++ < BK - above);
+        in_set += want;
+        if (want && bc[i] == 0) missing++;
+        if (!want && bc[i] > 0) drawn_outside++;
+    }
+    CHECK_MSG(in_set == BK && missing == 0 && drawn_outside == 0, "top-k set: %d ids, %d never drawn, %d drawn from outside",
+              in_set, missing, drawn_outside);
+
     p = (g4_sampler_params){.temperature = -1};
     CHECK(g4_sampler_create(&s, &p, 4, &err) == G4_ERR_ARG);
     p = (g4_sampler_params){.top_p = 2};
