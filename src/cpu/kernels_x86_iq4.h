@@ -106,10 +106,6 @@ static inline __m256 iq4_xs_factors(const block_iq4_xs *b) {
     return _mm256_mul_ps(_mm256_set1_ps(h2f(b->d)), _mm256_cvtepi32_ps(ls));
 }
 
-/* Asks for `bytes` from p on (decode: the same blocks of the next group of rows). */
-IQ_INLINE void iq_prefetch(const uint8_t *p, int64_t bytes) {
-    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
-}
 
 /* ---- Decode ------------------------------------------------------------------------ */
 
@@ -133,8 +129,7 @@ IQ_INLINE void q_1_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             __m128 m0 = _mm_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
             for (int64_t b = 0; b < nb; b++) {
-                if ((b & 3) == 0 && t == 0)
-                    for (int i = 0; i < RB; i++) iq_prefetch(wr[i] + b * bs + RB * w->row_bytes, 128);
+                if ((b & 3) == 0 && t == 0) prefetch_group_ahead(wr[0], w->row_bytes, b, 4, bs);
                 const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
                 const __m128 da = _mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(dd + 2 * b))); /* [d_a, d_a s_a, 0, 0] */
 #define Q1ROW(acc, macc, i)                                                                                      \
@@ -176,8 +171,7 @@ static void iq4_nl_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
             const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             for (int64_t b = 0; b < nb; b++) {
-                if ((b & 3) == 0 && t == 0)
-                    for (int i = 0; i < RB; i++) iq_prefetch((const uint8_t *)(wr[i] + b) + RB * w->row_bytes, 128);
+                if ((b & 3) == 0 && t == 0) prefetch_group_ahead(wr[0], w->row_bytes, b, 4, sizeof(block_iq4_nl));
                 const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
                 const __m256 da = _mm256_set1_ps(xb[b].d);
                 const int32_t s = xb[b].s;
@@ -215,8 +209,8 @@ static void iq4_xs_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
             for (int64_t i = 0; i < nsb; i++) {
                 const __m256 dav = _mm256_loadu_ps(da + 8 * i);
                 alignas(32) float fs[RB][8];
+                prefetch_group_ahead(wr[0], w->row_bytes, i, 1, sizeof(block_iq4_xs));
                 for (int k = 0; k < RB; k++) {
-                    iq_prefetch((const uint8_t *)(wr[k] + i) + RB * w->row_bytes, sizeof(block_iq4_xs));
                     _mm256_store_ps(fs[k], _mm256_mul_ps(iq4_xs_factors(wr[k] + i), dav));
                 }
                 #pragma GCC unroll 8

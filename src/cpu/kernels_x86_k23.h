@@ -1,6 +1,6 @@
 /* kernels_x86_k23.h - Q2_K and Q3_K weights x block_a8 activations for the AVX2 and
- * AVX-512 tables, included after kernels_x86_kquant.h (whose kq_act and kq_prefetch it
- * uses, with kernels_x86_int8.h's hsum256, h2f, tr8x8_32, RB and SW_ROWS). These are the 2- and 3-bit types of the Q2_K / Q3_K_S / Q3_K_M GGUF mixes;
+ * AVX-512 tables, included after kernels_x86_kquant.h (whose kq_act it
+ * uses, with kernels_x86_int8.h's hsum256, h2f, tr8x8_32, prefetch_group_ahead, RB and SW_ROWS). These are the 2- and 3-bit types of the Q2_K / Q3_K_S / Q3_K_M GGUF mixes;
  * without them both types ran through the scalar dequantize-then-float-dot path.
  * kernels_ref_k23.c is the reference they are tested against and gives the algebra.
  *
@@ -17,8 +17,8 @@
  * the 16-value activation sums, VPMADDWD again), taken off with a factor dmin * d_a.
  * VPMADDUBSW serves both ISAs (as in Q6_K's decode); VNNI would only save the adds.
  *
- * Decode: rows four at a time, each super-block step prefetching the same super-block of
- * the next four rows (kernels_x86_kquant.h explains why). Prefill (n >= 2): 8 rows turned
+ * Decode: rows four at a time, each super-block step prefetching the rows ahead as one
+ * linear stream (kernels_x86_int8.h's prefetch_group_ahead explains why). Prefill (n >= 2): 8 rows turned
  * sideways as kernels_x86_int8.h's sw_matmul does - 32-bit lane j of a vector holds four
  * consecutive levels of row j - so one VPMADDUBSW against a broadcast activation group
  * advances 8 rows, and each unpacked row group serves every token of the call. Per
@@ -165,8 +165,7 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
                 const __m256i hsv = _mm256_loadu_si256((const __m256i *)(hs + 16 * i));
                 alignas(32) float fs[RB][8];
                 __m256i sa[RB], sb[RB]; /* scales of sub-blocks 0..7 / 8..15, in both halves */
-                #pragma GCC unroll 4
-                for (int q = 0; q < RB; q++) kq_prefetch(bk[q] + RB * w->row_bytes, bs);
+                prefetch_group_ahead(wr[0], w->row_bytes, i, 1, bs);
                 #pragma GCC unroll 4
                 for (int q = 0; q < RB; q++) {
                     __m256i s16, k16;

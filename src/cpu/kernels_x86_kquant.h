@@ -19,7 +19,7 @@
  *     scales while widening to int32. That path uses VPMADDUBSW on both ISAs.
  *
  * That is the decode path (rows by rows, four at a time, sharing each activation load and
- * prefetching the next four rows; scratch holds d_a and d_a * s_a: 2 * cols/32 floats).
+ * prefetching rows ahead (prefetch_group_ahead); scratch holds d_a and d_a * s_a: 2 * cols/32 floats).
  * Prefill turns 8 rows sideways (kernels_x86_int8.h's sw_matmul): each row's levels,
  * scales and minimums are unpacked once per call into the per-thread scratch, and the
  * int32 lanes of one VPMADDUBSW chain are the 8 rows' sums. Q5_0, which the K-quant
@@ -45,15 +45,6 @@ static inline void kq_act(const block_a8 *x, int64_t nb, float *da, float *dasa)
         da[b] = x[b].d;
         if (dasa) dasa[b] = x[b].d * (float)x[b].s;
     }
-}
-
-/* Decode streams each weight once from memory, four rows at a time; the hardware
- * prefetcher alone leaves one core at about half the bandwidth it can draw, so each
- * super-block step also asks for the same super-block of the next group of rows (the
- * prefetch of a line past the matrix's end is harmless: prefetches do not fault).
- * Always inlined: GCC deletes an unused call to a function it finds side-effect free. */
-KQ_ALWAYS_INLINE void kq_prefetch(const uint8_t *p, int64_t bytes) {
-    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
 /* ---- Q4_K / Q5_K ---------------------------------------------------------------------
@@ -133,10 +124,7 @@ KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, 
                 const uint8_t *b0 = wr[0] + i * bs, *b1 = wr[1] + i * bs, *b2 = wr[2] + i * bs, *b3 = wr[3] + i * bs;
                 const __m256 dav = _mm256_loadu_ps(da + 8 * i), dsv = _mm256_loadu_ps(dasa + 8 * i);
                 alignas(32) float fs[RB][8];
-                kq_prefetch(b0 + RB * w->row_bytes, bs);
-                kq_prefetch(b1 + RB * w->row_bytes, bs);
-                kq_prefetch(b2 + RB * w->row_bytes, bs);
-                kq_prefetch(b3 + RB * w->row_bytes, bs);
+                prefetch_group_ahead(wr[0], w->row_bytes, i, 1, bs);
                 c0 = k45_head(b0, dav, dsv, fs[0], c0);
                 c1 = k45_head(b1, dav, dsv, fs[1], c1);
                 c2 = k45_head(b2, dav, dsv, fs[2], c2);
@@ -252,10 +240,7 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
                 const uint8_t *b0 = wr[0] + i * bs, *b1 = wr[1] + i * bs, *b2 = wr[2] + i * bs, *b3 = wr[3] + i * bs;
                 const __m256 dav = _mm256_loadu_ps(da + 8 * i);
                 alignas(32) float fs[RB][8];
-                kq_prefetch(b0 + RB * w->row_bytes, bs);
-                kq_prefetch(b1 + RB * w->row_bytes, bs);
-                kq_prefetch(b2 + RB * w->row_bytes, bs);
-                kq_prefetch(b3 + RB * w->row_bytes, bs);
+                prefetch_group_ahead(wr[0], w->row_bytes, i, 1, bs);
                 _mm256_store_ps(fs[0], _mm256_mul_ps(_mm256_set1_ps(q6_d(b0)), dav));
                 _mm256_store_ps(fs[1], _mm256_mul_ps(_mm256_set1_ps(q6_d(b1)), dav));
                 _mm256_store_ps(fs[2], _mm256_mul_ps(_mm256_set1_ps(q6_d(b2)), dav));

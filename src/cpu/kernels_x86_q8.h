@@ -32,8 +32,7 @@ static void matvec_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int
             const block_a16 *xb = (const block_a16 *)((const char *)xv + t * ldx);
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             for (int64_t b = 0; b < nb; b++) {
-                if ((b & 1) == 0 && t == 0) /* every 2 blocks (68 bytes) */
-                    for (int i = 0; i < RB; i++) PREFETCH_NEXT(wr[i] + b, w->row_bytes);
+                if ((b & 1) == 0 && t == 0) prefetch_group_ahead(wr[0], w->row_bytes, b, 2, sizeof(block_q8_0));
                 const __m256i xl = _mm256_loadu_si256((const __m256i *)xb[b].qs);
                 const __m256i xh = _mm256_loadu_si256((const __m256i *)(xb[b].qs + 16));
                 const __m256 da = _mm256_set1_ps(xb[b].d);
