@@ -41,14 +41,16 @@ static inline __m256 dot_s8(__m256i w, __m256i a) {
  * group at the same offset did not help. So the decode loops ask for the group of rows
  * PF_GROUPS ahead as one linear stream, in step with their own progress: at weight block
  * b (of bs bytes, the same in every row) its bytes [b, b + step) x RB x bs, which covers the
- * whole group by the end of the row. Prefetching past the matrix's end is harmless
- * (prefetches do not fault). Always inlined: GCC deletes an unused call to a function it
- * finds side-effect free. */
+ * whole group by the end of the row. A fixed number of prefetches per call (step and bs
+ * are constants, so the loop unrolls): a loop over the exact lines, with its varying
+ * trip count, cost a third of the Q4_0 kernel's speed in cache (18.5 -> 12 GB/s). Past
+ * the matrix's end prefetches are harmless (they do not fault). Always inlined: GCC
+ * deletes an unused call to a function it finds side-effect free. */
 #define PF_GROUPS 2
 static inline __attribute__((always_inline)) void prefetch_group_ahead(const void *row0, uint64_t row_bytes, int64_t b,
-                                                                       int64_t step, int64_t bs) {
-    const char *p = (const char *)row0 + PF_GROUPS * RB * row_bytes;
-    for (int64_t o = b * RB * bs & ~(int64_t)63, e = (b + step) * RB * bs; o < e; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+                                                                       const int64_t step, const int64_t bs) {
+    const char *p = (const char *)row0 + PF_GROUPS * RB * row_bytes + b * RB * bs;
+    for (int64_t k = 0; k <= (step * RB * bs + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
 }
 
 /* The inner loops keep four independent accumulators in registers (one per weight row),
@@ -167,7 +169,7 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
                 wr[i] = (const block_q4_0 *)(w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes);
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             for (int64_t b = 0; b < nb2; b += 2) {
-                if (t == 0) prefetch_group_ahead(wr[0], w->row_bytes, b, 2, sizeof(block_q4_0));
+                prefetch_group_ahead(wr[0], w->row_bytes, b, 2, sizeof(block_q4_0));
                 const q4_pair_act *a = act + b / 2;
 #define Q4PAIR(acc, i)                                                                                          \
     do {                                                                                                        \
