@@ -4,9 +4,10 @@
 # repository root with two source trees packed as tar files (git archive REV src include
 # tools bench scripts Makefile tests/test_kernels.c tests/test.h):
 #   OLD=.devcarry/old.tar NEW=.devcarry/wt.tar sh scripts/device/ab_cpu.sh
-# It builds both, runs the new test_kernels (the only run of the AVX-512 table), kbench
-# for both trees and both x86 tables, and g4 bench on synthetic E2B Q4_0 and Q4_K_M at
-# 2 and all threads, old and new alternately. scripts/device/env.sh sets up cJSON and
+# It builds both, runs the new test_kernels (the only run of the AVX-512 table), the
+# in-process kernel A/B (scripts/kab.sh: both x86 tables, prefill and decode shapes) and
+# kbench for both trees, and g4 bench on synthetic E2B Q4_0 and Q4_K_M at 2 and all
+# threads, old and new alternately. scripts/device/env.sh sets up cJSON and
 # the bench-only g4. Output: $OUT (or ./out), plain text.
 set -e
 . scripts/device/env.sh
@@ -19,6 +20,13 @@ for v in old new; do
 done
 /tmp/new/build/tests/test_kernels > "$OUT/test_kernels.txt" 2>&1 || true
 tail -n 3 "$OUT/test_kernels.txt"
+for isa in avx512 avx2; do
+    (cd /tmp/new && sh scripts/kab.sh /tmp/old $isa -- \
+        "q4_0 1536 512 64" "q4_k 1536 512 64" "q6_k 1536 512 64" "q8_0 1536 512 64" \
+        "q4_0 1536 256 1 300" "q4_k 1536 256 1 300" "q6_k 1536 256 1 300" \
+        "q4_0 1536 60000 1 6" "q4_k 1536 60000 1 6" "q6_k 1536 60000 1 6" "q8_0 1536 60000 1 6") || true
+done > "$OUT/kab.txt" 2>&1
+cat "$OUT/kab.txt"
 for rep in 1 2; do
     for v in old new; do
         for isa in avx512 avx2; do
@@ -33,7 +41,7 @@ for m in q4_0 q4_k_m; do
     for t in 2 $NPROC; do
         for rep in 1 2; do
             for v in old new; do
-                echo "== $m threads $t $v: $(/tmp/g4b-$v /tmp/e2b-$m.gguf -t $t -r 1 -n 16 2>&1 | grep -E 'pp512|tg16|ttft32|machine' | tr -s ' ' | tr '\n' '|')"
+                echo "== $m threads $t $v: $(/tmp/g4b-$v /tmp/e2b-$m.gguf -t $t -r 1 -n 64 2>&1 | grep -E 'pp512|tg64|ttft32|machine' | tr -s ' ' | tr '\n' '|')"
             done
         done
     done

@@ -1,0 +1,86 @@
+/* kab.c - kernel A/B for developers: one weight type's matmul from two builds of the
+ * same x86 kernel table, linked into one program and called alternately, best of many
+ * calls each. On a shared machine whose speed drifts by 10-30% over minutes, comparing
+ * two processes run one after the other measured the drift, not the change (a "40%"
+ * gain that an A/B in one process showed to be nothing); interleaved calls see the same
+ * machine. scripts/kab.sh builds it against a git revision. Not a test.
+ *   kab TYPE COLS ROWS TOKENS [REPS]   (TOKENS 1: decode, the matvec path) */
+#include "cpu/kernels.h"
+#include "dtype.h"
+#include "quant/quant.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+void kab_base_fill(cpu_kernels *k); /* the revision's kernels_<isa>_fill, renamed */
+void KAB_NEW_FILL(cpu_kernels *k);  /* this tree's */
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint32_t rng = 1;
+static float frand(void) { rng = rng * 1664525u + 1013904223u; return (float)(rng >> 8) / 8388608.0f - 1.0f; }
+
+int main(int argc, char **argv) {
+    if (argc < 5) { fprintf(stderr, "usage: kab TYPE COLS ROWS TOKENS [REPS]\n"); return 2; }
+    static cpu_kernels kb, kn;
+    kab_base_fill(&kb);
+    KAB_NEW_FILL(&kn);
+    const int64_t cols = atoll(argv[2]), rows = atoll(argv[3]), n = atoll(argv[4]);
+    const int reps = argc > 5 ? atoi(argv[5]) : 40;
+    int32_t type = -1;
+    for (int32_t t = 0; t < 40; t++)
+        if (g4_dtype_name(t) && !strcasecmp(g4_dtype_name(t), argv[1])) type = t;
+    uint64_t rb;
+    if (type < 0 || !kn.matmul[type] || !kb.matmul[type] || kb.act[type] != kn.act[type] || cols <= 0 || rows <= 0 ||
+        n <= 0 || n > KERNEL_TILE_TOKENS || !dtype_row_bytes(type, cols, &rb)) {
+        fprintf(stderr, "kab: %s %lld x %lld, %lld tokens: not comparable\n", argv[1], (long long)rows, (long long)cols, (long long)n);
+        return 2;
+    }
+    uint8_t *w = malloc(rb * (size_t)rows);
+    float *x = malloc((size_t)(n * cols) * sizeof(float)), *y[2];
+    y[0] = malloc((size_t)(n * rows) * sizeof(float));
+    y[1] = malloc((size_t)(n * rows) * sizeof(float));
+    float *scratch = aligned_alloc(64, ((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float) + 63) / 64 * 64);
+    const int64_t ldx = (cols / 32) * (int64_t)(kn.act[type] == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
+    char *xq = malloc((size_t)(n * ldx));
+    if (!w || !x || !y[0] || !y[1] || !scratch || !xq) { fprintf(stderr, "kab: out of memory\n"); return 1; }
+    for (int64_t r = 0; r < rows; r++) { /* distinct rows: quantizing is slow, so at most 4096 */
+        if (r < 4096) {
+            for (int64_t c = 0; c < cols; c++) x[c] = frand();
+            quantize_row(type, x, w + r * rb, cols);
+        } else memcpy(w + r * rb, w + (r % 4096) * rb, rb);
+    }
+    for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
+    for (int64_t t = 0; t < n; t++) {
+        if (kn.act[type] == ACT_A16) kn.quantize_a16(x + t * cols, (block_a16 *)(xq + t * ldx), cols);
+        else if (kn.act[type] == ACT_A8) kn.quantize_a8(x + t * cols, (block_a8 *)(xq + t * ldx), cols);
+    }
+    const void *xa = kn.act[type] == ACT_F32 ? (const void *)x : xq;
+    const int64_t lda = kn.act[type] == ACT_F32 ? cols * (int64_t)sizeof(float) : ldx;
+    mat m = {w, type, rows, cols, rb};
+    double best[2] = {1e30, 1e30};
+    for (int rep = 0; rep < reps; rep++)
+        for (int v = 0; v < 2; v++) {
+            const double t0 = now();
+            (v ? &kn : &kb)->matmul[type](y[v], rows, &m, 0, rows, xa, lda, n, scratch);
+            const double dt = now() - t0;
+            if (dt < best[v]) best[v] = dt;
+        }
+    double diff = 0;
+    for (int64_t i = 0; i < n * rows; i++) diff = fmax(diff, fabs((double)y[0][i] - y[1][i]));
+    const double macs = (double)rows * (double)cols * (double)n;
+    printf("%s %-6s %lld x %lld, %lld tokens: base %.1f, new %.1f G multiply-adds/s (%.2fx; %.2f GB/s of weights new); "
+           "largest output difference %.3g\n",
+           kn.isa, argv[1], (long long)rows, (long long)cols, (long long)n, macs / best[0] * 1e-9, macs / best[1] * 1e-9,
+           best[0] / best[1], (double)rb * rows / best[1] * 1e-9, diff);
+    free(w); free(x); free(y[0]); free(y[1]); free(scratch); free(xq);
+    return 0;
+}
