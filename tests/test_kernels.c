@@ -486,6 +486,7 @@ int main(void) {
             test_matmul(ref, k, types[i], 70, 512, 17);
             test_matmul(ref, k, types[i], 7, 512, 9); /* an odd row range (3 rows) with tiles */
             test_matmul(ref, k, types[i], 5, 96, 2); /* cols not a multiple of 64 or 256 */
+            test_matmul(ref, k, types[i], 34, 512, 2); /* 2 tokens: the rows-outer paths (MoE experts) */
             test_matmul(ref, k, types[i], 6, 100, 5); /* float types only: the kernels' column tails */
             test_matmul(ref, k, types[i], 64, 1536, 64); /* a whole prefill work item (cpu.c) */
             test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */

@@ -153,24 +153,22 @@ static inline __m256i q4_pair_dot(__m256i lo, __m256i hi, const q4_pair_act *a) 
 #endif
 }
 
-/* scratch: (cols / 64) q4_pair_act (2 bytes per column) at a 32-byte boundary */
-static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    const int64_t nb = w->cols / 32, nb2 = nb & ~(int64_t)1;
-    q4_pair_act *act = (q4_pair_act *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
+/* Decode, and calls of up to Q4_TOKENS tokens (MoE experts on a short prompt): tokens in
+ * groups of Q4_TOKENS with the rows outside, so a row group comes from memory once per
+ * group. scratch: Q4_TOKENS x (cols / 64) q4_pair_act (2 bytes per column each) at a
+ * 32-byte boundary. */
+#define Q4_TOKENS 2
+
+/* One token against rows r.. r + rows - 1 (wr: RB row pointers, the last repeated). */
+static inline __attribute__((always_inline)) void q4_rows_token(float *yt, int64_t r, int rows, const block_q4_0 *const wr[RB],
+                                                                const block_a8 *xb, const q4_pair_act *act,
+                                                                int64_t nb, uint64_t row_bytes) {
+    const int64_t nb2 = nb & ~(int64_t)1;
     const __m256i m4 = _mm256_set1_epi8(15);
-    for (int64_t t = 0; t < n; t++) {
-        const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-        q4_pair_layout(xb, nb, act);
-        for (int64_t r = r0; r < r1; r += RB) {
-            const int rows = (int)G4_MIN(RB, r1 - r);
-            const block_q4_0 *wr[RB];
-            for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
-                wr[i] = (const block_q4_0 *)(w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes);
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int64_t b = 0; b < nb2; b += 2) {
-                prefetch_group_ahead(wr[0], w->row_bytes, b, 2, sizeof(block_q4_0));
-                const q4_pair_act *a = act + b / 2;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t b = 0; b < nb2; b += 2) {
+        prefetch_group_ahead(wr[0], row_bytes, b, 2, sizeof(block_q4_0));
+        const q4_pair_act *a = act + b / 2;
 #define Q4PAIR(acc, i)                                                                                          \
     do {                                                                                                        \
         const __m256i q = _mm256_loadu2_m128i((const __m128i *)wr[i][b + 1].qs, (const __m128i *)wr[i][b].qs);  \
@@ -179,28 +177,49 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
                                                          _mm_set1_epi16((short)wr[i][b + 1].d), 0xC));          \
         acc = _mm256_fmadd_ps(_mm256_mul_ps(d, a->da), _mm256_cvtepi32_ps(dot), acc);                          \
     } while (0)
-                Q4PAIR(a0, 0);
-                Q4PAIR(a1, 1);
-                Q4PAIR(a2, 2);
-                Q4PAIR(a3, 3);
+        Q4PAIR(a0, 0);
+        Q4PAIR(a1, 1);
+        Q4PAIR(a2, 2);
+        Q4PAIR(a3, 3);
 #undef Q4PAIR
-            }
-            if (nb2 < nb) { /* an odd last block */
-                const int64_t b = nb2;
-                const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
-                const __m256i off = _mm256_set1_epi32(-xb[b].s);
-                const __m256 da = _mm256_set1_ps(xb[b].d);
+    }
+    if (nb2 < nb) { /* an odd last block */
+        const int64_t b = nb2;
+        const __m256i a = _mm256_loadu_si256((const __m256i *)xb[b].qs);
+        const __m256i off = _mm256_set1_epi32(-xb[b].s);
+        const __m256 da = _mm256_set1_ps(xb[b].d);
 #define Q4ROW(acc, i)                                                                                           \
     acc = _mm256_fmadd_ps(_mm256_mul_ps(f16x8(wr[i][b].d), da),                                                 \
                           _mm256_cvtepi32_ps(_mm256_add_epi32(dot_u8s8(q4_u8(wr[i][b].qs), a), off)), acc)
-                Q4ROW(a0, 0);
-                Q4ROW(a1, 1);
-                Q4ROW(a2, 2);
-                Q4ROW(a3, 3);
+        Q4ROW(a0, 0);
+        Q4ROW(a1, 1);
+        Q4ROW(a2, 2);
+        Q4ROW(a3, 3);
 #undef Q4ROW
-            }
-            const float out[RB] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
-            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+    }
+    const float out[RB] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
+    for (int i = 0; i < rows; i++) yt[r + i] = out[i];
+}
+
+static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    const int64_t nb = w->cols / 32;
+    q4_pair_act *acts = (q4_pair_act *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
+    for (int64_t t0 = 0; t0 < n; t0 += Q4_TOKENS) {
+        const int64_t nt = G4_MIN(Q4_TOKENS, n - t0);
+        for (int64_t k = 0; k < nt; k++)
+            q4_pair_layout((const block_a8 *)((const char *)xv + (t0 + k) * ldx), nb, acts + k * (nb / 2));
+        for (int64_t r = r0; r < r1; r += RB) {
+            const int rows = (int)G4_MIN(RB, r1 - r);
+            const block_q4_0 *wr[RB];
+            for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
+                wr[i] = (const block_q4_0 *)(w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes);
+            if (nt == 1) /* decode: one copy of the loop for the common case */
+                q4_rows_token(y + t0 * ldy, r, rows, wr, (const block_a8 *)((const char *)xv + t0 * ldx), acts, nb, w->row_bytes);
+            else
+                for (int64_t k = 0; k < nt; k++)
+                    q4_rows_token(y + (t0 + k) * ldy, r, rows, wr, (const block_a8 *)((const char *)xv + (t0 + k) * ldx),
+                                  acts + k * (nb / 2), nb, w->row_bytes);
         }
     }
 }
@@ -610,7 +629,7 @@ static inline __attribute__((always_inline)) int64_t sideways_matmul(float *y, i
 
 static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-    const int64_t rd = n < 2 ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q4_0_sw_unpack, 4, 0);
+    const int64_t rd = n <= Q4_TOKENS ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q4_0_sw_unpack, 4, 0);
     if (rd < r1) matvec_q4_0(y, ldy, w, rd, r1, xv, ldx, n, scratch);
 }
 
