@@ -273,57 +273,8 @@ MATMUL_FLOAT(matmul_f32, G4_DTYPE_F32)
 MATMUL_FLOAT(matmul_f16, G4_DTYPE_F16)
 MATMUL_FLOAT(matmul_bf16, G4_DTYPE_BF16)
 
-/* ---- Attention's vector ops ------------------------------------------------------------
- * 16 lanes per step in four accumulators (head dims are multiples of 16 in every Gemma 4),
- * then 4 at a time, then a scalar tail. */
-
-static float dot_f32(const float *x, const float *y, int64_t n) {
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
-        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), vld1q_f32(y + i + 4));
-        a2 = vfmaq_f32(a2, vld1q_f32(x + i + 8), vld1q_f32(y + i + 8));
-        a3 = vfmaq_f32(a3, vld1q_f32(x + i + 12), vld1q_f32(y + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(x + i), vld1q_f32(y + i));
-    float s = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) s += x[i] * y[i];
-    return s;
-}
-
-static void axpy_f32(float *y, const float *x, float a, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
-        vst1q_f32(y + i + 4, vfmaq_n_f32(vld1q_f32(y + i + 4), vld1q_f32(x + i + 4), a));
-    }
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), a));
-    for (; i < n; i++) y[i] += a * x[i];
-}
-
+/* 4 halves as floats (the attention kernels' and to_f16's helper) */
 static inline float32x4_t h4(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
-
-static float dot_f16(const float *x, const uint16_t *y, int64_t n) {
-    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = vfmaq_f32(a0, vld1q_f32(x + i), h4(y + i));
-        a1 = vfmaq_f32(a1, vld1q_f32(x + i + 4), h4(y + i + 4));
-        a2 = vfmaq_f32(a2, vld1q_f32(x + i + 8), h4(y + i + 8));
-        a3 = vfmaq_f32(a3, vld1q_f32(x + i + 12), h4(y + i + 12));
-    }
-    for (; i + 4 <= n; i += 4) a0 = vfmaq_f32(a0, vld1q_f32(x + i), h4(y + i));
-    float s = vaddvq_f32(vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
-    for (; i < n; i++) s += x[i] * h2f(y[i]);
-    return s;
-}
-
-static void axpy_f16(float *y, const uint16_t *x, float a, int64_t n) {
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), h4(x + i), a));
-    for (; i < n; i++) y[i] += a * h2f(x[i]);
-}
 
 /* FCVTN rounds by FPCR's mode, round-to-nearest-even unless a program changes it (Linux
  * starts every thread with RNE), which is what f32_to_fp16 does; overflow goes to Inf
@@ -337,51 +288,12 @@ static void to_f16(const float *x, uint16_t *y, int64_t n) {
     for (; i < n; i++) y[i] = f32_to_fp16(x[i]);
 }
 
-/* ---- Attention over a Q8_0 KV cache ------------------------------------------------
- * Query and output stay float: a block's 32 int8 values widen to eight float32x4 vectors
- * (SXTL twice, SCVTF), its products are summed and scaled by d with one FMA. to_q8 writes
- * the scalar quantizer's bytes: amax ignores NaN as fmaxf does (a lane is taken only where
- * |x| > acc), d and 1/d are scalar as in dtype.c, and FRINTA is roundf (ties away). */
+/* Grouped attention: tiles of heads x keys (kernels_neon_attn.h) */
+#include "kernels_neon_attn.h"
 
-static inline void q8_widen(const int8_t *q, float32x4_t f[8]) {
-    const int8x16_t lo = vld1q_s8(q), hi = vld1q_s8(q + 16);
-    const int16x8_t h[4] = {vmovl_s8(vget_low_s8(lo)), vmovl_s8(vget_high_s8(lo)), vmovl_s8(vget_low_s8(hi)),
-                            vmovl_s8(vget_high_s8(hi))};
-    for (int j = 0; j < 4; j++) {
-        f[2 * j] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(h[j])));
-        f[2 * j + 1] = vcvtq_f32_s32(vmovl_s16(vget_high_s16(h[j])));
-    }
-}
-
-static float dot_q8(const float *x, const block_q8_0 *y, int64_t n) {
-    float32x4_t acc = vdupq_n_f32(0.0f);
-    for (int64_t b = 0; b < n / 32; b++, x += 32) {
-        float32x4_t f[8];
-        q8_widen(y[b].qs, f);
-        float32x4_t s0 = vmulq_f32(vld1q_f32(x), f[0]), s1 = vmulq_f32(vld1q_f32(x + 4), f[1]);
-        for (int j = 2; j < 8; j += 2) {
-            s0 = vfmaq_f32(s0, vld1q_f32(x + 4 * j), f[j]);
-            s1 = vfmaq_f32(s1, vld1q_f32(x + 4 * j + 4), f[j + 1]);
-        }
-        acc = vfmaq_n_f32(acc, vaddq_f32(s0, s1), h2f(y[b].d));
-    }
-    return vaddvq_f32(acc);
-}
-
-static void axpy_q8(float *y, const block_q8_0 *x, float a, int64_t n) {
-    for (int64_t b = 0; b < n / 32; b++, y += 32) {
-        const float ad = a * h2f(x[b].d);
-        float32x4_t f[8];
-        q8_widen(x[b].qs, f);
-        for (int j = 0; j < 8; j++) vst1q_f32(y + 4 * j, vfmaq_n_f32(vld1q_f32(y + 4 * j), f[j], ad));
-    }
-}
-
-/* Grouped attention: not tiled for NEON yet; per head and key this file's row ops. */
-ATTN_BY_ROWS(attn_scores_f32, attn_wsum_f32, float, dot_f32, axpy_f32)
-ATTN_BY_ROWS(attn_scores_f16, attn_wsum_f16, uint16_t, dot_f16, axpy_f16)
-ATTN_BY_ROWS(attn_scores_q8, attn_wsum_q8, block_q8_0, dot_q8, axpy_q8)
-
+/* Writing a Q8_0 KV cache row: the scalar quantizer's bytes. amax ignores NaN as fmaxf
+ * does (a lane is taken only where |x| > acc), d and 1/d are scalar as in dtype.c, and
+ * FRINTA is roundf (ties away). */
 static void to_q8(const float *x, block_q8_0 *y, int64_t n) {
     for (int64_t b = 0; b < n / 32; b++, x += 32) {
         float32x4_t v[8], m = vdupq_n_f32(0.0f);
