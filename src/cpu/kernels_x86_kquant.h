@@ -18,18 +18,16 @@
  *     <= 2*63*127 + 2*32*127 < 2^15), and VPMADDWD by [sc0 x8 | sc1 x8] applies both
  *     scales while widening to int32. That path uses VPMADDUBSW on both ISAs.
  *
- * That is the decode path (rows by rows, four at a time, sharing each activation load and
- * prefetching rows ahead (prefetch_group_ahead); scratch holds d_a and d_a * s_a: 2 * cols/32 floats).
- * Prefill turns 8 rows sideways (kernels_x86_int8.h's sw_matmul): each row's levels,
- * scales and minimums are unpacked once per call into the per-thread scratch, and the
- * int32 lanes of one VPMADDUBSW chain are the 8 rows' sums. Q5_0, which the K-quant
- * mixes write for short rows, is at the end.
+ * That is the decode path, also taken by calls of 2 tokens: rows four at a time, sharing
+ * each activation load, prefetching rows ahead (prefetch_group_ahead); scratch holds d_a
+ * and d_a * s_a of up to 2 tokens. Prefill turns rows sideways (kernels_x86_int8.h's
+ * sideways_matmul; Q6_K its own 8-row q6_sideways): each row's levels, scales and
+ * minimums are unpacked once per call into the per-thread scratch, and the int32 lanes
+ * of one multiply chain are the rows' sums. Q5_0, which the K-quant mixes write for
+ * short rows, is at the end.
  *
- * Single-thread rates on the 2-vCPU EPYC build machine (AVX2), for a 1536-column matrix
- * (make kbench): decode from DRAM about 7 GB/s of weights for each type; prefill with 64
- * tokens 51-58 / 51 / 43 G multiply-adds/s for Q4_K / Q5_K / Q6_K (Q4_0: 45-50; the
- * row-per-vector tiles before gave 33 / 29 / 23, Q4_0 26), against a VPMADDUBSW peak of
- * 114-136 G/s measured in the same runs (other jobs were sharing the machine). */
+ * Rates: bench/kab.c (scripts/kab.sh) compares a change against a revision in one
+ * process; README's Speed section has the current figures. */
 #ifndef G4_KERNELS_X86_KQUANT_H
 #define G4_KERNELS_X86_KQUANT_H
 
@@ -377,10 +375,10 @@ static void q6_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
  * 26B-A4B. Levels (q - 16, -16..15) become signed bytes and go through the int8 header's
  * sign-trick kernels, as Q8_0's do. */
 
-/* The signed levels of the Q5_0 block whose qs field is at qs (the int8 kernels pass the
+/* The levels (0..31) of the Q5_0 block whose qs field is at qs (the int8 kernels pass the
  * field): low nibbles as Q4_0's, and bit e of the qh word as 16 in byte e, by spreading
  * byte e/8 of qh over 8 bytes and testing bit e%8 of each. */
-static inline __m256i q5_0_s8(const uint8_t *qs) {
+static inline __m256i q5_0_u8(const uint8_t *qs) {
     const block_q5_0 *b = (const block_q5_0 *)(qs - offsetof(block_q5_0, qs));
     uint32_t qh;
     memcpy(&qh, b->qh, 4);
@@ -389,13 +387,42 @@ static inline __m256i q5_0_s8(const uint8_t *qs) {
                                                                 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     const __m256i hi = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(16));
-    return _mm256_sub_epi8(_mm256_or_si256(q4_u8(qs), hi), _mm256_set1_epi8(16));
+    return _mm256_or_si256(q4_u8(qs), hi);
 }
+
+/* ... as signed levels q - 16, for the sign-trick kernels */
+static inline __m256i q5_0_s8(const uint8_t *qs) { return _mm256_sub_epi8(q5_0_u8(qs), _mm256_set1_epi8(16)); }
 
 #define LOAD_Q5_0(qs) q5_0_s8((const uint8_t *)(qs))
 MATMUL_INT8(matvec_q5_0, block_q5_0, LOAD_Q5_0)
-MATMUL_TILE(matmul_q5_0, block_q5_0, LOAD_Q5_0, matvec_q5_0)
+MATMUL_TILE(q5_0_tiles, block_q5_0, LOAD_Q5_0, matvec_q5_0)
 #undef LOAD_Q5_0
+
+/* Prefill (2 tokens or more): the sideways engine (kernels_x86_int8.h), with w = d q - 16 d
+ * (f = d, o = 16 d: centred at 16, no offset term is left); the tiles above take the rows
+ * past the last group. The 26B-A4B expert down-projections are Q5_0 (and see about 2
+ * tokens of a 32-token prompt, 32 of a 512-token one). In-process A/B against the tiles,
+ * one thread, 2816 x 704: 2 tokens 1.3x, 8 1.9x, 32 3.1x, 64 3.35x (86 G multiply-adds/s). */
+
+static void q5_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+    const block_q5_0 *row[SW_ROWS];
+    for (int j = 0; j < SW_ROWS; j++) row[j] = (const block_q5_0 *)(w->data + (uint64_t)(r + j) * w->row_bytes);
+    for (int64_t b = 0; b < w->cols / 32; b++) {
+        __m256i v[SW_ROWS];
+        for (int j = 0; j < SW_ROWS; j++) v[j] = q5_0_u8(row[j][b].qs);
+        tr8x8_32(v, out[b].q);
+        const __m128i d = _mm_set_epi16((short)row[7][b].d, (short)row[6][b].d, (short)row[5][b].d, (short)row[4][b].d,
+                                        (short)row[3][b].d, (short)row[2][b].d, (short)row[1][b].d, (short)row[0][b].d);
+        out[b].f = _mm256_cvtph_ps(d);
+        out[b].o = _mm256_mul_ps(out[b].f, _mm256_set1_ps(16.0f));
+    }
+}
+
+static void matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    const int64_t rd = n < 2 ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5_0_sw_unpack, 5, 0);
+    if (rd < r1) q5_0_tiles(y, ldy, w, rd, r1, xv, ldx, n, scratch);
+}
 
 /* ---- Table entries ------------------------------------------------------------------- */
 
