@@ -1,18 +1,19 @@
 /* kernels_x86_int8.h - the int8 block kernels (Q4_0 weights x block_a8 activations; the
- * MATMUL_INT8 / MATMUL_TILE shapes that Q5_0 instantiates), and small helpers, shared by the AVX2 and AVX-512 tables. The including file defines
- * dot_u8s8(u, s): 32 unsigned x signed byte products summed into 8 int32 lanes (AVX2:
- * VPMADDUBSW + VPMADDWD; AVX-512 VNNI: one VPDPBUSD), and is compiled with its ISA's
- * flags; everything else is the same code.
+ * MATMUL_INT8 / MATMUL_TILE shapes that Q5_0 instantiates; the sideways prefill engine
+ * the other 4- and 5-bit types share), and small helpers, shared by the AVX2 and AVX-512
+ * tables. The including file defines dot_u8s8(u, s): 32 unsigned x signed byte products
+ * summed into 8 int32 lanes (AVX2: VPMADDUBSW + VPMADDWD; AVX-512 VNNI: one VPDPBUSD),
+ * and is compiled with its ISA's flags; everything else is the same code.
  *
- * Decode (matvec_*) walks four weight rows at a time with one register accumulator per
- * row. Prefill: Q4_0, Q4_1, Q5_1, Q4_K and Q5_K turn weight rows sideways
- * (sideways_matmul, below: 16 rows with centred levels on AVX2, 16 rows in a zmm with
- * VNNI, 8 rows in sw_matmul for what is left); Q5_0 works in 2-row x 4-token tiles so each weight block is
- * unpacked once for four tokens, with the sign trick: |w| is the unsigned operand and
- * w's sign moves onto the activation (VPSIGNB also zeroes it where w is 0). (Q8_0 takes
- * 16-bit activations: kernels_x86_q8.h.) Q4_0
- * keeps its nibbles unsigned and corrects for their offset of 8 with the activation
- * block's sum. */
+ * Decode (matvec_*, and calls of 2 tokens) walks four weight rows at a time with one
+ * register accumulator per row, prefetching the rows ahead as one stream. Prefill: Q4_0,
+ * Q4_1, Q5_0, Q5_1, Q4_K and Q5_K turn weight rows sideways (sideways_matmul, below: 16
+ * rows with centred levels on AVX2, 16 rows in a zmm with VNNI, 8 rows in sw_matmul for
+ * what is left). MATMUL_TILE's 2-row x 4-token tiles (Q5_0's rows past the last group)
+ * unpack each weight block once for four tokens, with the sign trick: |w| is the unsigned
+ * operand and w's sign moves onto the activation (VPSIGNB also zeroes it where w is 0).
+ * (Q8_0 takes 16-bit activations: kernels_x86_q8.h.) Q4_0 decode keeps its nibbles
+ * unsigned and corrects for their offset of 8 with the activation block's sum. */
 #ifndef G4_KERNELS_X86_INT8_H
 #define G4_KERNELS_X86_INT8_H
 
