@@ -105,6 +105,21 @@ int main(void) {
     CHECK_MSG(in_set == BK && missing == 0 && drawn_outside == 0, "top-k set: %d ids, %d never drawn, %d drawn from outside",
               in_set, missing, drawn_outside);
 
+    /* NaN logits rank last and never empty the candidates (top_k 0 once read idx[-1]);
+     * all-NaN or +inf logits still give a token */
+    const float nanl[5] = {NAN, 1.0f, 5.0f, NAN, 2.0f}, alln[3] = {NAN, NAN, NAN}, inf[3] = {1.0f, INFINITY, 2.0f};
+    for (int kk = 0; kk < 3; kk++) {
+        p = (g4_sampler_params){.temperature = 0.001f, .top_k = kk == 0 ? 0 : kk == 1 ? 2 : 5, .seed = 5};
+        CHECK(g4_sampler_create(&s, &p, 5, &err) == G4_OK);
+        CHECK_MSG(g4_sampler_sample(s, nanl) == 2, "top_k %d with NaN logits", p.top_k);
+        g4_sampler_free(s);
+        CHECK(g4_sampler_create(&s, &p, 3, &err) == G4_OK);
+        const int t = g4_sampler_sample(s, alln);
+        CHECK(t >= 0 && t < 3);
+        CHECK(g4_sampler_sample(s, inf) == 1);
+        g4_sampler_free(s);
+    }
+
     p = (g4_sampler_params){.temperature = -1};
     CHECK(g4_sampler_create(&s, &p, 4, &err) == G4_ERR_ARG);
     p = (g4_sampler_params){.top_p = 2};

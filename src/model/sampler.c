@@ -126,7 +126,9 @@ static void partial_sort(const float *w, int32_t *idx, int32_t n, int32_t k, can
 int32_t g4_sampler_sample(g4_sampler *s, const float *logits) {
     const int32_t V = s->n_vocab;
     float *w = s->work;
-    memcpy(w, logits, (size_t)V * sizeof *w);
+    /* NaN (a broken model or caller) ranks last: every comparison below then has an order,
+     * and a NaN can neither win nor leave the candidate list empty */
+    for (int32_t i = 0; i < V; i++) w[i] = logits[i] == logits[i] ? logits[i] : -INFINITY;
     const g4_sampler_params *p = &s->p;
     if ((p->repeat_penalty > 0 && p->repeat_penalty != 1.0f) || p->presence_penalty != 0 || p->frequency_penalty != 0) {
         /* count each token once for presence/repeat, per occurrence for frequency */
@@ -157,8 +159,10 @@ int32_t g4_sampler_sample(g4_sampler *s, const float *logits) {
         partial_sort(w, s->idx, V, k, s->pairs);
         n = k;
     }
-    /* softmax over the candidates at the temperature */
+    /* softmax over the candidates at the temperature; with an infinite best (+inf, or
+     * nothing but -inf and NaN) there is no distribution, and the best is the answer */
     const float mx = w[s->idx[0]];
+    if (!isfinite(mx)) return s->idx[0];
     double sum = 0;
     for (int32_t i = 0; i < n; i++) {
         w[s->idx[i]] = expf((w[s->idx[i]] - mx) / p->temperature);
