@@ -273,7 +273,7 @@ MATMUL_FLOAT(matmul_f32, G4_DTYPE_F32)
 MATMUL_FLOAT(matmul_f16, G4_DTYPE_F16)
 MATMUL_FLOAT(matmul_bf16, G4_DTYPE_BF16)
 
-/* 4 halves as floats (the attention kernels' and to_f16's helper) */
+/* 4 halves as floats (for the attention kernels) */
 static inline float32x4_t h4(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
 
 /* FCVTN rounds by FPCR's mode, round-to-nearest-even unless a program changes it (Linux

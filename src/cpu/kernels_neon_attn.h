@@ -11,15 +11,13 @@
  *  - weighted sum: a 16-float chunk of the output of 4 heads stays in 16 registers across
  *    a block of keys; each key's 16 values are converted once, and each weight enters by
  *    FMLA by element (no broadcast);
- * in key blocks of ATTN_KB = 32 rows, heads past the last multiple of 4 in 1-3-head tiles.
- * Q8_0 values are scaled by their block's d as they are widened. D % 16 != 0 (no Gemma 4
- * head dim) goes through a scalar loop. */
+ * in key blocks of ATTN_KB = 32 rows, heads past the last multiple of 4 in 1-3-head tiles
+ * (kernels_attn_blocks.h, shared with x86). Q8_0 values are scaled by their block's d as
+ * they are widened. */
 #ifndef G4_CPU_KERNELS_NEON_ATTN_H
 #define G4_CPU_KERNELS_NEON_ATTN_H
 
-enum { KV_T_F32 = 0, KV_T_F16 = 1, KV_T_Q8 = 2, ATTN_KB = 32 };
-
-#define ATTN_AI static inline __attribute__((always_inline))
+#include "kernels_attn_blocks.h"
 
 /* 8 values of a cached row from element c (c % 8 == 0) as floats, in two vectors */
 ATTN_AI void attn_load8(const uint8_t *row, int64_t c, const int T, float32x4_t *lo, float32x4_t *hi) {
@@ -105,66 +103,6 @@ ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t
     }
 }
 
-/* Key blocks of ATTN_KB, within each tiles of 4 heads and one of the G % 4 left. */
-ATTN_AI void attn_scores_t(float *s, int64_t lds, const float *q, int32_t G, const void *kvv, size_t stride,
-                           int64_t n, int64_t D, const int T) {
-    const uint8_t *kv = kvv;
-    if (D % 16) { /* not a Gemma 4 head dim: scalar */
-        for (int32_t g = 0; g < G; g++)
-            for (int64_t j = 0; j < n; j++) {
-                float acc = 0.0f;
-                for (int64_t c = 0; c < D; c++) acc += q[g * D + c] * attn_load1(kv + (size_t)j * stride, c, T);
-                s[g * lds + j] = acc;
-            }
-        return;
-    }
-    for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
-        const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
-        int32_t g = 0;
-        for (; g + 4 <= G; g += 4) attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 4, T);
-        switch (G - g) {
-        case 3: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 3, T); break;
-        case 2: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 2, T); break;
-        case 1: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 1, T); break;
-        default: break;
-        }
-    }
-}
-
-ATTN_AI void attn_wsum_t(float *o, const float *p, int64_t ldp, int32_t G, const void *kvv, size_t stride, int64_t n,
-                         int64_t D, const int T) {
-    const uint8_t *kv = kvv;
-    if (D % 16) {
-        for (int32_t g = 0; g < G; g++)
-            for (int64_t j = 0; j < n; j++)
-                for (int64_t c = 0; c < D; c++) o[g * D + c] += p[g * ldp + j] * attn_load1(kv + (size_t)j * stride, c, T);
-        return;
-    }
-    for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
-        const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
-        int32_t g = 0;
-        for (; g + 4 <= G; g += 4) attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 4, T);
-        switch (G - g) {
-        case 3: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 3, T); break;
-        case 2: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 2, T); break;
-        case 1: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 1, T); break;
-        default: break;
-        }
-    }
-}
-
-#define NEON_ATTN(T, SUF)                                                                                        \
-    static void attn_scores_##SUF(float *s, int64_t lds, const float *q, int32_t G, const void *kv, size_t stride, \
-                                  int64_t n, int64_t D) {                                                        \
-        attn_scores_t(s, lds, q, G, kv, stride, n, D, T);                                                        \
-    }                                                                                                            \
-    static void attn_wsum_##SUF(float *o, const float *p, int64_t ldp, int32_t G, const void *kv, size_t stride,  \
-                                int64_t n, int64_t D) {                                                          \
-        attn_wsum_t(o, p, ldp, G, kv, stride, n, D, T);                                                          \
-    }
-NEON_ATTN(KV_T_F32, f32)
-NEON_ATTN(KV_T_F16, f16)
-NEON_ATTN(KV_T_Q8, q8)
-#undef NEON_ATTN
+ATTN_ENTRIES()
 
 #endif

@@ -16,16 +16,15 @@
  *    output is loaded and stored once per block, not per key.
  * Keys go in blocks of KB = 32 so that the block's rows stay in L1/L2 while the head
  * tiles (G = 8: two) and output chunks pass over them; heads past the last multiple of 4
- * use 1-3-head tiles of the same code.
+ * use 1-3-head tiles of the same code (that blocking, and the entries, are shared with
+ * NEON: kernels_attn_blocks.h).
  * Q8_0 values are scaled by their block's d as they are widened ((d q) x rather than the
  * reference's d (sum q x): rounding differences only). F32 / F16 need D % 16 == 0 (every
  * Gemma 4 head dim), other D go through a scalar loop. */
 #ifndef G4_CPU_KERNELS_X86_ATTN_H
 #define G4_CPU_KERNELS_X86_ATTN_H
 
-enum { KV_T_F32 = 0, KV_T_F16 = 1, KV_T_Q8 = 2, ATTN_KB = 32 };
-
-#define ATTN_AI static inline __attribute__((always_inline))
+#include "kernels_attn_blocks.h"
 
 /* 8 values of a cached row from element c (c % 8 == 0) as floats */
 ATTN_AI __m256 attn_load8(const uint8_t *row, int64_t c, const int T) {
@@ -119,66 +118,7 @@ ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t
     }
 }
 
-/* Key blocks of ATTN_KB, within each tiles of 4 heads and one of the G % 4 left. */
-ATTN_AI void attn_scores_t(float *s, int64_t lds, const float *q, int32_t G, const void *kvv, size_t stride,
-                           int64_t n, int64_t D, const int T) {
-    const uint8_t *kv = kvv;
-    if (D % 16) { /* not a Gemma 4 head dim: scalar */
-        for (int32_t g = 0; g < G; g++)
-            for (int64_t j = 0; j < n; j++) {
-                float acc = 0.0f;
-                for (int64_t c = 0; c < D; c++) acc += q[g * D + c] * attn_load1(kv + (size_t)j * stride, c, T);
-                s[g * lds + j] = acc;
-            }
-        return;
-    }
-    for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
-        const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
-        int32_t g = 0;
-        for (; g + 4 <= G; g += 4) attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 4, T);
-        switch (G - g) {
-        case 3: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 3, T); break;
-        case 2: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 2, T); break;
-        case 1: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 1, T); break;
-        default: break;
-        }
-    }
-}
-
-ATTN_AI void attn_wsum_t(float *o, const float *p, int64_t ldp, int32_t G, const void *kvv, size_t stride, int64_t n,
-                         int64_t D, const int T) {
-    const uint8_t *kv = kvv;
-    if (D % 16) {
-        for (int32_t g = 0; g < G; g++)
-            for (int64_t j = 0; j < n; j++)
-                for (int64_t c = 0; c < D; c++) o[g * D + c] += p[g * ldp + j] * attn_load1(kv + (size_t)j * stride, c, T);
-        return;
-    }
-    for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
-        const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
-        int32_t g = 0;
-        for (; g + 4 <= G; g += 4) attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 4, T);
-        switch (G - g) {
-        case 3: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 3, T); break;
-        case 2: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 2, T); break;
-        case 1: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 1, T); break;
-        default: break;
-        }
-    }
-}
-
-#define X86_ATTN(T, SUF)                                                                                         \
-    static void x86_attn_scores_##SUF(float *s, int64_t lds, const float *q, int32_t G, const void *kv,          \
-                                      size_t stride, int64_t n, int64_t D) {                                     \
-        attn_scores_t(s, lds, q, G, kv, stride, n, D, T);                                                        \
-    }                                                                                                            \
-    static void x86_attn_wsum_##SUF(float *o, const float *p, int64_t ldp, int32_t G, const void *kv,            \
-                                    size_t stride, int64_t n, int64_t D) {                                       \
-        attn_wsum_t(o, p, ldp, G, kv, stride, n, D, T);                                                          \
-    }
-X86_ATTN(KV_T_F32, f32)
-X86_ATTN(KV_T_F16, f16)
-X86_ATTN(KV_T_Q8, q8)
+ATTN_ENTRIES(x86_)
 
 static inline void x86_fill_attn(cpu_kernels *k) {
     k->attn_scores_f32 = x86_attn_scores_f32;
