@@ -405,35 +405,60 @@ static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
  *    tokens at a time with 4-bit levels (6 int16 sums and 6 float accumulators in
  *    registers) or 2 with 5-bit ones (which need int32 sums too).
  * Pair sums are at most 2 x 255 x h: 8 groups (32 values) add up exactly in int16 for
- * 4-bit levels (32640 < 2^15), 4 for 5-bit ones. Any sw_unpack_fn's output works: the
- * unpacked blocks are centred in place (sw_to_signed). */
+ * 4-bit levels (32640 < 2^15), 4 for 5-bit ones, 2 for 6-bit ones. Any sw_unpack_fn's
+ * output works: the unpacked blocks are centred in place (sw_to_signed).
+ *
+ * 6-bit levels are Q6_K's, whose 32-value block is two 16-value halves with their own
+ * int8 scales: the unpacker leaves f = d and puts the scales in o, lane j holding row j's
+ * pair as int16 (first half low, second half high). Each int16 sum then covers 2 groups
+ * of one half, and the VPMADDWD that widens it multiplies by that half's scales
+ * (sw_half_scales) instead of by 1, so the block's int32 sum is already scaled. */
 
-/* Centres nb unpacked blocks in place: q - h, the level sums, and o := h f - o. */
+/* The int16 scale of each row's first (hi = 0) or second half in both int16 lanes of the
+ * row's 32-bit lane, from o's packed pair (6-bit levels, above). */
+static inline __m256i sw_half_scales(__m256 o, const int hi) {
+    const __m256i lo_pat = _mm256_setr_epi8(0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13,
+                                            0, 1, 0, 1, 4, 5, 4, 5, 8, 9, 8, 9, 12, 13, 12, 13);
+    return _mm256_shuffle_epi8(_mm256_castps_si256(o), hi ? _mm256_add_epi8(lo_pat, _mm256_set1_epi8(2)) : lo_pat);
+}
+
+/* Centres nb unpacked blocks in place: q - h, the level sums, and o := h f - o (6-bit:
+ * the sums scaled per half, o kept, it holds the scales). */
 static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
     const __m256i h = _mm256_set1_epi8((char)(1 << (bits - 1))), ones8 = _mm256_set1_epi8(1);
     const __m256 hf = _mm256_set1_ps((float)(1 << (bits - 1)));
     for (int64_t b = 0; b < nb; b++) {
-        __m256i s16 = _mm256_setzero_si256();
+        __m256i s16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
         for (int g = 0; g < 8; g++) {
             blk[b].q[g] = _mm256_sub_epi8(blk[b].q[g], h);
-            s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(ones8, blk[b].q[g]));
+            s16[g / 4] = _mm256_add_epi16(s16[g / 4], _mm256_maddubs_epi16(ones8, blk[b].q[g]));
         }
-        blk[b].sum = _mm256_slli_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)), 7);
-        blk[b].o = _mm256_fmsub_ps(hf, blk[b].f, blk[b].o);
+        if (bits == 6) {
+            const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(s16[0], sw_half_scales(blk[b].o, 0)),
+                                               _mm256_madd_epi16(s16[1], sw_half_scales(blk[b].o, 1)));
+            blk[b].sum = _mm256_slli_epi32(s, 7);
+        } else {
+            blk[b].sum = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_add_epi16(s16[0], s16[1]), _mm256_set1_epi16(1)), 7);
+            blk[b].o = _mm256_fmsub_ps(hf, blk[b].f, blk[b].o);
+        }
     }
 }
 
 /* 16 rows (blocks a and b: rows r..r+7 and r+8..r+15) x T tokens for one 32-value block.
  * Token t's unsigned activation bytes for the block are at u + 32 t (the T tokens' bytes
  * lie together, so one pointer walks them), its block (for the scale) x + t * xstride.
- * depth: groups per int16 sum (8 or 4); offs: add the centring term. */
+ * depth: groups per int16 sum (8, 4, or 2 for 6-bit levels, whose halves are scaled);
+ * offs: add the centring term. */
 static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const sw_block *ba, const sw_block *bb,
                                                           const uint8_t *u, const block_a8 *x, int64_t xstride,
                                                           const int T, const int depth, const int offs) {
     const __m256i one = _mm256_set1_epi16(1);
     __m256i acc[3][2];
-    #pragma GCC unroll 2
+    #pragma GCC unroll 4
     for (int g0 = 0; g0 < 8; g0 += depth) {
+        /* what widens the int16 sums: 1, or (6-bit levels) the half's scales */
+        const __m256i wa = depth == 2 ? sw_half_scales(ba->o, g0 >= 4) : one;
+        const __m256i wb = depth == 2 ? sw_half_scales(bb->o, g0 >= 4) : one;
         __m256i s[3][2];
         #pragma GCC unroll 8
         for (int g = g0; g < g0 + depth; g++) {
@@ -450,8 +475,10 @@ static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const s
         }
         #pragma GCC unroll 3
         for (int t = 0; t < T; t++)
-            for (int i = 0; i < 2; i++)
-                acc[t][i] = g0 ? _mm256_add_epi32(acc[t][i], _mm256_madd_epi16(s[t][i], one)) : _mm256_madd_epi16(s[t][i], one);
+            for (int i = 0; i < 2; i++) {
+                const __m256i wide = _mm256_madd_epi16(s[t][i], i ? wb : wa);
+                acc[t][i] = g0 ? _mm256_add_epi32(acc[t][i], wide) : wide;
+            }
     }
     #pragma GCC unroll 3
     for (int t = 0; t < T; t++) {
@@ -490,7 +517,7 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
                                                             const void *xv, int64_t ldx, int64_t n, float *scratch,
                                                             sw_unpack_fn unpack, const int bits, const int offs) {
     const int64_t nb = w->cols / 32;
-    const int TT = bits == 4 ? 3 : 2, depth = bits == 4 ? 8 : 4;
+    const int TT = bits == 4 ? 3 : 2, depth = bits == 4 ? 8 : bits == 5 ? 4 : 2;
     uint8_t *ub = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
     sw_block *ba = (sw_block *)(ub + (size_t)KERNEL_TILE_TOKENS * nb * 32), *bb = ba + nb;
     const __m256i flip = _mm256_set1_epi8((char)0x80);

@@ -271,6 +271,34 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
     }
 }
 
+#ifndef __AVX512VNNI__
+/* AVX2 prefill: the signed sideways engine (kernels_x86_int8.h's sws_matmul, 6-bit
+ * levels). Rows r..r+7 of each 32-value block: levels 0..63 transposed to the sideways
+ * layout, f = d of the row's super-block, and o (as int32 lanes) the pair of int8 scales
+ * of the block's two halves widened to int16: sign-extending the 16 scale bytes to int16
+ * puts block g's pair in 32-bit lane g, so one 8 x 8 transpose gives every block's o. */
+static void q6_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+    const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q6_K);
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i lv[8][SW_ROWS], sv[SW_ROWS], t[8]; /* lv[block][row] */
+        alignas(32) float d[SW_ROWS];
+        for (int j = 0; j < SW_ROWS; j++) {
+            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
+            #pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) lv[g][j] = q6_levels(blk, g);
+            sv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+            d[j] = q6_d(blk);
+        }
+        const __m256 f = _mm256_load_ps(d);
+        tr8x8_32(sv, t);
+        for (int g = 0; g < 8; g++) {
+            tr8x8_32(lv[g], out[8 * i + g].q);
+            out[8 * i + g].f = f;
+            out[8 * i + g].o = _mm256_castsi256_ps(t[g]);
+        }
+    }
+}
+#else
 /* Prefill, 8 rows sideways as in kernels_x86_int8.h, with Q6_K's two differences: a
  * 32-value block has a scale per 16-value half, so each half gets its own int32 sum and
  * scale vector; and the levels' offset of 32 is taken off those sums in integers with
@@ -366,6 +394,7 @@ static void q6_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
         }
     }
 }
+#endif
 
 #undef Q6_STEP
 
@@ -448,10 +477,15 @@ static void matmul_q5_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
 
 static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
+#ifndef __AVX512VNNI__
+    const int64_t rd = n < 2 ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q6_K_sw_unpack, 6, 0);
+    if (rd < r1) q6_rows(y, ldy, w, rd, r1, xv, ldx, n, scratch);
+#else
     const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
     if (n < 2 || r8 == r0) { q6_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
     q6_sideways(y, ldy, w, r0, r8, xv, ldx, n, scratch);
     if (r8 < r1) q6_rows(y, ldy, w, r8, r1, xv, ldx, n, scratch);
+#endif
 }
 
 /* The K-quant (and Q5_0) entries of both x86 tables (act[] is ACT_A8 already, from the
