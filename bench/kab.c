@@ -39,7 +39,9 @@ int main(int argc, char **argv) {
     for (int32_t t = 0; t < 40; t++)
         if (g4_dtype_name(t) && !strcasecmp(g4_dtype_name(t), argv[1])) type = t;
     uint64_t rb;
-    if (type < 0 || !kn.matmul[type] || !kb.matmul[type] || kb.act[type] != kn.act[type] || cols <= 0 || rows <= 0 ||
+    /* ACT_A8S rows are ACT_A8 rows too (kernels.h): a base table that wants ACT_A8 takes them */
+    const int same_act = type >= 0 && (kb.act[type] == kn.act[type] || (kb.act[type] == ACT_A8 && kn.act[type] == ACT_A8S));
+    if (type < 0 || !kn.matmul[type] || !kb.matmul[type] || !same_act || cols <= 0 || rows <= 0 ||
         n <= 0 || n > KERNEL_TILE_TOKENS || !dtype_row_bytes(type, cols, &rb)) {
         fprintf(stderr, "kab: %s %lld x %lld, %lld tokens: not comparable\n", argv[1], (long long)rows, (long long)cols, (long long)n);
         return 2;
@@ -62,6 +64,7 @@ int main(int argc, char **argv) {
     for (int64_t t = 0; t < n; t++) {
         if (kn.act[type] == ACT_A16) kn.quantize_a16(x + t * cols, (block_a16 *)(xq + t * ldx), cols);
         else if (kn.act[type] == ACT_A8) kn.quantize_a8(x + t * cols, (block_a8 *)(xq + t * ldx), cols);
+        else if (kn.act[type] == ACT_A8S) kn.quantize_a8s(x + t * cols, (block_a8 *)(xq + t * ldx), cols);
     }
     const void *xa = kn.act[type] == ACT_F32 ? (const void *)x : xq;
     const int64_t lda = kn.act[type] == ACT_F32 ? cols * (int64_t)sizeof(float) : ldx;

@@ -75,8 +75,9 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
         const void *xa = x;
         int64_t ldx = cols * 4;
-        if (k->act[type] == ACT_A8) {
-            for (int64_t t = 0; t < n; t++) k->quantize_a8(x + t * cols, (block_a8 *)xq + t * (cols / 32), cols);
+        if (k->act[type] == ACT_A8 || k->act[type] == ACT_A8S) {
+            for (int64_t t = 0; t < n; t++)
+                (k->act[type] == ACT_A8S ? k->quantize_a8s : k->quantize_a8)(x + t * cols, (block_a8 *)xq + t * (cols / 32), cols);
             xa = xq;
             ldx = cols / 32 * (int64_t)sizeof(block_a8);
         } else if (k->act[type] == ACT_A16) { /* Q8_0 */

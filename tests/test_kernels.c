@@ -18,26 +18,37 @@ static float frand(void) { /* xorshift32 -> [-1, 1) */
     return (float)(rng >> 8) / 8388608.0f - 1.0f;
 }
 
+/* quantize_a8 (a scale per block) and quantize_a8s (per 8 blocks: 37 blocks make four
+ * groups and a short one), bit-identical to the scalar quantizers. */
 static void test_quantize_a8(const cpu_kernels *ref, const cpu_kernels *k) {
     enum { COLS = 32 * 37 };
     static float x[COLS];
     static block_a8 a[COLS / 32], b[COLS / 32];
-    for (int trial = 0; trial < 50; trial++) {
-        for (int i = 0; i < COLS; i++) x[i] = frand() * (trial % 7 == 0 ? 1e-30f : 3.0f);
-        if (trial == 1) for (int i = 0; i < 64; i++) x[i] = (float)(i % 5) * 0.5f - 1.0f; /* exact halves: ties */
-        if (trial == 2) for (int i = 0; i < 32; i++) x[i] = 0.0f;                       /* zero block */
-        if (trial == 3) for (int i = 0; i < 32; i++) x[i] = (float)(i % 3 - 1) * 1e-38f; /* d below FLT_MIN */
-        ref->quantize_a8(x, a, COLS);
-        k->quantize_a8(x, b, COLS);
-        int same = 1, no_min = 1;
-        for (int i = 0; i < COLS / 32; i++) {
-            same &= a[i].d == b[i].d && a[i].s == b[i].s && !memcmp(a[i].qs, b[i].qs, 32);
-            for (int j = 0; j < 32; j++) no_min &= b[i].qs[j] != -128; /* kernels rely on it (pair-sum bounds) */
+    for (int shared = 0; shared < 2; shared++)
+        for (int trial = 0; trial < 50; trial++) {
+            for (int i = 0; i < COLS; i++) x[i] = frand() * (trial % 7 == 0 ? 1e-30f : 3.0f);
+            if (trial == 1) for (int i = 0; i < 64; i++) x[i] = (float)(i % 5) * 0.5f - 1.0f; /* exact halves: ties */
+            if (trial == 2) for (int i = 0; i < 32 * (shared ? 8 : 1); i++) x[i] = 0.0f;      /* zero block / group */
+            if (trial == 3) for (int i = 0; i < 32 * (shared ? 8 : 1); i++) x[i] = (float)(i % 3 - 1) * 1e-38f; /* d below FLT_MIN */
+            if (trial == 4 && shared) x[300] = 100.0f; /* one large value sets the scale of its group only */
+            (shared ? ref->quantize_a8s : ref->quantize_a8)(x, a, COLS);
+            (shared ? k->quantize_a8s : k->quantize_a8)(x, b, COLS);
+            int same = 1, no_min = 1, scales = 1;
+            for (int i = 0; i < COLS / 32; i++) {
+                same &= a[i].d == b[i].d && a[i].s == b[i].s && !memcmp(a[i].qs, b[i].qs, 32);
+                for (int j = 0; j < 32; j++) no_min &= b[i].qs[j] != -128; /* kernels rely on it (pair-sum bounds) */
+                /* the scalar table's scale: max |x| over the block, or over its group of 8 */
+                const int g0 = shared ? i / 8 * 8 : i, g1 = shared ? (g0 + 8 < COLS / 32 ? g0 + 8 : COLS / 32) : i + 1;
+                float amax = 0.0f;
+                for (int e = g0 * 32; e < g1 * 32; e++) amax = fmaxf(amax, fabsf(x[e]));
+                scales &= a[i].d == amax / 127.0f;
+            }
+            CHECK_MSG(same, "%s quantize_a8%s differs from scalar (trial %d)", k->isa, shared ? "s" : "", trial);
+            CHECK_MSG(no_min, "%s quantize_a8%s wrote -128 (trial %d)", k->isa, shared ? "s" : "", trial);
+            CHECK_MSG(scales, "scalar quantize_a8%s: a scale is not its group's max / 127 (trial %d)", shared ? "s" : "", trial);
+            if (trial == 3) CHECK(b[0].s == 0 && b[0].qs[0] == 0 && b[0].qs[31] == 0);
+            if (trial == 4 && shared) CHECK(b[9].qs[12] == 127 && b[8].d == b[15].d && b[16].d != b[8].d);
         }
-        CHECK_MSG(same, "%s quantize_a8 differs from scalar (trial %d)", k->isa, trial);
-        CHECK_MSG(no_min, "%s quantize_a8 wrote -128 (trial %d)", k->isa, trial);
-        if (trial == 3) CHECK(b[0].s == 0 && b[0].qs[0] == 0 && b[0].qs[31] == 0);
-    }
 }
 
 /* 16-bit activations, bit-identical to the scalar quantizer; trial 1 is made of exact ties
@@ -66,9 +77,9 @@ static void test_quantize_a16(const cpu_kernels *ref, const cpu_kernels *k) {
  * scalar table, and their row stride. */
 static void *quantize_act(const cpu_kernels *ref, act_format fmt, const float *x, int64_t n, int64_t cols, int64_t *ldx) {
     const int64_t nb = cols / 32;
-    if (fmt == ACT_A8) {
+    if (fmt == ACT_A8 || fmt == ACT_A8S) {
         block_a8 *q = malloc((size_t)(n * nb) * sizeof *q);
-        for (int64_t t = 0; t < n; t++) ref->quantize_a8(x + t * cols, q + t * nb, cols);
+        for (int64_t t = 0; t < n; t++) (fmt == ACT_A8S ? ref->quantize_a8s : ref->quantize_a8)(x + t * cols, q + t * nb, cols);
         *ldx = nb * (int64_t)sizeof(block_a8);
         return q;
     }

@@ -79,6 +79,7 @@ static void quantize_rows(void *arg, int64_t t0, int64_t t1, int thread) {
     const int64_t nb = q->cols / 32;
     for (int64_t t = t0; t < t1; t++) {
         if (q->fmt == ACT_A16) q->c->k->quantize_a16(q->x + t * q->cols, (block_a16 *)q->c->xq + t * nb, q->cols);
+        else if (q->fmt == ACT_A8S) q->c->k->quantize_a8s(q->x + t * q->cols, (block_a8 *)q->c->xq + t * nb, q->cols);
         else q->c->k->quantize_a8(q->x + t * q->cols, (block_a8 *)q->c->xq + t * nb, q->cols);
     }
 }

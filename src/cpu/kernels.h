@@ -8,9 +8,18 @@
  *   ACT_F32 - float rows (F32/F16/BF16 weights, and the generic dequantizing path);
  *   ACT_A8  - rows of block_a8: int8 values with a float scale per 32 and their sum
  *             (Q8_0/Q4_0 weights: int8 x int8 products, int32 sums, one float scale per
- *             block pair) - the VNNI / dot-product instructions' native shape. Q4_K,
- *             Q5_K and Q6_K use them too: a 256-value super-block spans 8 blocks, and the
- *             sum corrects for Q4_K/Q5_K's per-32 minimum.
+ *             block pair) - the VNNI / dot-product instructions' native shape. The sum
+ *             corrects for offsets and minimums (Q4_0's -8, Q4_1's m).
+ *   ACT_A8S - rows of block_a8 whose blocks share one scale per 256 values (d = max|x|
+ *             over the 256 / 127; a row's last group may be shorter): the K-quants
+ *             (Q4_K, Q5_K, Q6_K), as llama.cpp's Q8_K does for them. A super-block's
+ *             sub-block scales are small integers, so with one activation scale per
+ *             super-block its whole dot product is an integer sum (VPMADDWD by the
+ *             sub-block scales), converted and scaled once, where per-32 activation
+ *             scales cost a conversion and an FMA per 32 values: in decode, which the
+ *             K-quants' unpacking makes compute-bound, that float work was a quarter of
+ *             the instructions. Every block still carries d, so kernels written for
+ *             ACT_A8 read these rows unchanged.
  *   ACT_A16 - rows of block_a16: 16-bit values with a float scale per 32 (Q8_0 weights).
  *             Q8_0 is the type people choose to be indistinguishable from the original,
  *             and rounding activations to int8 as well would more than double its error
@@ -51,7 +60,7 @@ typedef struct block_a16 {
 _Static_assert(sizeof(block_a16) == 68, "block_a16 layout");
 #define A16_MAX 32512 /* 127 * 256: q splits into int8 hi and lo with q = 256 hi + lo */
 
-typedef enum { ACT_F32 = 0, ACT_A8 = 1, ACT_A16 = 2 } act_format;
+typedef enum { ACT_F32 = 0, ACT_A8 = 1, ACT_A16 = 2, ACT_A8S = 3 } act_format;
 
 /* Prefill calls from cpu.c pass at most this many tokens; kernels that keep a whole call's
  * activations in another form size that part of their scratch for it (and loop over
@@ -141,6 +150,10 @@ typedef struct cpu_kernels {
     /* floats of matmul scratch per weight column this table's kernels need (see
      * KERNEL_SCRATCH_FLOATS above) */
     int32_t scratch_per_col;
+    /* float row -> block_a8 row with one scale per 256 values (ACT_A8S above; cols a
+     * multiple of 32), bit-identical in every table. (Last in the struct, so that
+     * bench/kab.c can still pair a table built before it with one built after.) */
+    void (*quantize_a8s)(const float *x, block_a8 *y, int64_t cols);
 } cpu_kernels;
 
 static inline int64_t kernel_scratch_floats(const cpu_kernels *k, int64_t cols) {

@@ -58,20 +58,11 @@ static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, 
     else float_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, matmul_float);
 }
 
-/* Activation quantization, bit-identical to the scalar one (x86_round_block); the four
- * 8-lane results are packed to bytes (the packs interleave 128-bit lanes; one
- * permutation restores the order). */
+/* Activation quantization, bit-identical to the scalar one (x86_a8_block). */
 static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     for (int64_t b = 0; b < cols / 32; b++) {
-        __m256i q[4];
-        y[b].d = x86_round_block(x + b * 32, 127.0f, q);
-        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        _mm256_storeu_si256((__m256i *)y[b].qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-        const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
-        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
-        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
-        y[b].s = _mm_cvtsi128_si32(s4);
+        const float d = x86_amax(x + b * 32, 32) / 127.0f;
+        x86_a8_block(x + b * 32, d, inv_scale(d), y + b);
     }
 }
 

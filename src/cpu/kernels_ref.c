@@ -174,23 +174,31 @@ static void matmul_kq(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r
     }
 }
 
-/* d = max|x| / 127, q = round-half-away(x / d), as Q8_0 does for weights. */
-static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
-    for (int64_t b = 0; b < cols / 32; b++) {
-        const float *xb = x + b * 32;
+/* d = max|x| / 127 over each group of `group` blocks (the row's last group may be
+ * shorter), q = round-half-away(x / d), as Q8_0 does for weights. */
+static void quantize_a8_groups(const float *x, block_a8 *y, int64_t cols, int64_t group) {
+    const int64_t nb = cols / 32;
+    for (int64_t b0 = 0; b0 < nb; b0 += group) {
+        const int64_t b1 = b0 + group < nb ? b0 + group : nb;
         float amax = 0.0f;
-        for (int e = 0; e < 32; e++) amax = fmaxf(amax, fabsf(xb[e]));
-        float d = amax / 127.0f, id = inv_scale(d);
-        int32_t s = 0;
-        for (int e = 0; e < 32; e++) {
-            int q = (int)roundf(xb[e] * id);
-            y[b].qs[e] = (int8_t)q;
-            s += q;
+        for (int64_t i = b0 * 32; i < b1 * 32; i++) amax = fmaxf(amax, fabsf(x[i]));
+        const float d = amax / 127.0f, id = inv_scale(d);
+        for (int64_t b = b0; b < b1; b++) {
+            const float *xb = x + b * 32;
+            int32_t s = 0;
+            for (int e = 0; e < 32; e++) {
+                int q = (int)roundf(xb[e] * id);
+                y[b].qs[e] = (int8_t)q;
+                s += q;
+            }
+            y[b].d = d;
+            y[b].s = s;
         }
-        y[b].d = d;
-        y[b].s = s;
     }
 }
+
+static void quantize_a8(const float *x, block_a8 *y, int64_t cols) { quantize_a8_groups(x, y, cols, 1); }
+static void quantize_a8s(const float *x, block_a8 *y, int64_t cols) { quantize_a8_groups(x, y, cols, 8); }
 
 static void quantize_a16(const float *x, block_a16 *y, int64_t cols) {
     for (int64_t b = 0; b < cols / 32; b++) {
@@ -295,10 +303,11 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->matmul[QT_Q4_K] = k->matmul[QT_Q5_K] = k->matmul[QT_Q6_K] = matmul_kq;
     k->matmul[QT_Q5_0] = matmul_q5_0;
     k->act[QT_Q5_0] = ACT_A8;
-    k->act[QT_Q4_K] = k->act[QT_Q5_K] = k->act[QT_Q6_K] = ACT_A8;
+    k->act[QT_Q4_K] = k->act[QT_Q5_K] = k->act[QT_Q6_K] = ACT_A8S;
     kernels_ref_fill_iq4(k);
     kernels_ref_fill_k23(k);
     k->quantize_a8 = quantize_a8;
+    k->quantize_a8s = quantize_a8s;
     k->quantize_a16 = quantize_a16;
     k->int8_peak = int8_peak;
     k->read_sum = read_sum;

@@ -783,29 +783,65 @@ static inline void x86_softcap(float *x, int64_t n, float c) {
     for (; i < n; i++) x[i] = c * tanhf(x[i] / c);
 }
 
-/* One block of 32 activations rounded to integers, bit-identical to the scalar quantizers:
- * d = max|x| / qmax (127 for block_a8, A16_MAX for block_a16) and q = round-half-away(x /
- * d), which is truncation plus a step away from zero when the (exact) remainder is at
- * least one half. Returns d; q[i] holds elements 8i..8i+7 as int32. */
-static inline float x86_round_block(const float *x, float qmax, __m256i q[4]) {
-    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
-    __m256 v[4], m = _mm256_setzero_ps();
-    for (int i = 0; i < 4; i++) {
-        v[i] = _mm256_loadu_ps(x + 8 * i);
-        m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
-    }
+/* Activations rounded to integers, bit-identical to the scalar quantizers: d = max|x| /
+ * qmax (127 for block_a8, A16_MAX for block_a16; the max over 32 values, or over 256
+ * for ACT_A8S) and q = round-half-away(x / d), which is truncation plus a step away from
+ * zero when the (exact) remainder is at least one half. */
+
+/* max |x| over n floats (n a multiple of 8) */
+static inline float x86_amax(const float *x, int64_t n) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float d = _mm_cvtss_f32(m4) / qmax, id = inv_scale(d);
+    return _mm_cvtss_f32(m4);
+}
+
+/* q = round-half-away(x * id) for 32 values (x86_round_block's second half) */
+static inline void x86_round_scaled(const float *x, float id, __m256i q[4]) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
     for (int i = 0; i < 4; i++) {
-        const __m256 s = _mm256_mul_ps(v[i], _mm256_set1_ps(id));
+        const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(x + 8 * i), _mm256_set1_ps(id));
         __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
         const __m256 up = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(s, t)), half, _CMP_GE_OQ);
         t = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_and_ps(s, sign), one)));
         q[i] = _mm256_cvttps_epi32(t);
     }
+}
+
+/* One block of 32: returns d; q[i] holds elements 8i..8i+7 as int32. */
+static inline float x86_round_block(const float *x, float qmax, __m256i q[4]) {
+    const float d = x86_amax(x, 32) / qmax;
+    x86_round_scaled(x, inv_scale(d), q);
     return d;
+}
+
+/* One block_a8 from 32 values rounded with 1/d = id (quantize_a8, quantize_a8s): the four
+ * 8-lane results packed to bytes (the packs interleave 128-bit lanes; one permutation
+ * restores the order), and their sum. */
+static inline void x86_a8_block(const float *x, float d, float id, block_a8 *y) {
+    __m256i q[4];
+    x86_round_scaled(x, id, q);
+    y->d = d;
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)y->qs, _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    y->s = _mm_cvtsi128_si32(s4);
+}
+
+/* ACT_A8S rows (kernels.h): one scale per 8 blocks, bit-identical to the scalar table. */
+static void x86_quantize_a8s(const float *x, block_a8 *y, int64_t cols) {
+    const int64_t nb = cols / 32;
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+        const int64_t b1 = G4_MIN(b0 + 8, nb);
+        const float d = x86_amax(x + b0 * 32, (b1 - b0) * 32) / 127.0f, id = inv_scale(d);
+        for (int64_t b = b0; b < b1; b++) x86_a8_block(x + b * 32, d, id, y + b);
+    }
 }
 
 /* The table entries both x86 ISAs share (their fill functions add the rest). */
@@ -853,6 +889,7 @@ static uint64_t x86_read_sum(const uint64_t *p, int64_t n) {
 }
 
 static inline void x86_fill_shared(cpu_kernels *k) {
+    k->quantize_a8s = x86_quantize_a8s;
     k->read_sum = x86_read_sum;
     k->matmul[G4_DTYPE_Q4_0] = matmul_q4_0;
     k->to_f16 = x86_to_f16;

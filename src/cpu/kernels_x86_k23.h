@@ -147,7 +147,7 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
     int16_t *hs = (int16_t *)(scratch + nb);
     for (int64_t t = 0; t < n; t++) {
         const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-        kq_act(xb, nb, da, NULL);
+        kq_act(xb, nb, da);
         for (int64_t b = 0; b < nb; b++) {
             const int32_t s0 = k23_half_sum(xb + b);
             hs[2 * b] = (int16_t)s0;

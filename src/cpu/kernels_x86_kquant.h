@@ -1,30 +1,21 @@
-/* kernels_x86_kquant.h - the K-quant kernels (Q4_K, Q5_K, Q6_K weights x block_a8
- * activations) shared by the AVX2 and AVX-512 tables; included after kernels_x86_int8.h,
- * whose dot_u8s8 (32 u8 x s8 products into 8 int32 lanes: VPMADDUBSW + VPMADDWD, or one
- * VPDPBUSD) and helpers they use.
+/* kernels_x86_kquant.h - the K-quant kernels (Q4_K, Q5_K, Q6_K weights x ACT_A8S
+ * activations: block_a8 rows with one scale per 256 values) shared by the AVX2 and
+ * AVX-512 tables; included after kernels_x86_int8.h, whose helpers they use.
  *
- * A 256-value super-block spans eight activation blocks of 32, and every block carries its
- * own float scale d_a, so each block's integer dot product is converted to float and
- * accumulated with one FMA whose factor folds in the weight scales (kernels_ref.c gives
- * the algebra). Per super-block the factors of its 8 blocks are one 8-lane product
- * (d * sc[0..7] * d_a[0..7]), stored to the stack and broadcast back one at a time.
- *   Q4_K / Q5_K: levels stay unsigned (0..15 / 0..31) and go straight into dot_u8s8; the
- *     minimum's term -dmin * m * d_a * s_a is one 8-lane FNMADD per super-block into the
- *     same accumulator (a horizontal sum at the end adds every lane), with d_a * s_a
- *     computed once per token into scratch.
- *   Q6_K: levels are stored +32 (0..63), and each block holds two 16-value sub-blocks
- *     with their own int8 scales. VPMADDUBSW gives 16 int16 pair sums, the low 8 from
- *     the first 16 values; subtracting VPMADDUBSW(32, a) there removes the +32 (|sums|
- *     <= 2*63*127 + 2*32*127 < 2^15), and VPMADDWD by [sc0 x8 | sc1 x8] applies both
- *     scales while widening to int32. That path uses VPMADDUBSW on both ISAs.
- *
- * That is the decode path, also taken by calls of 2 tokens: rows four at a time, sharing
- * each activation load, prefetching rows ahead (prefetch_group_ahead); scratch holds d_a
- * and d_a * s_a of up to 2 tokens. Prefill turns rows sideways (kernels_x86_int8.h's
- * sideways_matmul; Q6_K its own 8-row q6_sideways): each row's levels, scales and
- * minimums are unpacked once per call into the per-thread scratch, and the int32 lanes
- * of one multiply chain are the rows' sums. Q5_0, which the K-quant mixes write for
- * short rows, is at the end.
+ * Decode, also taken by calls of 2 tokens: rows four at a time, sharing each activation
+ * load, prefetching rows ahead (prefetch_group_ahead). A super-block's activations share
+ * one scale, so its dot product with a row is an integer: VPMADDUBSW of the unsigned
+ * levels by the activations, widened by VPMADDWD with the sub-block scales (VNNI:
+ * VPDPWSSD), one conversion and FMA per super-block; the offsets likewise once per
+ * super-block, from the activation sums (the decode section below).
+ *   Q4_K / Q5_K: levels 0..15 / 0..31; the minimum's term -dmin D sum_j m_j s_j.
+ *   Q6_K: levels stored +32 (0..63), a scale per 16 values: VPMADDWD by [sc0 x8 | sc1 x8]
+ *     scales both halves of a block; the +32 comes off as 32 sum_k sc_k h_k.
+ * Prefill turns rows sideways (kernels_x86_int8.h's sideways_matmul; with VNNI, Q6_K its
+ * own 8-row q6_sideways): each row's levels, scales and minimums are unpacked once per
+ * call into the per-thread scratch, and the int32 lanes of one multiply chain are the
+ * rows' sums; those engines read every block's scale, so they take ACT_A8S rows as they
+ * are. Q5_0, which the K-quant mixes write for short rows, is at the end.
  *
  * Rates: bench/kab.c (scripts/kab.sh) compares a change against a revision in one
  * process; README's Speed section has the current figures. */
@@ -37,12 +28,9 @@
 
 #define KQ_ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* Per-token activation factors: da[b] = d_a, and for Q4_K/Q5_K dasa[b] = d_a * s_a. */
-static inline void kq_act(const block_a8 *x, int64_t nb, float *da, float *dasa) {
-    for (int64_t b = 0; b < nb; b++) {
-        da[b] = x[b].d;
-        if (dasa) dasa[b] = x[b].d * (float)x[b].s;
-    }
+/* Per-token activation scales da[b] = d_a, for 8-lane loads (Q2_K/Q3_K's decode). */
+static inline void kq_act(const block_a8 *x, int64_t nb, float *da) {
+    for (int64_t b = 0; b < nb; b++) da[b] = x[b].d;
 }
 
 /* ---- Q4_K / Q5_K ---------------------------------------------------------------------
@@ -51,18 +39,23 @@ static inline void kq_act(const block_a8 *x, int64_t nb, float *da, float *dasa)
  * nibbles of qs[32*(j/2) ..] when j is even and the high ones when odd; Q5_K's fifth bit of
  * its element i is bit j of qh[i]. */
 
-/* The 6-bit scales and mins of the 8 sub-blocks as floats: with the scale bytes read as
- * three little-endian words S0..S2, scales 0..3 are the low 6 bits of S0's bytes and 4..7
- * S2's low nibbles with S0's top 2 bits above them; the mins likewise from S1 and S2's
- * high nibbles (quant-formats.md §6.0). */
-static inline void k4_scales(const uint8_t *S, __m256 *sc, __m256 *m) {
+/* The 6-bit scales and mins of the 8 sub-blocks as bytes [sc0-7 m0-7]: with the scale
+ * bytes read as three little-endian words S0..S2, scales 0..3 are the low 6 bits of S0's
+ * bytes and 4..7 S2's low nibbles with S0's top 2 bits above them; the mins likewise from
+ * S1 and S2's high nibbles (quant-formats.md §6.0). */
+static inline __m128i k4_scale_bytes(const uint8_t *S) {
     __m128i v; /* [S0 S1 S2 -]: 16 bytes from S are within the block (the levels follow) */
     memcpy(&v, S, 16);
     const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(0x3f));                         /* [sc0-3 m0-3 - -] */
     const __m128i s2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, 0xaa), _mm_setr_epi32(0, 4, 0, 0)); /* [S2 S2>>4] */
     const __m128i hi = _mm_or_si128(_mm_and_si128(s2, _mm_set1_epi8(0x0f)),
                                     _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30)));
-    const __m128i all = _mm_unpacklo_epi32(lo, hi); /* [sc0-3 sc4-7 m0-3 m4-7] */
+    return _mm_unpacklo_epi32(lo, hi); /* [sc0-3 sc4-7 m0-3 m4-7] */
+}
+
+/* ... as floats */
+static inline void k4_scales(const uint8_t *S, __m256 *sc, __m256 *m) {
+    const __m128i all = k4_scale_bytes(S);
     *sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(all));
     *m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(all, 8)));
 }
@@ -90,34 +83,73 @@ KQ_ALWAYS_INLINE __m256i k45_levels(const uint8_t *blk, int j, const int q5) {
     return u;
 }
 
-/* One super-block's per-row set-up: fs[0..7] = d * sc[j] * da[j] (stored for broadcast),
- * and acc -= dmin * m[j] * dasa[j] across the 8 lanes. */
-KQ_ALWAYS_INLINE __m256 k45_head(const uint8_t *blk, __m256 dav, __m256 dsv, float *fs, __m256 acc) {
-    __m256 sc, m;
-    k4_scales(blk + 4, &sc, &m);
+/* ---- Decode with one activation scale per super-block (ACT_A8S, kernels.h) -----------
+ * The activations of a super-block share one scale D, so its whole dot product is an
+ * integer: sum over sub-blocks j of sc_j x (levels . a), each VPMADDUBSW's int16 pair sums
+ * widened by VPMADDWD with sc_j in place of 1 (VNNI: VPDPWSSD, which also accumulates),
+ * converted and scaled by d D once per super-block. Per-32 scales cost a conversion, a
+ * broadcast and an FMA per 32 values and row instead. Offsets go the same way, per
+ * super-block: Q4_K/Q5_K's minimums as sum_j m_j s_j (s_j the activation block sums, as
+ * int16), Q6_K's +32 as 32 sum_k sc_k h_k (h_k the sums of its 16 activation halves). */
+
+/* acc += (p's int16 pairs) . w, as int32 lanes */
+static inline __m256i kq_madd_acc(__m256i acc, __m256i p, __m256i w) {
+#ifdef __AVX512VNNI__
+    return _mm256_dpwssd_epi32(acc, p, w);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, w));
+#endif
+}
+
+/* Per-token set-up of the ACT_A8S decode kernels, per super-block i: D[i], and the
+ * activation sums as int16 (|sum| <= 32 x 127): ha = 0, the 8 block sums (Q4_K/Q5_K,
+ * at S + 8 i); ha = 1, the 16 half-block sums (Q6_K, at S + 16 i). */
+static inline void kq_act_s(const block_a8 *x, int64_t nsb, float *D, int16_t *S, const int ha) {
+    for (int64_t i = 0; i < nsb; i++) {
+        D[i] = x[8 * i].d;
+        for (int j = 0; j < 8; j++) {
+            const block_a8 *xb = x + 8 * i + j;
+            if (!ha) { S[8 * i + j] = (int16_t)xb->s; continue; }
+            int32_t lo = 0;
+            for (int e = 0; e < 16; e++) lo += xb->qs[e];
+            S[16 * i + 2 * j] = (int16_t)lo;
+            S[16 * i + 2 * j + 1] = (int16_t)(xb->s - lo);
+        }
+    }
+}
+
+/* One Q4_K/Q5_K super-block's per-row set-up: *scb = the scale bytes in both 128-bit
+ * lanes (k45_scale picks sc_j out), the minimums' term -dmin D sum_j m_j s_j into c's
+ * low 4 lanes; returns d D. */
+KQ_ALWAYS_INLINE float k45_head(const uint8_t *blk, float D, __m128i bs, __m256i *scb, __m256 *c) {
+    const __m128i all = k4_scale_bytes(blk + 4);
+    *scb = _mm256_broadcastsi128_si256(all);
+    const __m128i mi = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(all, 8)), bs);
     uint16_t d, dmin;
     memcpy(&d, blk, 2);
     memcpy(&dmin, blk + 2, 2);
-    _mm256_store_ps(fs, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(d)), sc), dav));
-    return _mm256_fnmadd_ps(_mm256_mul_ps(_mm256_set1_ps(h2f(dmin)), m), dsv, acc);
+    *c = _mm256_fnmadd_ps(_mm256_zextps128_ps256(_mm_cvtepi32_ps(mi)), _mm256_set1_ps(h2f(dmin) * D), *c);
+    return h2f(d) * D;
 }
-
-#define K45_STEP(acc, u, a, f) acc = _mm256_fmadd_ps(_mm256_set1_ps(f), _mm256_cvtepi32_ps(dot_u8s8(u, a)), acc)
 
 /* Decode, and calls of few tokens (a short prompt gives each MoE expert 1-3 tokens):
  * rows [r0, r1) four at a time, tokens in groups of up to KQ_TOKENS with the rows outside,
  * so a row group comes from memory once per group and from L1 for its other tokens.
  * For 2 tokens this beats unpacking 16 rows sideways for them (1408 x 2816 Q4_K, one
- * thread: 22.5 G multiply-adds/s sideways). scratch: d_a and d_a s_a of KQ_TOKENS tokens,
- * 2 x KQ_TOKENS x cols/32 floats. */
+ * thread: 22.5 G multiply-adds/s sideways). scratch: per token of the group, D and the
+ * int16 sums of kq_act_s (for Q6_K's halves 9 floats per super-block). */
 #define KQ_TOKENS 2
+#define KQ_ACT_FLOATS(nsb) (9 * (nsb))
+
 KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
                                int64_t ldx, int64_t n, float *scratch, const int q5) {
-    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32, bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const int64_t nsb = w->cols / QK_K, bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
     for (int64_t t0 = 0; t0 < n; t0 += KQ_TOKENS) {
         const int64_t nt = G4_MIN(KQ_TOKENS, n - t0);
-        for (int64_t k = 0; k < nt; k++)
-            kq_act((const block_a8 *)((const char *)xv + (t0 + k) * ldx), nb, scratch + 2 * k * nb, scratch + (2 * k + 1) * nb);
+        for (int64_t k = 0; k < nt; k++) {
+            float *D = scratch + k * KQ_ACT_FLOATS(nsb);
+            kq_act_s((const block_a8 *)((const char *)xv + (t0 + k) * ldx), nsb, D, (int16_t *)(D + nsb), 0);
+        }
         for (int64_t r = r0; r < r1; r += RB) {
             const int rows = (int)G4_MIN(RB, r1 - r);
             const uint8_t *wr[RB];
@@ -126,27 +158,32 @@ KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, 
             for (int64_t k = 0; k < nt; k++) {
                 const int64_t t = t0 + k;
                 const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-                const float *da = scratch + 2 * k * nb, *dasa = da + nb;
-                __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+                const float *D = scratch + k * KQ_ACT_FLOATS(nsb);
+                const int16_t *S = (const int16_t *)(D + nsb);
+                __m256 c[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
                 for (int64_t i = 0; i < nsb; i++) {
-                    const uint8_t *b0 = wr[0] + i * bs, *b1 = wr[1] + i * bs, *b2 = wr[2] + i * bs, *b3 = wr[3] + i * bs;
-                    const __m256 dav = _mm256_loadu_ps(da + 8 * i), dsv = _mm256_loadu_ps(dasa + 8 * i);
-                    alignas(32) float fs[RB][8];
+                    __m256i scb[RB];
+                    float f[RB];
                     if (k == 0) prefetch_group_ahead(wr[0], w->row_bytes, i, 1, bs);
-                    c0 = k45_head(b0, dav, dsv, fs[0], c0);
-                    c1 = k45_head(b1, dav, dsv, fs[1], c1);
-                    c2 = k45_head(b2, dav, dsv, fs[2], c2);
-                    c3 = k45_head(b3, dav, dsv, fs[3], c3);
+                    const __m128i bsum = _mm_loadu_si128((const __m128i *)(S + 8 * i));
+                    #pragma GCC unroll 4
+                    for (int q = 0; q < RB; q++) f[q] = k45_head(wr[q] + i * bs, D[i], bsum, &scb[q], &c[q]);
+                    __m256i acc[RB] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                                       _mm256_setzero_si256()};
                     #pragma GCC unroll 8 /* constant j: the shifts fold to immediates */
                     for (int j = 0; j < 8; j++) {
                         const __m256i a = _mm256_loadu_si256((const __m256i *)xb[8 * i + j].qs);
-                        K45_STEP(c0, k45_levels(b0, j, q5), a, fs[0][j]);
-                        K45_STEP(c1, k45_levels(b1, j, q5), a, fs[1][j]);
-                        K45_STEP(c2, k45_levels(b2, j, q5), a, fs[2][j]);
-                        K45_STEP(c3, k45_levels(b3, j, q5), a, fs[3][j]);
+                        /* sc_j (byte j) zero-extended into every int16 lane */
+                        const __m256i pick = _mm256_set1_epi16((short)(0x8000 | j));
+                        #pragma GCC unroll 4
+                        for (int q = 0; q < RB; q++)
+                            acc[q] = kq_madd_acc(acc[q], _mm256_maddubs_epi16(k45_levels(wr[q] + i * bs, j, q5), a),
+                                                 _mm256_shuffle_epi8(scb[q], pick));
                     }
+                    #pragma GCC unroll 4
+                    for (int q = 0; q < RB; q++) c[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[q]), _mm256_set1_ps(f[q]), c[q]);
                 }
-                const float out[RB] = {hsum256(c0), hsum256(c1), hsum256(c2), hsum256(c3)};
+                const float out[RB] = {hsum256(c[0]), hsum256(c[1]), hsum256(c[2]), hsum256(c[3])};
                 for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
             }
         }
@@ -184,7 +221,6 @@ KQ_ALWAYS_INLINE void k45_sw_unpack(const mat *w, int64_t r, sw_block *out, cons
 static void q4_K_sw_unpack(const mat *w, int64_t r, sw_block *out) { k45_sw_unpack(w, r, out, 0); }
 static void q5_K_sw_unpack(const mat *w, int64_t r, sw_block *out) { k45_sw_unpack(w, r, out, 1); }
 
-#undef K45_STEP
 
 /* ---- Q6_K ----------------------------------------------------------------------------
  * Block bytes: ql[128] (low 4 bits), qh[64] (high 2 bits), scales[16] (int8), d (fp16).
@@ -225,47 +261,44 @@ static inline float q6_d(const uint8_t *blk) {
     return h2f(d);
 }
 
-/* acc += f * (sum of levels x a per half, minus 32 x sum a per half, times its scale) */
-#define Q6_STEP(acc, u, a, a32, sc, f)                                                                    \
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f),                                                              \
-                          _mm256_cvtepi32_ps(_mm256_madd_epi16(                                           \
-                              _mm256_sub_epi16(_mm256_maddubs_epi16(u, a), a32), sc)),                    \
-                          acc)
-
+/* Decode and 2-token calls (ACT_A8S, above): per row and super-block, the +32 comes off
+ * as 32 sum_k sc_k h_k (one VPMADDWD of the 16 scales by the 16 half sums), then each
+ * block's VPMADDUBSW pair sums (|.| <= 2 x 63 x 127) are widened by [sc_2g x 8 | sc_2g+1
+ * x 8]; one conversion and FMA by d D per super-block. */
 static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                     int64_t n, float *scratch) {
-    const int64_t nsb = w->cols / QK_K, nb = w->cols / 32, bs = sizeof(block_q6_K);
-    const __m256i k32 = _mm256_set1_epi8(32);
-    float *da = scratch;
+    const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q6_K);
     for (int64_t t = 0; t < n; t++) {
         const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-        kq_act(xb, nb, da, NULL);
+        float *D = scratch;
+        const int16_t *H = (const int16_t *)(D + nsb);
+        kq_act_s(xb, nsb, D, (int16_t *)(D + nsb), 1);
         for (int64_t r = r0; r < r1; r += RB) {
             const int rows = (int)G4_MIN(RB, r1 - r);
             const uint8_t *wr[RB];
             for (int i = 0; i < RB; i++) wr[i] = w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes;
-            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            __m256 c[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
             for (int64_t i = 0; i < nsb; i++) {
-                const uint8_t *b0 = wr[0] + i * bs, *b1 = wr[1] + i * bs, *b2 = wr[2] + i * bs, *b3 = wr[3] + i * bs;
-                const __m256 dav = _mm256_loadu_ps(da + 8 * i);
-                alignas(32) float fs[RB][8];
                 prefetch_group_ahead(wr[0], w->row_bytes, i, 1, bs);
-                _mm256_store_ps(fs[0], _mm256_mul_ps(_mm256_set1_ps(q6_d(b0)), dav));
-                _mm256_store_ps(fs[1], _mm256_mul_ps(_mm256_set1_ps(q6_d(b1)), dav));
-                _mm256_store_ps(fs[2], _mm256_mul_ps(_mm256_set1_ps(q6_d(b2)), dav));
-                _mm256_store_ps(fs[3], _mm256_mul_ps(_mm256_set1_ps(q6_d(b3)), dav));
-                const __m256i s0 = q6_scales(b0), s1 = q6_scales(b1), s2 = q6_scales(b2), s3 = q6_scales(b3);
-                #pragma GCC unroll 8 /* constant j: the shifts fold to immediates */
+                const __m256i h = _mm256_loadu_si256((const __m256i *)(H + 16 * i));
+                __m256i sc[RB], acc[RB];
+                #pragma GCC unroll 4
+                for (int q = 0; q < RB; q++) {
+                    sc[q] = q6_scales(wr[q] + i * bs);
+                    acc[q] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc[q], h), 5));
+                }
+                #pragma GCC unroll 8 /* constant g: the shifts fold to immediates */
                 for (int g = 0; g < 8; g++) {
                     const __m256i a = _mm256_loadu_si256((const __m256i *)xb[8 * i + g].qs);
-                    const __m256i a32 = _mm256_maddubs_epi16(k32, a);
-                    Q6_STEP(c0, q6_levels(b0, g), a, a32, q6_scale_pair(s0, g), fs[0][g]);
-                    Q6_STEP(c1, q6_levels(b1, g), a, a32, q6_scale_pair(s1, g), fs[1][g]);
-                    Q6_STEP(c2, q6_levels(b2, g), a, a32, q6_scale_pair(s2, g), fs[2][g]);
-                    Q6_STEP(c3, q6_levels(b3, g), a, a32, q6_scale_pair(s3, g), fs[3][g]);
+                    #pragma GCC unroll 4
+                    for (int q = 0; q < RB; q++)
+                        acc[q] = kq_madd_acc(acc[q], _mm256_maddubs_epi16(q6_levels(wr[q] + i * bs, g), a), q6_scale_pair(sc[q], g));
                 }
+                #pragma GCC unroll 4
+                for (int q = 0; q < RB; q++)
+                    c[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[q]), _mm256_set1_ps(q6_d(wr[q] + i * bs) * D[i]), c[q]);
             }
-            const float out[RB] = {hsum256(c0), hsum256(c1), hsum256(c2), hsum256(c3)};
+            const float out[RB] = {hsum256(c[0]), hsum256(c[1]), hsum256(c[2]), hsum256(c[3])};
             for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
         }
     }
@@ -396,7 +429,6 @@ static void q6_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
 }
 #endif
 
-#undef Q6_STEP
 
 /* ---- Q5_0 ----------------------------------------------------------------------------
  * Not a K-quant, but llama.cpp's K-quant mixes write it where a row is not a whole number
