@@ -132,13 +132,18 @@ KQ_ALWAYS_INLINE float k45_head(const uint8_t *blk, float D, __m128i bs, __m256i
     return h2f(d) * D;
 }
 
-/* Decode, and calls of few tokens (a short prompt gives each MoE expert 1-3 tokens):
- * rows [r0, r1) four at a time, tokens in groups of up to KQ_TOKENS with the rows outside,
- * so a row group comes from memory once per group and from L1 for its other tokens.
- * For 2 tokens this beats unpacking 16 rows sideways for them (1408 x 2816 Q4_K, one
- * thread: 22.5 G multiply-adds/s sideways). scratch: per token of the group, D and the
- * int16 sums of kq_act_s (for Q6_K's halves 9 floats per super-block). */
-#define KQ_TOKENS 2
+/* Decode, and calls of up to KQ_ROWS_N tokens (a short prompt gives each MoE expert 1-5
+ * tokens): rows [r0, r1) four at a time, tokens in groups of up to KQ_TOKENS with the
+ * rows outside, so a row group comes from memory once per group and from L1 for its
+ * other tokens. This path costs the same per token at any count (about 35 G multiply-
+ * adds/s for Q4_K here); the sideways engine's unpacking only pays off from about 5
+ * tokens on weights in cache and 6 on weights from memory, as an expert's are. A/B of
+ * this path against sideways, one thread, Q4_K x 2816: 1408 rows (in cache) 3 tokens
+ * 1.26x, 4 1.09x, 5 0.91x, 6 0.81x; 20000 rows (from memory) 3 tokens 1.61x, 4 1.31x,
+ * 5 1.15x, 6 1.01x. scratch: per token of a group, D and the int16 sums of kq_act_s
+ * (for Q6_K's halves 9 floats per super-block). */
+#define KQ_TOKENS 8
+#define KQ_ROWS_N 4
 #define KQ_ACT_FLOATS(nsb) (9 * (nsb))
 
 KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
@@ -459,11 +464,12 @@ MATMUL_INT8(matvec_q5_0, block_q5_0, LOAD_Q5_0)
 MATMUL_TILE(q5_0_tiles, block_q5_0, LOAD_Q5_0, matvec_q5_0)
 #undef LOAD_Q5_0
 
-/* Prefill (2 tokens or more): the sideways engine (kernels_x86_int8.h), with w = d q - 16 d
- * (f = d, o = 16 d: centred at 16, no offset term is left); the tiles above take the rows
- * past the last group. The 26B-A4B expert down-projections are Q5_0 (and see about 2
- * tokens of a 32-token prompt, 32 of a 512-token one). In-process A/B against the tiles,
- * one thread, 2816 x 704: 2 tokens 1.3x, 8 1.9x, 32 3.1x, 64 3.35x (86 G multiply-adds/s). */
+/* Prefill (3 tokens, and 5 or more; matmul_q5_0 below): the sideways engine
+ * (kernels_x86_int8.h), with w = d q - 16 d (f = d, o = 16 d: centred at 16, no offset
+ * term is left); the tiles above take the rows past the last group. The 26B-A4B expert
+ * down-projections are Q5_0 (and see about 2 tokens of a 32-token prompt, 32 of a
+ * 512-token one). In-process A/B against the tiles, one thread, 2816 x 704 in cache:
+ * 2 tokens 1.3x, 8 1.9x, 32 3.1x, 64 3.35x (86 G multiply-adds/s). */
 
 static void q5_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     const block_q5_0 *row[SW_ROWS];
@@ -481,17 +487,23 @@ static void q5_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
 
 static void matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
+    /* 2 and 4 tokens (a short prompt's share of a 26B-A4B expert): the tiles, which unpack
+     * each weight block once for 4 tokens (for 2, their row fallback); unpacking 16 rows
+     * sideways costs more than it saves there. A/B, one thread, 2816 x 704: 2 tokens
+     * 0.94x in cache, 1.37x from memory (80000 rows); 4 tokens 1.18x / 1.12x. 3 tokens
+     * stay sideways (tiles 0.69x / 0.85x). */
+    if (n == 2 || n == 4) { q5_0_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
     const int64_t rd = n < 2 ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5_0_sw_unpack, 5, 0);
     if (rd < r1) q5_0_tiles(y, ldy, w, rd, r1, xv, ldx, n, scratch);
 }
 
 /* ---- Table entries ------------------------------------------------------------------- */
 
-/* Q4_K / Q5_K: decode by rows; prefill sideways (4-bit levels: 8 groups per int16 sum,
- * 5-bit: 4), with the rows past the last group of 8 by rows. */
+/* Q4_K / Q5_K: decode and up to KQ_ROWS_N tokens by rows; prefill sideways (4-bit
+ * levels: 8 groups per int16 sum, 5-bit: 4), with the rows past the last group by rows. */
 KQ_ALWAYS_INLINE void k45_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
                                  int64_t ldx, int64_t n, float *scratch, const int q5) {
-    const int64_t rd = n <= KQ_TOKENS ? r0
+    const int64_t rd = n <= KQ_ROWS_N ? r0
                                       : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5 ? q5_K_sw_unpack : q4_K_sw_unpack,
                                                q5 ? 5 : 4, 1);
     if (rd < r1) k45_rows(y, ldy, w, rd, r1, xv, ldx, n, scratch, q5);
