@@ -3,7 +3,7 @@
 # Xeon with AVX-512 VNNI, where the build VM is a noisy 2-vCPU AVX2 one). Run from the
 # repository root with two source trees packed as tar files (git archive REV src include
 # tools bench scripts Makefile tests/test_kernels.c tests/test.h):
-#   OLD=.devcarry/old.tar NEW=.devcarry/wt.tar sh scripts/device/ab_cpu.sh
+#   OLD=.devcarry/old.tar NEW=.devcarry/wt.tar [KAB_FORCE=1] sh scripts/device/ab_cpu.sh
 # It builds both, runs the new test_kernels (the only run of the AVX-512 table), the
 # in-process kernel A/B (scripts/kab.sh: both x86 tables, prefill and decode shapes) and
 # kbench for both trees, and g4 bench on synthetic E2B Q4_0 and Q4_K_M at 2 and all
@@ -20,12 +20,15 @@ for v in old new; do
 done
 /tmp/new/build/tests/test_kernels > "$OUT/test_kernels.txt" 2>&1 || true
 tail -n 3 "$OUT/test_kernels.txt"
+# FORCE=1: kab.sh refuses tables whose kernels.h differs; set it (KAB_FORCE=1) only when
+# the change keeps the struct's prefix (e.g. a field added at the end)
 for isa in avx512 avx2; do
-    (cd /tmp/new && sh scripts/kab.sh /tmp/old $isa -- \
+    (cd /tmp/new && FORCE=${KAB_FORCE:-0} sh scripts/kab.sh /tmp/old $isa -- \
         "q4_0 1536 512 64" "q4_k 1536 512 64" "q6_k 1536 512 64" "q8_0 1536 512 64" \
-        "q4_0 1536 256 1 300" "q4_k 1536 256 1 300" "q6_k 1536 256 1 300" \
+        "q4_0 1536 256 1 300" "q4_k 1536 256 1 300" "q5_k 1536 256 1 300" "q6_k 1536 256 1 300" \
         "q4_0 1536 60000 1 6" "q4_k 1536 60000 1 6" "q6_k 1536 60000 1 6" "q8_0 1536 60000 1 6" \
-        "q4_0 2816 1408 2 20" "q4_k 2816 1408 2 20" "q5_0 704 2816 2 20" "q5_0 704 2816 32 20") || true
+        "q4_0 2816 1408 2 20" "q4_k 2816 1408 2 20" "q4_k 2816 1408 4 20" "q4_k 2816 20000 4 6" \
+        "q5_0 704 2816 2 20" "q5_0 704 80000 2 6" "q5_0 704 2816 32 20") || true
 done > "$OUT/kab.txt" 2>&1
 cat "$OUT/kab.txt"
 for rep in 1 2; do
