@@ -143,7 +143,13 @@ KQ_ALWAYS_INLINE float k45_head(const uint8_t *blk, float D, __m128i bs, __m256i
  * 5 1.15x, 6 1.01x. scratch: per token of a group, D and the int16 sums of kq_act_s
  * (for Q6_K's halves 9 floats per super-block). */
 #define KQ_TOKENS 8
+#ifdef __AVX512VNNI__
+/* the VNNI sideways engine (16 rows in a zmm) is ahead from 3 tokens: on the Xeon, Q4_K
+ * 1408 x 2816 at 4 tokens, this path 0.77x in cache, 0.93x from memory */
+#define KQ_ROWS_N 2
+#else
 #define KQ_ROWS_N 4
+#endif
 #define KQ_ACT_FLOATS(nsb) (9 * (nsb))
 
 KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
@@ -487,12 +493,15 @@ static void q5_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
 
 static void matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-    /* 2 and 4 tokens (a short prompt's share of a 26B-A4B expert): the tiles, which unpack
-     * each weight block once for 4 tokens (for 2, their row fallback); unpacking 16 rows
-     * sideways costs more than it saves there. A/B, one thread, 2816 x 704: 2 tokens
-     * 0.94x in cache, 1.37x from memory (80000 rows); 4 tokens 1.18x / 1.12x. 3 tokens
-     * stay sideways (tiles 0.69x / 0.85x). */
+#ifndef __AVX512VNNI__
+    /* AVX2, 2 and 4 tokens (a short prompt's share of a 26B-A4B expert): the tiles, which
+     * unpack each weight block once for 4 tokens (for 2, their row fallback). A/B, one
+     * thread, 2816 x 704, on this Zen 3: 2 tokens 0.94x in cache, 1.2-1.37x from memory
+     * (80000 rows); 4 tokens 1.18x / 1.12x; 3 tokens stay sideways (tiles 0.69x / 0.85x).
+     * Machine-dependent: the Xeon's AVX2 table measured 0.66x / 0.88x at 2 tokens; VNNI
+     * keeps its sideways engine (tiles 0.58x / 0.72x there). */
     if (n == 2 || n == 4) { q5_0_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
+#endif
     const int64_t rd = n < 2 ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5_0_sw_unpack, 5, 0);
     if (rd < r1) q5_0_tiles(y, ldy, w, rd, r1, xv, ldx, n, scratch);
 }
