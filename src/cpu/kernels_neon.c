@@ -147,22 +147,28 @@ static inline int8x16_t quantize16(float32x4_t a, float32x4_t b, float32x4_t c, 
     return vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi)); /* |q| <= 127: never saturates */
 }
 
-static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
-    for (int64_t b = 0; b < cols / 32; b++) {
-        const float *xb = x + b * 32;
-        const float32x4_t v0 = vld1q_f32(xb), v1 = vld1q_f32(xb + 4), v2 = vld1q_f32(xb + 8), v3 = vld1q_f32(xb + 12);
-        const float32x4_t v4 = vld1q_f32(xb + 16), v5 = vld1q_f32(xb + 20), v6 = vld1q_f32(xb + 24), v7 = vld1q_f32(xb + 28);
-        const float32x4_t m = vmaxnmq_f32(vmaxnmq_f32(vmaxnmq_f32(vabsq_f32(v0), vabsq_f32(v1)), vmaxnmq_f32(vabsq_f32(v2), vabsq_f32(v3))),
-                                          vmaxnmq_f32(vmaxnmq_f32(vabsq_f32(v4), vabsq_f32(v5)), vmaxnmq_f32(vabsq_f32(v6), vabsq_f32(v7))));
-        const float amax = vmaxnmvq_f32(m);
-        const float d = amax / 127.0f, id = inv_scale(d);
-        int32x4_t s = vdupq_n_s32(0);
-        vst1q_s8(y[b].qs, quantize16(v0, v1, v2, v3, id, &s));
-        vst1q_s8(y[b].qs + 16, quantize16(v4, v5, v6, v7, id, &s));
-        y[b].d = d;
-        y[b].s = vaddvq_s32(s);
+/* Blocks of 32 with one scale per `group` blocks (1: quantize_a8; 8: quantize_a8s, the
+ * row's last group possibly shorter). */
+static inline void quantize_a8_groups(const float *x, block_a8 *y, int64_t cols, const int64_t group) {
+    const int64_t nb = cols / 32;
+    for (int64_t b0 = 0; b0 < nb; b0 += group) {
+        const int64_t b1 = b0 + group < nb ? b0 + group : nb;
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int64_t i = b0 * 32; i < b1 * 32; i += 4) m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(x + i)));
+        const float d = vmaxnmvq_f32(m) / 127.0f, id = inv_scale(d);
+        for (int64_t b = b0; b < b1; b++) {
+            const float *xb = x + b * 32;
+            int32x4_t s = vdupq_n_s32(0);
+            vst1q_s8(y[b].qs, quantize16(vld1q_f32(xb), vld1q_f32(xb + 4), vld1q_f32(xb + 8), vld1q_f32(xb + 12), id, &s));
+            vst1q_s8(y[b].qs + 16, quantize16(vld1q_f32(xb + 16), vld1q_f32(xb + 20), vld1q_f32(xb + 24), vld1q_f32(xb + 28), id, &s));
+            y[b].d = d;
+            y[b].s = vaddvq_s32(s);
+        }
     }
 }
+
+static void quantize_a8(const float *x, block_a8 *y, int64_t cols) { quantize_a8_groups(x, y, cols, 1); }
+static void quantize_a8s(const float *x, block_a8 *y, int64_t cols) { quantize_a8_groups(x, y, cols, 8); }
 
 /* d = max|x| / A16_MAX, q = round-half-away(x * (1/d)), as the scalar table. */
 static void quantize_a16(const float *x, block_a16 *y, int64_t cols) {
@@ -335,6 +341,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_F16] = matmul_f16;
     k->matmul[G4_DTYPE_BF16] = matmul_bf16;
     k->quantize_a8 = quantize_a8;
+    k->quantize_a8s = quantize_a8s;
     k->to_f16 = to_f16;
     k->to_q8 = to_q8;
     k->attn_scores_f32 = attn_scores_f32;

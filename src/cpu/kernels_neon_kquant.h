@@ -1,19 +1,24 @@
-/* kernels_neon_kquant.h - Q4_K, Q5_K and Q6_K weights x block_a8 activations for the
- * AArch64 tables (SDOT), included by kernels_neon.c after kernels_neon_int8.h. Phones and
- * Apple-silicon laptops mostly run Q4_K_M files (Q4_K with Q6_K for the embedding and
- * half of ffn_down / attn_v), so these must not fall back to the scalar reference.
+/* kernels_neon_kquant.h - Q4_K, Q5_K and Q6_K weights x ACT_A8S activations (block_a8
+ * rows with one scale per 256 values, kernels.h) for the AArch64 tables (SDOT), included
+ * by kernels_neon.c after kernels_neon_int8.h. Phones and Apple-silicon laptops mostly
+ * run Q4_K_M files (Q4_K with Q6_K for the embedding and half of ffn_down / attn_v), so
+ * these must not fall back to the scalar reference.
  *
  * Same shape as the Q4_0 / Q8_0 kernel of kernels_neon.c: four weight rows x up to four
- * tokens, one float vector [r0 r1 r2 r3] per token. A 256-value super-block spans 8
- * activation blocks of 32; per block, the four rows' levels are unpacked once (signed
- * bytes, so SDOT takes them as they are) and used for every token of the tile:
- *   Q4_K / Q5_K: levels 0..15 / 0..31, w = d sc_j q - dmin m_j; the four rows' lane sums
- *     are folded to one vector, converted, and added with one FMA by [d sc_j]_rows x d_a;
- *     the minimum's term is one FMS by [dmin m_j]_rows x d_a s_a (s_a = block_a8.s).
+ * tokens, one vector [r0 r1 r2 r3] per token. A 256-value super-block spans 8 activation
+ * blocks of 32; per block, the four rows' levels are unpacked once (signed bytes, so SDOT
+ * takes them as they are) and used for every token of the tile. The super-block's
+ * activations share one scale D, so its dot product stays in integers: each block's
+ * folded SDOT sums are multiplied by the rows' integer sub-block scales and accumulated
+ * (MLA), and converted and scaled by [d]_rows x D once per super-block:
+ *   Q4_K / Q5_K: levels 0..15 / 0..31, w = d sc_j q - dmin m_j; the minimum's term
+ *     accumulates [m_j]_rows x s_j (s_j = block_a8.s) the same way, scaled by dmin D.
  *   Q6_K: levels q - 32 in -32..31, a scale per 16 values, so each half of the block keeps
  *     its own sum (lo: activations 0..15, hi: 16..31) and its own scale vector.
- * The per-row scales are unpacked in scalar code once per super-block and row group
- * (amortised over 256 values x the tile's tokens). quant-formats.md §6 has the layouts. */
+ * Bounds: a Q5_K block sum is at most 32 x 31 x 127, times sc <= 63, 8 blocks: < 2^26;
+ * Q6_K 16 x 32 x 127 x 128 x 16 halves < 2^28. The per-row scales are unpacked in scalar
+ * code once per super-block and row group (amortised over 256 values x the tile's
+ * tokens). quant-formats.md §6 has the layouts. */
 #ifndef G4_KERNELS_NEON_KQUANT_H
 #define G4_KERNELS_NEON_KQUANT_H
 
@@ -21,17 +26,18 @@
 
 #define NKQ_INLINE static inline __attribute__((always_inline))
 
-/* Q4_K / Q5_K: f[j] = d sc_j and o[j] = dmin m_j of the super-block at blk (scale bytes at 4). */
-static inline void nkq_k45_factors(const uint8_t *blk, float f[8], float o[8]) {
+/* Q4_K / Q5_K: sc[j], m[j] (6-bit) and *d, *dmin of the super-block at blk (scale bytes at 4). */
+static inline void nkq_k45_scales(const uint8_t *blk, int32_t sc[8], int32_t m[8], float *d, float *dmin) {
     uint16_t hd, hm;
     memcpy(&hd, blk, 2);
     memcpy(&hm, blk + 2, 2);
-    const float d = h2f(hd), dmin = h2f(hm);
+    *d = h2f(hd);
+    *dmin = h2f(hm);
     for (int j = 0; j < 8; j++) {
-        int sc, m;
-        k4_scale_min(blk + 4, j, &sc, &m);
-        f[j] = d * (float)sc;
-        o[j] = dmin * (float)m;
+        int a, b;
+        k4_scale_min(blk + 4, j, &a, &b);
+        sc[j] = a;
+        m[j] = b;
     }
 }
 
@@ -52,12 +58,12 @@ NKQ_INLINE w32 nkq_k45_levels(const uint8_t *blk, const int j, const int q5) {
     return w;
 }
 
-/* Q6_K (ql[128], qh[64], scales[16] int8, d at 208): f[s] = d scales[s], s = 0..15. */
-static inline void nkq_q6_factors(const uint8_t *blk, float f[16]) {
+/* Q6_K (ql[128], qh[64], scales[16] int8, d at 208): sc[s] = scales[s]; returns d. */
+static inline float nkq_q6_scales(const uint8_t *blk, int32_t sc[16]) {
     uint16_t hd;
     memcpy(&hd, blk + 208, 2);
-    const float d = h2f(hd);
-    for (int s = 0; s < 16; s++) f[s] = d * (float)(int8_t)blk[192 + s];
+    for (int s = 0; s < 16; s++) sc[s] = (int8_t)blk[192 + s];
+    return h2f(hd);
 }
 
 /* Levels - 32 of activation block g = 4h + k of a Q6_K block: nibble k/2 of
@@ -103,16 +109,18 @@ NKQ_INLINE void nkq_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int6
             float32x4_t c[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
             for (int64_t i = 0; i < nsb; i++) {
                 const uint8_t *b[4] = {p[0] + i * bs, p[1] + i * bs, p[2] + i * bs, p[3] + i * bs};
-                float fr[4][16], orow[4][8], F[16][4], O[8][4]; /* per row, then per sub-block x row */
+                int32_t sr[4][16], mr[4][8], SC[16][4], M[8][4]; /* per row, then per sub-block x row */
+                float dr[4], mnr[4] = {0.0f, 0.0f, 0.0f, 0.0f};
                 for (int q = 0; q < 4; q++) {
-                    if (q6) nkq_q6_factors(b[q], fr[q]);
-                    else nkq_k45_factors(b[q], fr[q], orow[q]);
+                    if (q6) dr[q] = nkq_q6_scales(b[q], sr[q]);
+                    else nkq_k45_scales(b[q], sr[q], mr[q], &dr[q], &mnr[q]);
                 }
                 for (int s = 0; s < (q6 ? 16 : 8); s++)
-                    for (int q = 0; q < 4; q++) F[s][q] = fr[q][s];
+                    for (int q = 0; q < 4; q++) SC[s][q] = sr[q][s];
                 if (!q6)
                     for (int s = 0; s < 8; s++)
-                        for (int q = 0; q < 4; q++) O[s][q] = orow[q][s];
+                        for (int q = 0; q < 4; q++) M[s][q] = mr[q][s];
+                int32x4_t acc[4] = {z, z, z, z}, accm[4] = {z, z, z, z};
                 #pragma GCC unroll 8 /* constant j: shifts and bit masks fold to immediates */
                 for (int j = 0; j < 8; j++) {
                     const w32 l0 = q6 ? nkq_q6_levels(b[0], j) : nkq_k45_levels(b[0], j, q5);
@@ -127,17 +135,22 @@ NKQ_INLINE void nkq_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int6
                                                            vdotq_s32(z, l2.lo, alo), vdotq_s32(z, l3.lo, alo));
                             const int32x4_t shi = nkq_fold(vdotq_s32(z, l0.hi, ahi), vdotq_s32(z, l1.hi, ahi),
                                                            vdotq_s32(z, l2.hi, ahi), vdotq_s32(z, l3.hi, ahi));
-                            c[k] = vfmaq_f32(c[k], vcvtq_f32_s32(slo), vmulq_n_f32(vld1q_f32(F[2 * j]), xb->d));
-                            c[k] = vfmaq_f32(c[k], vcvtq_f32_s32(shi), vmulq_n_f32(vld1q_f32(F[2 * j + 1]), xb->d));
+                            acc[k] = vmlaq_s32(vmlaq_s32(acc[k], slo, vld1q_s32(SC[2 * j])), shi, vld1q_s32(SC[2 * j + 1]));
                         } else {
                             const int32x4_t s = nkq_fold(vdotq_s32(vdotq_s32(z, l0.lo, alo), l0.hi, ahi),
                                                          vdotq_s32(vdotq_s32(z, l1.lo, alo), l1.hi, ahi),
                                                          vdotq_s32(vdotq_s32(z, l2.lo, alo), l2.hi, ahi),
                                                          vdotq_s32(vdotq_s32(z, l3.lo, alo), l3.hi, ahi));
-                            c[k] = vfmaq_f32(c[k], vcvtq_f32_s32(s), vmulq_n_f32(vld1q_f32(F[j]), xb->d));
-                            c[k] = vfmsq_f32(c[k], vld1q_f32(O[j]), vdupq_n_f32(xb->d * (float)xb->s));
+                            acc[k] = vmlaq_s32(acc[k], s, vld1q_s32(SC[j]));
+                            accm[k] = vmlaq_n_s32(accm[k], vld1q_s32(M[j]), xb->s);
                         }
                     }
+                }
+                const float32x4_t dv = vld1q_f32(dr), mv = vld1q_f32(mnr);
+                for (int k = 0; k < nt; k++) { /* the super-block's shared activation scale */
+                    const float D = x[k][8 * i].d;
+                    c[k] = vfmaq_f32(c[k], vcvtq_f32_s32(acc[k]), vmulq_n_f32(dv, D));
+                    if (!q6) c[k] = vfmsq_f32(c[k], vcvtq_f32_s32(accm[k]), vmulq_n_f32(mv, D));
                 }
             }
             for (int k = 0; k < nt; k++) store_rows(y + (t + k) * ldy + r, c[k], rows);
