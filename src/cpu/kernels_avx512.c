@@ -102,7 +102,9 @@ void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx512";
     x86_fill_shared(k);
-    k->scratch_per_col = 8; /* 16 unpacked rows: 22 bytes per column */
+    /* 16 unpacked rows, 22 bytes per column; Q6_K's signed engine (sws_matmul) adds 64
+     * tokens of activations, 64 bytes per column: 86 bytes */
+    k->scratch_per_col = 22;
     x86_fill_q8(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);

@@ -389,8 +389,8 @@ static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     }
 }
 
-#ifndef __AVX512VNNI__
 /* ---- AVX2 prefill: signed weights sideways, unsigned activations ----------------------
+ * (The AVX-512 table uses it for Q6_K: see sws_matmul.)
  * Without VNNI, VPMADDUBSW and the VPADDW that accumulates it are two of the four vector
  * pipes' instructions per 32 multiply-adds, and the 4-byte activation broadcast a third:
  * sw_matmul's loop is bound by instruction count, not multiplies (measured on Zen 3: 36%
@@ -512,17 +512,24 @@ static inline __attribute__((always_inline)) void sws_tokens(float *y, int64_t l
 }
 
 /* Rows [r0, r16) in groups of 16, every token (see above); the caller covers the rest.
- * scratch: KERNEL_TILE_TOKENS x nb x 32 bytes of activations, then 2 x nb sw_blocks. */
+ * scratch: SWS_TILE x nb x 32 bytes of activations, then 2 x nb sw_blocks. The AVX-512
+ * table uses this engine for Q6_K only (its zmm engine takes one scale per 32 values),
+ * in tiles of 64 tokens, so that its scratch stays small (kernels_avx512.c). */
+#ifdef __AVX512VNNI__
+#define SWS_TILE 64
+#else
+#define SWS_TILE KERNEL_TILE_TOKENS
+#endif
 static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r16,
                                                             const void *xv, int64_t ldx, int64_t n, float *scratch,
                                                             sw_unpack_fn unpack, const int bits, const int offs) {
     const int64_t nb = w->cols / 32;
     const int TT = bits == 4 ? 3 : 2, depth = bits == 4 ? 8 : bits == 5 ? 4 : 2;
     uint8_t *ub = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
-    sw_block *ba = (sw_block *)(ub + (size_t)KERNEL_TILE_TOKENS * nb * 32), *bb = ba + nb;
+    sw_block *ba = (sw_block *)(ub + (size_t)SWS_TILE * nb * 32), *bb = ba + nb;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
-    for (int64_t t0 = 0; t0 < n; t0 += KERNEL_TILE_TOKENS) {
-        const int64_t nt = G4_MIN(KERNEL_TILE_TOKENS, n - t0);
+    for (int64_t t0 = 0; t0 < n; t0 += SWS_TILE) {
+        const int64_t nt = G4_MIN(SWS_TILE, n - t0);
         for (int64_t t = 0; t < nt; t++) { /* a + 128 (the sign bit flipped), TT tokens together */
             const block_a8 *xb = (const block_a8 *)((const char *)xv + (t0 + t) * ldx);
             const int64_t g = t / TT * TT, T = G4_MIN(TT, nt - g);
@@ -561,7 +568,6 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
         }
     }
 }
-#endif
 
 #ifdef __AVX512VNNI__
 /* ---- AVX-512 VNNI prefill: 16 rows sideways in one zmm, 8 tokens -----------------------

@@ -11,11 +11,11 @@
  *   Q4_K / Q5_K: levels 0..15 / 0..31; the minimum's term -dmin D sum_j m_j s_j.
  *   Q6_K: levels stored +32 (0..63), a scale per 16 values: VPMADDWD by [sc0 x8 | sc1 x8]
  *     scales both halves of a block; the +32 comes off as 32 sum_k sc_k h_k.
- * Prefill turns rows sideways (kernels_x86_int8.h's sideways_matmul; with VNNI, Q6_K its
- * own 8-row q6_sideways): each row's levels, scales and minimums are unpacked once per
- * call into the per-thread scratch, and the int32 lanes of one multiply chain are the
- * rows' sums; those engines read every block's scale, so they take ACT_A8S rows as they
- * are. Q5_0, which the K-quant mixes write for short rows, is at the end.
+ * Prefill turns rows sideways (kernels_x86_int8.h's sideways_matmul; Q6_K the AVX2
+ * signed engine sws_matmul in both tables): each row's levels, scales and minimums are
+ * unpacked once per call into the per-thread scratch, and the int32 lanes of one
+ * multiply chain are the rows' sums; those engines read every block's scale, so they
+ * take ACT_A8S rows as they are. Q5_0, which the K-quant mixes write for short rows, is at the end.
  *
  * Rates: bench/kab.c (scripts/kab.sh) compares a change against a revision in one
  * process; README's Speed section has the current figures. */
@@ -315,9 +315,10 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
     }
 }
 
-#ifndef __AVX512VNNI__
-/* AVX2 prefill: the signed sideways engine (kernels_x86_int8.h's sws_matmul, 6-bit
- * levels). Rows r..r+7 of each 32-value block: levels 0..63 transposed to the sideways
+/* Prefill (both tables): the AVX2 signed sideways engine (kernels_x86_int8.h's
+ * sws_matmul, 6-bit levels). On the Xeon it beat the AVX-512 table's own 8-row VNNI
+ * engine for Q6_K 1.75x (72.8 against 41.6 G multiply-adds/s, one thread, 512 x 1536,
+ * 64 tokens), which kept two float sums per block for the two half scales. Rows r..r+7 of each 32-value block: levels 0..63 transposed to the sideways
  * layout, f = d of the row's super-block, and o (as int32 lanes) the pair of int8 scales
  * of the block's two halves widened to int16: sign-extending the 16 scale bytes to int16
  * puts block g's pair in 32-bit lane g, so one 8 x 8 transpose gives every block's o. */
@@ -342,104 +343,6 @@ static void q6_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
         }
     }
 }
-#else
-/* Prefill, 8 rows sideways as in kernels_x86_int8.h, with Q6_K's two differences: a
- * 32-value block has a scale per 16-value half, so each half gets its own int32 sum and
- * scale vector; and the levels' offset of 32 is taken off those sums in integers with
- * each token's half sums of activations (32 s_lo, 32 s_hi per block, computed once per
- * 4-token tile). Levels reach 63, so int16 sums take 2 groups (2 x 2 x 63 x 127 < 2^15).
- * scratch: nb q6_sw blocks (320 bytes), then 4 tokens x nb x 2 int32 half sums. */
-typedef struct q6_sw {
-    __m256i q[8];   /* as sw_block: q[g] lane j = levels 4g..4g+3 of row j */
-    __m256 flo, fhi; /* d x scale of the block's first / second 16 values, per row */
-} q6_sw;
-
-static void q6_sw_unpack(const mat *w, int64_t r, q6_sw *out) {
-    const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q6_K);
-    for (int64_t i = 0; i < nsb; i++) {
-        __m256i lv[8][SW_ROWS], flo[SW_ROWS], fhi[SW_ROWS], t[8]; /* lv[block][row] */
-        for (int j = 0; j < SW_ROWS; j++) {
-            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
-            #pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) lv[g][j] = q6_levels(blk, g);
-            /* 16 int8 scales: even ones (first halves) and odd ones, times d */
-            const __m256 d = _mm256_set1_ps(q6_d(blk));
-            const __m128i sc = _mm_loadu_si128((const __m128i *)(blk + 192));
-            const __m128i ev = _mm_shuffle_epi8(sc, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15));
-            flo[j] = _mm256_castps_si256(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(ev))));
-            fhi[j] = _mm256_castps_si256(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(ev, 8)))));
-        }
-        for (int g = 0; g < 8; g++) tr8x8_32(lv[g], out[8 * i + g].q);
-        tr8x8_32(flo, t);
-        for (int g = 0; g < 8; g++) out[8 * i + g].flo = _mm256_castsi256_ps(t[g]);
-        tr8x8_32(fhi, t);
-        for (int g = 0; g < 8; g++) out[8 * i + g].fhi = _mm256_castsi256_ps(t[g]);
-    }
-}
-
-/* 32 x (sum of the block's first 16 activations), 32 x (the other 16) */
-static inline void q6_half_sums(const block_a8 *xb, int32_t *hs) {
-    const __m128i lo = _mm_loadu_si128((const __m128i *)xb->qs); /* signed sum via SAD of a ^ 0x80 */
-    const __m128i sad = _mm_sad_epu8(_mm_xor_si128(lo, _mm_set1_epi8((char)0x80)), _mm_setzero_si128());
-    const int32_t s_lo = _mm_cvtsi128_si32(sad) + _mm_extract_epi16(sad, 4) - 128 * 16;
-    hs[0] = 32 * s_lo;
-    hs[1] = 32 * (xb->s - s_lo);
-}
-
-KQ_ALWAYS_INLINE __m256 q6_sw_acc(__m256 acc, const q6_sw *b, const block_a8 *xb, const int32_t *hs) {
-    const int32_t *a = (const int32_t *)xb->qs;
-    __m256i lo, hi;
-#ifdef __AVX512VNNI__
-    lo = _mm256_dpbusd_epi32(_mm256_setzero_si256(), b->q[0], _mm256_set1_epi32(a[0]));
-    hi = _mm256_dpbusd_epi32(_mm256_setzero_si256(), b->q[4], _mm256_set1_epi32(a[4]));
-    #pragma GCC unroll 4
-    for (int g = 1; g < 4; g++) {
-        lo = _mm256_dpbusd_epi32(lo, b->q[g], _mm256_set1_epi32(a[g]));
-        hi = _mm256_dpbusd_epi32(hi, b->q[g + 4], _mm256_set1_epi32(a[g + 4]));
-    }
-#else
-    const __m256i one = _mm256_set1_epi16(1);
-#define Q6_PAIR(g) _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(b->q[g], _mm256_set1_epi32(a[g])), \
-                                                      _mm256_maddubs_epi16(b->q[g + 1], _mm256_set1_epi32(a[g + 1]))), one)
-    lo = _mm256_add_epi32(Q6_PAIR(0), Q6_PAIR(2));
-    hi = _mm256_add_epi32(Q6_PAIR(4), Q6_PAIR(6));
-#undef Q6_PAIR
-#endif
-    const __m256 da = _mm256_set1_ps(xb->d);
-    lo = _mm256_sub_epi32(lo, _mm256_set1_epi32(hs[0]));
-    hi = _mm256_sub_epi32(hi, _mm256_set1_epi32(hs[1]));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), _mm256_mul_ps(b->flo, da), acc);
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), _mm256_mul_ps(b->fhi, da), acc);
-}
-
-static void q6_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r8, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    const int64_t nb = w->cols / 32;
-    q6_sw *blk = (q6_sw *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
-    int32_t *hs = (int32_t *)(blk + nb); /* [4][nb][2] */
-    for (int64_t r = r0; r < r8; r += SW_ROWS) {
-        q6_sw_unpack(w, r, blk);
-        for (int64_t t = 0; t < n; t += 4) {
-            const int nt = (int)G4_MIN(4, n - t);
-            const block_a8 *x[4];
-            for (int k = 0; k < 4; k++) { /* past the last token, repeat it (results not stored) */
-                x[k] = (const block_a8 *)((const char *)xv + (t + G4_MIN(k, nt - 1)) * ldx);
-                for (int64_t b = 0; b < nb; b++) q6_half_sums(x[k] + b, hs + (k * nb + b) * 2);
-            }
-            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-            for (int64_t b = 0; b < nb; b++) {
-                c0 = q6_sw_acc(c0, blk + b, x[0] + b, hs + (0 * nb + b) * 2);
-                c1 = q6_sw_acc(c1, blk + b, x[1] + b, hs + (1 * nb + b) * 2);
-                c2 = q6_sw_acc(c2, blk + b, x[2] + b, hs + (2 * nb + b) * 2);
-                c3 = q6_sw_acc(c3, blk + b, x[3] + b, hs + (3 * nb + b) * 2);
-            }
-            const __m256 c[4] = {c0, c1, c2, c3};
-            for (int k = 0; k < nt; k++) _mm256_storeu_ps(y + (t + k) * ldy + r, c[k]);
-        }
-    }
-}
-#endif
-
 
 /* ---- Q5_0 ----------------------------------------------------------------------------
  * Not a K-quant, but llama.cpp's K-quant mixes write it where a row is not a whole number
@@ -530,15 +433,9 @@ static void matmul_q5_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
 
 static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-#ifndef __AVX512VNNI__
-    const int64_t rd = n < 2 ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q6_K_sw_unpack, 6, 0);
-    if (rd < r1) q6_rows(y, ldy, w, rd, r1, xv, ldx, n, scratch);
-#else
-    const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
-    if (n < 2 || r8 == r0) { q6_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
-    q6_sideways(y, ldy, w, r0, r8, xv, ldx, n, scratch);
-    if (r8 < r1) q6_rows(y, ldy, w, r8, r1, xv, ldx, n, scratch);
-#endif
+    const int64_t r16 = n < 2 ? r0 : r0 + (r1 - r0) / 16 * 16;
+    if (r16 > r0) sws_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q6_K_sw_unpack, 6, 0);
+    if (r16 < r1) q6_rows(y, ldy, w, r16, r1, xv, ldx, n, scratch);
 }
 
 /* The K-quant (and Q5_0) entries of both x86 tables (act[] is ACT_A8 already, from the
