@@ -330,7 +330,7 @@ static inline __attribute__((always_inline)) void sw_acc4(__m256 c[4], const sw_
             for (int t = 0; t < 4; t++) {
                 const __m256i p = _mm256_maddubs_epi16(q, _mm256_set1_epi32(((const int32_t *)x[t][bi].qs)[g]));
                 s[t] = g == g0 ? p : _mm256_add_epi16(s[t], p);
-                __asm__("" : "+x"(s[t])); /* keep the sum a chain: reassociated into a tree, its
+                __asm__("" : "+v"(s[t])); /* keep the sum a chain: reassociated into a tree, its
                                            * products all live at once and spill */
             }
         }
@@ -470,7 +470,7 @@ static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const s
                 s[t][1] = g > g0 ? _mm256_add_epi16(s[t][1], p1) : p1;
                 /* keep each sum a chain: reassociated into a tree, the products are all
                  * live at once and spill */
-                __asm__("" : "+x"(s[t][0]), "+x"(s[t][1]));
+                __asm__("" : "+v"(s[t][0]), "+v"(s[t][1]));
             }
         }
         #pragma GCC unroll 3
