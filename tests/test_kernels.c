@@ -10,6 +10,7 @@
  * emulated CPUs with and without SDOT / SMMLA, so the NEON tables are checked there. */
 #include "cpu/cpu.h"
 #include "dtype.h"
+#include "quant/quant.h"
 #include "test.h"
 
 static uint32_t rng = 2463534242u;
@@ -147,6 +148,9 @@ static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
 
 static void test_matmul_extreme(const cpu_kernels *ref, const cpu_kernels *k, int32_t type) {
     matmul_case(ref, k, type, 32, 512, 4, 1);
+    /* and past the few-token routes (rows outside up to 4 tokens, Q5_0's tiles at 2 and
+     * 4): 9 tokens reach every table's sideways engine */
+    matmul_case(ref, k, type, 32, 512, 9, 1);
 }
 
 /* The integer kernels (int8 or 16-bit activations) against the exact float dot product of the dequantized weights with
@@ -483,6 +487,9 @@ int main(void) {
     for (int isa = CPU_ISA_AVX2; isa < CPU_ISA_COUNT; isa++) {
         const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
         if (!k) { printf("%s: not available on this CPU, skipped\n", cpu_isa_name((cpu_isa)isa)); continue; }
+        /* the K-quant decode kernels need one activation scale per super-block */
+        CHECK_MSG(k->act[QT_Q4_K] == ACT_A8S && k->act[QT_Q5_K] == ACT_A8S && k->act[QT_Q6_K] == ACT_A8S,
+                  "%s: the K-quants must take ACT_A8S activations", k->isa);
         test_quantize_a8(ref, k);
         test_quantize_a16(ref, k);
         test_vector_ops(ref, k);

@@ -332,7 +332,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q8_0] = neon_matmul_q8_0; /* act[] is ACT_A16, from the reference */
     k->matmul[QT_Q5_0] = neon_matmul_q5_0;        /* ACT_A8 */
     k->quantize_a16 = quantize_a16;
-    k->matmul[QT_Q4_K] = neon_matmul_q4_K; /* act[] is ACT_A8 already, from the reference */
+    k->matmul[QT_Q4_K] = neon_matmul_q4_K; /* act[] is ACT_A8S already, from the reference */
     k->matmul[QT_Q5_K] = neon_matmul_q5_K;
     k->matmul[QT_Q6_K] = neon_matmul_q6_K;
     neon_fill_iq4(k);

@@ -794,11 +794,12 @@ static inline void x86_softcap(float *x, int64_t n, float c) {
  * for ACT_A8S) and q = round-half-away(x / d), which is truncation plus a step away from
  * zero when the (exact) remainder is at least one half. */
 
-/* max |x| over n floats (n a multiple of 8) */
+/* max |x| over n floats (n a multiple of 8). NaN is skipped as fmaxf skips it: MAXPS
+ * returns its second operand when either is NaN, and the running max is that operand. */
 static inline float x86_amax(const float *x, int64_t n) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     __m256 m = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n; i += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)));
+    for (int64_t i = 0; i < n; i += 8) m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));

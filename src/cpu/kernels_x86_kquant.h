@@ -2,8 +2,8 @@
  * activations: block_a8 rows with one scale per 256 values) shared by the AVX2 and
  * AVX-512 tables; included after kernels_x86_int8.h, whose helpers they use.
  *
- * Decode, also taken by calls of 2 tokens: rows four at a time, sharing each activation
- * load, prefetching rows ahead (prefetch_group_ahead). A super-block's activations share
+ * Decode, also taken by Q4_K/Q5_K calls of up to KQ_ROWS_N tokens: rows four at a time,
+ * sharing each activation load, prefetching rows ahead (prefetch_group_ahead). A super-block's activations share
  * one scale, so its dot product with a row is an integer: VPMADDUBSW of the unsigned
  * levels by the activations, widened by VPMADDWD with the sub-block scales (VNNI:
  * VPDPWSSD), one conversion and FMA per super-block; the offsets likewise once per
@@ -272,7 +272,8 @@ static inline float q6_d(const uint8_t *blk) {
     return h2f(d);
 }
 
-/* Decode and 2-token calls (ACT_A8S, above): per row and super-block, the +32 comes off
+/* Decode, and the rows past the last group of 16 in prefill (ACT_A8S, above): per row
+ * and super-block, the +32 comes off
  * as 32 sum_k sc_k h_k (one VPMADDWD of the 16 scales by the 16 half sums), then each
  * block's VPMADDUBSW pair sums (|.| <= 2 x 63 x 127) are widened by [sc_2g x 8 | sc_2g+1
  * x 8]; one conversion and FMA by d D per super-block. */
@@ -438,7 +439,7 @@ static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     if (r16 < r1) q6_rows(y, ldy, w, r16, r1, xv, ldx, n, scratch);
 }
 
-/* The K-quant (and Q5_0) entries of both x86 tables (act[] is ACT_A8 already, from the
+/* The K-quant (and Q5_0) entries of both x86 tables (act[] is ACT_A8S / ACT_A8 already, from the
  * reference). */
 static inline void x86_fill_kquant(cpu_kernels *k) {
     k->matmul[QT_Q4_K] = matmul_q4_K;
