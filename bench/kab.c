@@ -8,25 +8,18 @@
 #include "cpu/kernels.h"
 #include "dtype.h"
 #include "quant/quant.h"
+#include "bench_util.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 void kab_base_fill(cpu_kernels *k); /* the revision's kernels_<isa>_fill, renamed */
 void KAB_NEW_FILL(cpu_kernels *k);  /* this tree's */
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static uint32_t rng = 1;
-static float frand(void) { rng = rng * 1664525u + 1013904223u; return (float)(rng >> 8) / 8388608.0f - 1.0f; }
 
 int main(int argc, char **argv) {
     if (argc < 5) { fprintf(stderr, "usage: kab TYPE COLS ROWS TOKENS [REPS]\n"); return 2; }
@@ -56,11 +49,11 @@ int main(int argc, char **argv) {
     if (!w || !x || !y[0] || !y[1] || !scratch || !xq) { fprintf(stderr, "kab: out of memory\n"); return 1; }
     for (int64_t r = 0; r < rows; r++) { /* distinct rows: quantizing is slow, so at most 4096 */
         if (r < 4096) {
-            for (int64_t c = 0; c < cols; c++) x[c] = frand();
+            for (int64_t c = 0; c < cols; c++) x[c] = bench_frand(&rng);
             quantize_row(type, x, w + r * rb, cols);
         } else memcpy(w + r * rb, w + (r % 4096) * rb, rb);
     }
-    for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
+    for (int64_t i = 0; i < n * cols; i++) x[i] = bench_frand(&rng);
     for (int64_t t = 0; t < n; t++) {
         if (kn.act[type] == ACT_A16) kn.quantize_a16(x + t * cols, (block_a16 *)(xq + t * ldx), cols);
         else if (kn.act[type] == ACT_A8) kn.quantize_a8(x + t * cols, (block_a8 *)(xq + t * ldx), cols);
@@ -72,9 +65,9 @@ int main(int argc, char **argv) {
     double best[2] = {1e30, 1e30};
     for (int rep = 0; rep < reps; rep++)
         for (int v = 0; v < 2; v++) {
-            const double t0 = now();
+            const double t0 = bench_now();
             (v ? &kn : &kb)->matmul[type](y[v], rows, &m, 0, rows, xa, lda, n, scratch);
-            const double dt = now() - t0;
+            const double dt = bench_now() - t0;
             if (dt < best[v]) best[v] = dt;
         }
     double diff = 0;

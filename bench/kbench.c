@@ -7,20 +7,13 @@
 #include "cpu/cpu.h"
 #include "dtype.h"
 #include "quant/quant.h"
+#include "bench_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static uint32_t rng = 12345;
-static float frand(void) { rng = rng * 1664525u + 1013904223u; return (float)(rng >> 8) / 8388608.0f - 1.0f; }
 
 /* weights: rows x cols of `type`, filled with a few distinct quantized rows (quantizing
  * hundreds of MB row by row would take longer than the benchmark) */
@@ -31,7 +24,7 @@ static uint8_t *make_weights(int32_t type, int64_t rows, int64_t cols, uint64_t 
     if (!w || !row) { free(w); free(row); return NULL; }
     for (int64_t r = 0; r < rows; r++) {
         if (r < 16) {
-            for (int64_t c = 0; c < cols; c++) row[c] = frand();
+            for (int64_t c = 0; c < cols; c++) row[c] = bench_frand(&rng);
             quantize_row(type, row, w + r * *rb, cols);
         } else memcpy(w + r * *rb, w + (r % 16) * *rb, *rb);
     }
@@ -43,9 +36,9 @@ static double peak_macs(const cpu_kernels *k) {
     int32_t sink;
     double best = 0;
     for (int i = 0; i < 3; i++) {
-        double t0 = now();
+        double t0 = bench_now();
         int64_t m = k->int8_peak(4000000, &sink);
-        double dt = now() - t0;
+        double dt = bench_now() - t0;
         if (m / dt > best) best = m / dt;
     }
     return best;
@@ -72,7 +65,7 @@ int main(int argc, char **argv) {
         float *scratch = malloc((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float));
         void *xq = malloc((size_t)(n * cols / 32) * sizeof(block_a16)); /* the larger block */
         if (!w || !x || !y || !scratch || !xq) { fprintf(stderr, "out of memory\n"); return 1; }
-        for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
+        for (int64_t i = 0; i < n * cols; i++) x[i] = bench_frand(&rng);
         const void *xa = x;
         int64_t ldx = cols * 4;
         if (k->act[type] == ACT_A8 || k->act[type] == ACT_A8S) {
@@ -88,11 +81,11 @@ int main(int argc, char **argv) {
         mat m = {w, type, drow, cols, rb};
         double best_p = 1e9, best_d = 1e9;
         for (int rep = 0; rep < 7; rep++) {
-            double t0 = now();
+            double t0 = bench_now();
             k->matmul[type](y, prow, &m, 0, prow, xa, ldx, n, scratch);
-            double t1 = now();
+            double t1 = bench_now();
             k->matmul[type](y, drow, &m, 0, drow, xa, ldx, 1, scratch);
-            double t2 = now();
+            double t2 = bench_now();
             if (rep && t1 - t0 < best_p) best_p = t1 - t0; /* the first prefill run warms the caches */
             if (t2 - t1 < best_d) best_d = t2 - t1;
         }
