@@ -1,6 +1,6 @@
 /* kernels_x86_int8.h - the int8 block kernels (Q4_0 weights x block_a8 activations; the
- * MATMUL_INT8 / MATMUL_TILE shapes that Q5_0 instantiates; the sideways prefill engine
- * the other 4- and 5-bit types share), and small helpers, shared by the AVX2 and AVX-512
+ * MATMUL_INT8 / MATMUL_TILE shapes that Q5_0 instantiates; the sideways prefill engines
+ * the other 4-, 5- and 6-bit types share), and small helpers, shared by the AVX2 and AVX-512
  * tables. The including file defines dot_u8s8(u, s): 32 unsigned x signed byte products
  * summed into 8 int32 lanes (AVX2: VPMADDUBSW + VPMADDWD; AVX-512 VNNI: one VPDPBUSD),
  * and is compiled with its ISA's flags; everything else is the same code.

@@ -3,11 +3,12 @@
  * AVX-512 tables; included after kernels_x86_int8.h, whose helpers they use.
  *
  * Decode, also taken by Q4_K/Q5_K calls of up to KQ_ROWS_N tokens: rows four at a time,
- * sharing each activation load, prefetching rows ahead (prefetch_group_ahead). A super-block's activations share
- * one scale, so its dot product with a row is an integer: VPMADDUBSW of the unsigned
- * levels by the activations, widened by VPMADDWD with the sub-block scales (VNNI:
- * VPDPWSSD), one conversion and FMA per super-block; the offsets likewise once per
- * super-block, from the activation sums (the decode section below).
+ * sharing each activation load, prefetching rows ahead (prefetch_group_ahead). A
+ * super-block's activations share one scale, so its dot product with a row is an
+ * integer: VPMADDUBSW of the unsigned levels by the activations, widened by VPMADDWD
+ * with the sub-block scales (VNNI: VPDPWSSD), one conversion and FMA per super-block;
+ * the offsets likewise once per super-block, from the activation sums (the decode
+ * section below).
  *   Q4_K / Q5_K: levels 0..15 / 0..31; the minimum's term -dmin D sum_j m_j s_j.
  *   Q6_K: levels stored +32 (0..63), a scale per 16 values: VPMADDWD by [sc0 x8 | sc1 x8]
  *     scales both halves of a block; the +32 comes off as 32 sum_k sc_k h_k.
@@ -15,7 +16,8 @@
  * signed engine sws_matmul in both tables): each row's levels, scales and minimums are
  * unpacked once per call into the per-thread scratch, and the int32 lanes of one
  * multiply chain are the rows' sums; those engines read every block's scale, so they
- * take ACT_A8S rows as they are. Q5_0, which the K-quant mixes write for short rows, is at the end.
+ * take ACT_A8S rows as they are. Q5_0, which the K-quant mixes write for short rows, is
+ * at the end.
  *
  * Rates: bench/kab.c (scripts/kab.sh) compares a change against a revision in one
  * process; README's Speed section has the current figures. */
@@ -119,7 +121,7 @@ static inline void kq_act_s(const block_a8 *x, int64_t nsb, float *D, int16_t *S
 }
 
 /* One Q4_K/Q5_K super-block's per-row set-up: *scb = the scale bytes in both 128-bit
- * lanes (k45_scale picks sc_j out), the minimums' term -dmin D sum_j m_j s_j into c's
+ * lanes (k45_rows picks sc_j out with a byte shuffle), the minimums' term -dmin D sum_j m_j s_j into c's
  * low 4 lanes; returns d D. */
 KQ_ALWAYS_INLINE float k45_head(const uint8_t *blk, float D, __m128i bs, __m256i *scb, __m256 *c) {
     const __m128i all = k4_scale_bytes(blk + 4);
@@ -273,10 +275,9 @@ static inline float q6_d(const uint8_t *blk) {
 }
 
 /* Decode, and the rows past the last group of 16 in prefill (ACT_A8S, above): per row
- * and super-block, the +32 comes off
- * as 32 sum_k sc_k h_k (one VPMADDWD of the 16 scales by the 16 half sums), then each
- * block's VPMADDUBSW pair sums (|.| <= 2 x 63 x 127) are widened by [sc_2g x 8 | sc_2g+1
- * x 8]; one conversion and FMA by d D per super-block. */
+ * and super-block, the +32 comes off as 32 sum_k sc_k h_k (one VPMADDWD of the 16 scales
+ * by the 16 half sums), then each block's VPMADDUBSW pair sums (|.| <= 2 x 63 x 127) are
+ * widened by [sc_2g x 8 | sc_2g+1 x 8]; one conversion and FMA by d D per super-block. */
 static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                     int64_t n, float *scratch) {
     const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q6_K);
@@ -319,8 +320,9 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
 /* Prefill (both tables): the AVX2 signed sideways engine (kernels_x86_int8.h's
  * sws_matmul, 6-bit levels). On the Xeon it beat the AVX-512 table's own 8-row VNNI
  * engine for Q6_K 1.75x (72.8 against 41.6 G multiply-adds/s, one thread, 512 x 1536,
- * 64 tokens), which kept two float sums per block for the two half scales. Rows r..r+7 of each 32-value block: levels 0..63 transposed to the sideways
- * layout, f = d of the row's super-block, and o (as int32 lanes) the pair of int8 scales
+ * 64 tokens), which kept two float sums per block for the two half scales. Rows r..r+7
+ * of each 32-value block: levels 0..63 transposed to the sideways layout, f = d of the
+ * row's super-block, and o (as int32 lanes) the pair of int8 scales
  * of the block's two halves widened to int16: sign-extending the 16 scale bytes to int16
  * puts block g's pair in 32-bit lane g, so one 8 x 8 transpose gives every block's o. */
 static void q6_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
@@ -348,8 +350,8 @@ static void q6_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
 /* ---- Q5_0 ----------------------------------------------------------------------------
  * Not a K-quant, but llama.cpp's K-quant mixes write it where a row is not a whole number
  * of 256 values (Q4_K's fallback), e.g. the 704-wide expert down-projections of Gemma 4
- * 26B-A4B. Levels (q - 16, -16..15) become signed bytes and go through the int8 header's
- * sign-trick kernels, as Q8_0's do. */
+ * 26B-A4B. Decode and the tiles take levels q - 16 (-16..15) as signed bytes through the
+ * int8 header's sign-trick kernels; prefill turns rows sideways (below). */
 
 /* The levels (0..31) of the Q5_0 block whose qs field is at qs (the int8 kernels pass the
  * field): low nibbles as Q4_0's, and bit e of the qh word as 16 in byte e, by spreading
