@@ -4,7 +4,8 @@
  * two processes run one after the other measured the drift, not the change (a "40%"
  * gain that an A/B in one process showed to be nothing); interleaved calls see the same
  * machine. scripts/kab.sh builds it against a git revision. Not a test.
- *   kab TYPE COLS ROWS TOKENS [REPS]   (TOKENS 1: decode, the matvec path) */
+ *   kab TYPE COLS ROWS TOKENS [REPS]   (TOKENS 1: decode, the matvec path)
+ *   KAB_CHUNK=N: rows in calls of N (cpu.c's prefill work items are 64 rows) */
 #include "cpu/kernels.h"
 #include "dtype.h"
 #include "quant/quant.h"
@@ -62,11 +63,15 @@ int main(int argc, char **argv) {
     const void *xa = kn.act[type] == ACT_F32 ? (const void *)x : xq;
     const int64_t lda = kn.act[type] == ACT_F32 ? cols * (int64_t)sizeof(float) : ldx;
     mat m = {w, type, rows, cols, rb};
+    /* KAB_CHUNK=64: rows in calls of 64, as cpu.c hands them to the threads in prefill */
+    const char *ce = getenv("KAB_CHUNK");
+    const int64_t chunk = ce && atoll(ce) > 0 ? atoll(ce) : rows;
     double best[2] = {1e30, 1e30};
     for (int rep = 0; rep < reps; rep++)
         for (int v = 0; v < 2; v++) {
             const double t0 = bench_now();
-            (v ? &kn : &kb)->matmul[type](y[v], rows, &m, 0, rows, xa, lda, n, scratch);
+            for (int64_t r0 = 0; r0 < rows; r0 += chunk) /* one call, or cpu.c's prefill items */
+                (v ? &kn : &kb)->matmul[type](y[v], rows, &m, r0, r0 + chunk < rows ? r0 + chunk : rows, xa, lda, n, scratch);
             const double dt = bench_now() - t0;
             if (dt < best[v]) best[v] = dt;
         }

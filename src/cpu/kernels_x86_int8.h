@@ -17,6 +17,8 @@
 #ifndef G4_KERNELS_X86_INT8_H
 #define G4_KERNELS_X86_INT8_H
 
+#include <string.h>
+
 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -375,15 +377,42 @@ static inline __attribute__((always_inline)) void sw_matmul(float *y, int64_t ld
 }
 
 
+/* Nibble-packed blocks sideways: q[g] lane j = levels 4g..4g+3 of row j, from qs[j], row
+ * j's 16 bytes at row[j] + off of a 32-value block whose low nibbles are values 0..15 and high nibbles
+ * 16..31 (Q4_0, Q4_1, Q5_0/Q5_1's low bits, IQ4). The packed bytes are transposed first
+ * and split after: dword k of the 16 bytes holds group k (low nibbles) and group k + 4
+ * (high nibbles), so a 4 x 4 dword transpose within each 128-bit lane (rows j and j + 4
+ * share a register) gives, per k, the packed dword of all 8 rows, and one mask and one
+ * shift-and-mask give q[k] and q[k + 4]. 8 loads, 8 unpacks and 12 nibble operations,
+ * against 8 nibble splits (q4_u8) and a 24-instruction 8 x 8 transpose of the split
+ * bytes (A/B, one thread, Q4_0 1536-wide in cache: 1.20x at 32 tokens, 1.56x at 8). */
+static inline __attribute__((always_inline)) void sw_nibbles(const uint8_t *const row[SW_ROWS], size_t off, __m256i q[8]) {
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256i v[4];
+    #pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) v[j] = _mm256_loadu2_m128i((const __m128i *)(row[j + 4] + off), (const __m128i *)(row[j] + off));
+    const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpackhi_epi32(v[0], v[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(v[2], v[3]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+    const __m256i p[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2), _mm256_unpacklo_epi64(t1, t3),
+                          _mm256_unpackhi_epi64(t1, t3)};
+    #pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        q[k] = _mm256_and_si256(p[k], m4);
+        q[k + 4] = _mm256_and_si256(_mm256_srli_epi16(p[k], 4), m4);
+    }
+}
+
+static inline uint16_t sw_ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+
 static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
-    const block_q4_0 *row[SW_ROWS];
-    for (int j = 0; j < SW_ROWS; j++) row[j] = (const block_q4_0 *)(w->data + (uint64_t)(r + j) * w->row_bytes);
+    const uint8_t *row[SW_ROWS];
+    for (int j = 0; j < SW_ROWS; j++) row[j] = w->data + (uint64_t)(r + j) * w->row_bytes;
     for (int64_t b = 0; b < w->cols / 32; b++) {
-        __m256i v[SW_ROWS];
-        for (int j = 0; j < SW_ROWS; j++) v[j] = q4_u8(row[j][b].qs);
-        tr8x8_32(v, out[b].q);
-        const __m128i d = _mm_set_epi16((short)row[7][b].d, (short)row[6][b].d, (short)row[5][b].d, (short)row[4][b].d,
-                                        (short)row[3][b].d, (short)row[2][b].d, (short)row[1][b].d, (short)row[0][b].d);
+        const size_t o = (size_t)b * sizeof(block_q4_0);
+        sw_nibbles(row, o + offsetof(block_q4_0, qs), out[b].q);
+        const __m128i d = _mm_setr_epi16((short)sw_ld16(row[0] + o), (short)sw_ld16(row[1] + o), (short)sw_ld16(row[2] + o),
+                                         (short)sw_ld16(row[3] + o), (short)sw_ld16(row[4] + o), (short)sw_ld16(row[5] + o),
+                                         (short)sw_ld16(row[6] + o), (short)sw_ld16(row[7] + o));
         out[b].f = _mm256_cvtph_ps(d);
         out[b].o = _mm256_mul_ps(out[b].f, _mm256_set1_ps(8.0f));
     }
@@ -429,6 +458,7 @@ static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
     const __m256 hf = _mm256_set1_ps((float)(1 << (bits - 1)));
     for (int64_t b = 0; b < nb; b++) {
         __m256i s16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+        #pragma GCC unroll 8
         for (int g = 0; g < 8; g++) {
             blk[b].q[g] = _mm256_sub_epi8(blk[b].q[g], h);
             s16[g / 4] = _mm256_add_epi16(s16[g / 4], _mm256_maddubs_epi16(ones8, blk[b].q[g]));

@@ -241,16 +241,17 @@ IQ_INLINE void q_1_sw_unpack(const mat *w, int64_t r, sw_block *out, const int q
     const uint8_t *row[SW_ROWS];
     for (int j = 0; j < SW_ROWS; j++) row[j] = w->data + (uint64_t)(r + j) * w->row_bytes;
     for (int64_t b = 0; b < w->cols / 32; b++) {
-        __m256i v[SW_ROWS];
         __m128i dm[SW_ROWS]; /* [d m] of each row's block, as 2 halves */
+        __m256i v[SW_ROWS];
         for (int j = 0; j < SW_ROWS; j++) {
             const uint8_t *blk = row[j] + b * bs;
             uint32_t x;
             memcpy(&x, blk, 4);
             dm[j] = _mm_cvtsi32_si128((int)x);
-            v[j] = q_1_levels(blk, q5);
+            if (q5) v[j] = q_1_levels(blk, q5);
         }
-        tr8x8_32(v, out[b].q);
+        if (q5) tr8x8_32(v, out[b].q);
+        else sw_nibbles(row, (size_t)b * bs + offsetof(block_q4_1, qs), out[b].q);
         /* [d0 m0 d1 m1 .. d3 m3] and rows 4..7: even halves are d, odd m */
         const __m128i lo = _mm_unpacklo_epi64(_mm_unpacklo_epi32(dm[0], dm[1]), _mm_unpacklo_epi32(dm[2], dm[3]));
         const __m128i hi = _mm_unpacklo_epi64(_mm_unpacklo_epi32(dm[4], dm[5]), _mm_unpacklo_epi32(dm[6], dm[7]));
@@ -266,14 +267,16 @@ static void q5_1_sw_unpack(const mat *w, int64_t r, sw_block *out) { q_1_sw_unpa
 
 static void iq4_nl_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     const __m256i tab = iq4_table();
-    const block_iq4_nl *row[SW_ROWS];
-    for (int j = 0; j < SW_ROWS; j++) row[j] = (const block_iq4_nl *)(w->data + (uint64_t)(r + j) * w->row_bytes);
+    const uint8_t *row[SW_ROWS];
+    for (int j = 0; j < SW_ROWS; j++) row[j] = w->data + (uint64_t)(r + j) * w->row_bytes;
     for (int64_t b = 0; b < w->cols / 32; b++) {
-        __m256i v[SW_ROWS];
-        for (int j = 0; j < SW_ROWS; j++) v[j] = iq4_levels(tab, row[j][b].qs);
-        tr8x8_32(v, out[b].q);
-        const __m128i d = _mm_set_epi16((short)row[7][b].d, (short)row[6][b].d, (short)row[5][b].d, (short)row[4][b].d,
-                                        (short)row[3][b].d, (short)row[2][b].d, (short)row[1][b].d, (short)row[0][b].d);
+        const size_t o = (size_t)b * sizeof(block_iq4_nl);
+        sw_nibbles(row, o + offsetof(block_iq4_nl, qs), out[b].q);
+        #pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) out[b].q[g] = _mm256_shuffle_epi8(tab, out[b].q[g]);
+        const __m128i d = _mm_setr_epi16((short)sw_ld16(row[0] + o), (short)sw_ld16(row[1] + o), (short)sw_ld16(row[2] + o),
+                                         (short)sw_ld16(row[3] + o), (short)sw_ld16(row[4] + o), (short)sw_ld16(row[5] + o),
+                                         (short)sw_ld16(row[6] + o), (short)sw_ld16(row[7] + o));
         out[b].f = _mm256_cvtph_ps(d);
         out[b].o = _mm256_setzero_ps(); /* the offset is taken off in integers (iq4_sw_dot) */
     }
@@ -282,13 +285,17 @@ static void iq4_nl_sw_unpack(const mat *w, int64_t r, sw_block *out) {
 static void iq4_xs_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     const __m256i tab = iq4_table();
     for (int64_t i = 0; i < w->cols / QK_K; i++) {
-        __m256i lv[8][SW_ROWS], fv[SW_ROWS], t[8]; /* lv[sub-block][row] */
+        __m256i fv[SW_ROWS], t[8];
+        const uint8_t *blk[SW_ROWS];
         for (int j = 0; j < SW_ROWS; j++) {
-            const block_iq4_xs *blk = (const block_iq4_xs *)(w->data + (uint64_t)(r + j) * w->row_bytes) + i;
-            for (int sb = 0; sb < 8; sb++) lv[sb][j] = iq4_levels(tab, blk->qs + 16 * sb);
-            fv[j] = _mm256_castps_si256(iq4_xs_factors(blk));
+            blk[j] = w->data + (uint64_t)(r + j) * w->row_bytes + (size_t)i * sizeof(block_iq4_xs);
+            fv[j] = _mm256_castps_si256(iq4_xs_factors((const block_iq4_xs *)blk[j]));
         }
-        for (int sb = 0; sb < 8; sb++) tr8x8_32(lv[sb], out[8 * i + sb].q);
+        for (int sb = 0; sb < 8; sb++) {
+            sw_nibbles(blk, offsetof(block_iq4_xs, qs) + 16 * (size_t)sb, out[8 * i + sb].q);
+            #pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) out[8 * i + sb].q[g] = _mm256_shuffle_epi8(tab, out[8 * i + sb].q[g]);
+        }
         tr8x8_32(fv, t);
         for (int sb = 0; sb < 8; sb++) {
             out[8 * i + sb].f = _mm256_castsi256_ps(t[sb]);
