@@ -281,6 +281,30 @@ static void test_softcap(const cpu_kernels *ref, const cpu_kernels *k) {
     CHECK_MSG(worst <= 1e-6 && b[0] == 0.0f, "%s softcap: relative error %.3g", k->isa, worst);
 }
 
+/* Attention's softmax against the scalar one (expf, sum in double): 1e-6 relative per
+ * element, plus 1e-30 absolute (the SIMD exp is clamped at -87: e^-100 comes out 1e-38,
+ * not 4e-44). Lengths with and without a tail; scores within +-30, one row with an
+ * outlier 200 above the rest (all others underflow) and one of equal scores. */
+static void test_softmax(const cpu_kernels *ref, const cpu_kernels *k) {
+    static const int lens[] = {1, 7, 8, 9, 33, 512, 4099};
+    static float a[4099], b[4099];
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+        for (int kind = 0; kind < 3; kind++) {
+            const int n = lens[li];
+            for (int i = 0; i < n; i++) a[i] = b[i] = kind == 2 ? 1.5f : 30.0f * frand();
+            if (kind == 1) a[n / 2] = b[n / 2] = 230.0f;
+            ref->softmax(a, n);
+            k->softmax(b, n);
+            int ok = 1;
+            double total = 0;
+            for (int i = 0; i < n; i++) {
+                ok &= fabsf(a[i] - b[i]) <= 1e-6f * a[i] + 1e-30f;
+                total += b[i];
+            }
+            CHECK_MSG(ok && fabs(total - 1.0) < 1e-5, "%s softmax n=%d kind %d: sum %.9g", k->isa, n, kind, total);
+        }
+}
+
 /* The Q8_0 KV-cache entries. to_q8 bit-identical to the reference and to dtype.c's
  * quantize_row (GGUF's bytes) on random rows of several magnitudes plus blocks that hit
  * the corners: exact .5 ties of x/d, a zero block, a tiny block whose scale is an F16
@@ -496,6 +520,7 @@ int main(void) {
         test_kv_q8(ref, k);
         test_attn(ref, k);
         test_softcap(ref, k);
+        test_softmax(ref, k);
         test_peak(k);
         test_read_sum(ref, k);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {

@@ -271,6 +271,18 @@ static void softcap(float *x, int64_t n, float c) {
     for (int64_t i = 0; i < n; i++) x[i] = c * tanhf(x[i] / c);
 }
 
+static void softmax(float *x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; i++) mx = fmaxf(mx, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+}
+
 static uint64_t read_sum(const uint64_t *p, int64_t n) {
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int64_t i = 0;
@@ -322,4 +334,5 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->attn_wsum_q8 = attn_wsum_q8;
     k->gelu_mul = gelu_mul;
     k->softcap = softcap;
+    k->softmax = softmax;
 }

@@ -17,6 +17,7 @@
 #ifndef G4_KERNELS_X86_INT8_H
 #define G4_KERNELS_X86_INT8_H
 
+#include <stdalign.h>
 #include <string.h>
 
 static inline float hsum256(__m256 v) {
@@ -925,6 +926,38 @@ static uint64_t x86_read_sum(const uint64_t *p, int64_t n) {
     return s;
 }
 
+/* kernels.h's softmax: a vector max, exp8 (clamped at -87: a score that far below the
+ * maximum weighs 1e-38 instead of 0), the sum in two double vectors, a scale. */
+static inline void x86_softmax(float *x, int64_t n) {
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    alignas(32) float m8[8];
+    _mm256_store_ps(m8, mv);
+    float mx = -INFINITY;
+    for (int j = 0; j < 8; j++) mx = m8[j] > mx ? m8[j] : mx;
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const __m256 mb = _mm256_set1_ps(mx);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    alignas(32) double d4[4];
+    _mm256_store_pd(d4, _mm256_add_pd(s0, s1));
+    double sum = d4[0] + d4[1] + d4[2] + d4[3];
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    const __m256 iv = _mm256_set1_ps(inv);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), iv));
+    for (; i < n; i++) x[i] *= inv;
+}
+
 static inline void x86_fill_shared(cpu_kernels *k) {
     k->quantize_a8s = x86_quantize_a8s;
     k->read_sum = x86_read_sum;
@@ -932,6 +965,7 @@ static inline void x86_fill_shared(cpu_kernels *k) {
     k->to_f16 = x86_to_f16;
     k->gelu_mul = x86_gelu_mul;
     k->softcap = x86_softcap;
+    k->softmax = x86_softmax;
 }
 
 /* One element of a float-type weight row (the tails of the float kernels). */

@@ -347,18 +347,7 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
             scores(sc + (j - j0), nw, qh, G, kr, stride, len, D);
             j += len;
         }
-        for (int32_t g = 0; g < G; g++) { /* softmax: max-subtracted expf, the sum in double */
-            float *sg = sc + (size_t)g * (size_t)nw, mx = -INFINITY;
-            for (int32_t j = 0; j < nw; j++) mx = fmaxf(mx, sg[j]);
-            double sum = 0.0;
-            for (int32_t j = 0; j < nw; j++) {
-                const float e = expf(sg[j] - mx);
-                sg[j] = e;
-                sum += e;
-            }
-            const float inv = (float)(1.0 / sum);
-            for (int32_t j = 0; j < nw; j++) sg[j] *= inv;
-        }
+        for (int32_t g = 0; g < G; g++) k->softmax(sc + (size_t)g * (size_t)nw, nw);
         memset(oh, 0, (size_t)G * (size_t)D * sizeof *oh);
         for (int32_t j = j0; j <= p;) {
             const int32_t slot = j % kv->capacity, len = G4_MIN(p - j + 1, kv->capacity - slot);
