@@ -25,6 +25,16 @@ expect 2 "convert with an unknown type" -- $G4 convert tests/data/micro "$tmp/x.
 expect 1 "convert into a missing directory" -- $G4 convert tests/data/micro /nonexistent/dir/x.gguf
 [ ! -e /nonexistent/dir/x.gguf.tmp ] && pass=$((pass + 1)) || fail=$((fail + 1))
 expect 0 "convert" -- $G4 convert tests/data/micro "$tmp/m.gguf" --type q8_0
+# g4 quantize: convert's work in llama-quantize's argument order, the same bytes
+expect 0 "quantize" -- $G4 quantize tests/data/micro "$tmp/mq.gguf" q8_0
+cmp -s "$tmp/m.gguf" "$tmp/mq.gguf" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: quantize and convert --type wrote different files"; }
+expect 2 "quantize without a type" -- $G4 quantize tests/data/micro "$tmp/mq.gguf"
+expect 2 "quantize with an unknown type" -- $G4 quantize tests/data/micro "$tmp/mq.gguf" q9
+# every command answers --help with its usage on stdout and status 0
+for c in run chat serve perplexity inspect convert quantize logits tokenize template synth bench; do
+    expect 0 "$c --help" -- $G4 $c --help
+    grep -q "g4 $c" "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: $c --help printed no usage"; }
+done
 expect 0 "inspect a GGUF" -- $G4 inspect "$tmp/m.gguf" --ctx 1024
 grep -q "format     gguf" "$tmp/out" && grep -q "KV cache" "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: inspect output"; }
 expect 2 "logits with bad token list" -- $G4 logits "$tmp/m.gguf" --tokens 2,x --out "$tmp/l.f32"

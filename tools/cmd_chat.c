@@ -62,13 +62,14 @@ static const char *HELP =
     "  /help             this list;  /bye (or Ctrl-D) leaves;  Ctrl-C stops an answer\n"
     "  \"\"\"               starts and ends a message of several lines\n";
 
-static int usage(void) {
-    fprintf(stderr, "usage: g4 chat PATH [options]\n"
+/* the usage on f: stdout when asked for (--help, status 0), stderr after a mistake (2) */
+static int usage(FILE *f) {
+    fprintf(f, "usage: g4 chat PATH [options]\n"
                     "  --system TEXT    system prompt                  --load FILE      continue a saved conversation\n"
                     "  --on-full drop|refuse   when a turn does not fit: drop the oldest turns (default) or refuse\n"
                     "  --no-history     do not read or write ~/.g4_history\n"
                     GEN_FLAGS_USAGE);
-    return 2;
+    return f == stdout ? 0 : 2;
 }
 
 /* ---- the conversation ------------------------------------------------------------ */
@@ -442,11 +443,11 @@ int cmd_chat(int argc, char **argv) {
             if (!strcmp(v, "drop")) c.drop_on_full = true;
             else if (!strcmp(v, "refuse")) c.drop_on_full = false;
             else { fprintf(stderr, "g4 chat: --on-full takes drop or refuse\n"); return 2; }
-        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
+        } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout);
         else if (a[0] != '-' && !path) path = a;
-        else { fprintf(stderr, "g4 chat: unexpected argument '%s'\n", a); return usage(); }
+        else { fprintf(stderr, "g4 chat: unexpected argument '%s'\n", a); return usage(stderr); }
     }
-    if (!path) return usage();
+    if (!path) return usage(stderr);
     if (gen_load("chat", path, &c.m, &c.tok, c.o.verbose) != 0) return 1;
     gen_opts_finish(&c.o, c.m);
     int rc = 1;

@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int usage(void) {
-    fprintf(stderr, "usage: g4 run PATH \"prompt\" [options]\n"
+/* the usage on f: stdout when asked for (--help, status 0), stderr after a mistake (2) */
+static int usage(FILE *f) {
+    fprintf(f, "usage: g4 run PATH \"prompt\" [options]\n"
                     "  --system TEXT    system prompt                  --raw            no chat format: continue the text\n"
                     GEN_FLAGS_USAGE);
-    return 2;
+    return f == stdout ? 0 : 2;
 }
 
 int cmd_run(int argc, char **argv) {
@@ -35,12 +36,12 @@ int cmd_run(int argc, char **argv) {
         if (r > 0) continue;
         if (!strcmp(a, "--raw")) raw = true;
         else if (!strcmp(a, "--system") && i + 1 < argc) system = argv[++i];
-        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(); return 0; }
+        else if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout);
         else if (a[0] != '-' && !path) path = a;
         else if (a[0] != '-' && !prompt) prompt = a;
-        else { fprintf(stderr, "g4 run: unexpected argument '%s'\n", a); return usage(); }
+        else { fprintf(stderr, "g4 run: unexpected argument '%s'\n", a); return usage(stderr); }
     }
-    if (!path || !prompt) return usage();
+    if (!path || !prompt) return usage(stderr);
 
     g4_error err;
     g4_model *m = NULL;

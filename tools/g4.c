@@ -2,6 +2,7 @@
  *
  *   g4 inspect PATH [--ctx N]                      describe a model
  *   g4 convert SRC OUT.gguf [--type T]             write a GGUF llama.cpp can run
+ *   g4 quantize SRC OUT.gguf TYPE                  the same, in llama-quantize's order
  *   g4 logits PATH --tokens 2,17,99 --out FILE     dump float32 logits [n_tokens, vocab]
  *
  * PATH is a GGUF file or a Hugging Face checkpoint directory. Errors are one line on
@@ -14,41 +15,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Each command's synopsis and what it does: all of them for `g4 help`, one for
+ * `g4 CMD --help` (run, chat and serve print their own, longer help). */
+static const struct { const char *cmd, *text; } commands[] = {
+    {"run", "  g4 run PATH \"prompt\" [--system T] [--think] [--raw] [--max-tokens N] [--temp T] [--seed N] [--verbose]\n"
+            "      stream one answer, in the Gemma 4 chat format (or plain continuation with --raw)\n"},
+    {"chat", "  g4 chat PATH [--system T] [--load FILE] [--think] [--ctx N] [--kv TYPE] [--verbose]\n"
+             "      talk to the model: multi-turn, line editing, /help for commands (save, load, stats)\n"},
+    {"serve", "  g4 serve PATH [--host 127.0.0.1] [--port 8080] [--parallel 4] [--ctx 4096] [--api-key KEY]\n"
+              "      an OpenAI-compatible HTTP server (chat and text completions, streaming, tools); --help for more\n"},
+    {"perplexity", "  g4 perplexity PATH FILE [--ctx 512] [--stride N] [--kl-base PATH2] [--kv T] [--kl-base-kv T]\n"
+                   "      perplexity of a text; with --kl-base, KL divergence and top-1 agreement against another model\n"},
+    {"inspect", "  g4 inspect PATH [--ctx N]\n"
+                "      print variant, hyper-parameters, per-layer table, tensors and a memory estimate\n"},
+    {"convert", "  g4 convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k_m|q4_k|q5_k|q6_k|...]\n"
+                "      write SRC (HF directory or GGUF) as a GGUF that llama.cpp runs (default f16)\n"},
+    {"quantize", "  g4 quantize SRC OUT.gguf TYPE\n"
+                 "      the same as convert --type TYPE, in llama-quantize's argument order (e.g. q4_k_m)\n"},
+    {"logits", "  g4 logits PATH --tokens ID,ID,... --out FILE [--ctx N] [--greedy N]\n"
+               "      write float32 logits, row-major [n_tokens, vocab], one row per input position;\n"
+               "      --greedy N also prints the N greedy next token ids\n"},
+    {"tokenize", "  g4 tokenize PATH \"text\" [--ids] [--file F] [--special]\n"
+                 "      token ids and pieces (PATH: a model, a vocabulary GGUF or an HF directory)\n"},
+    {"template", "  g4 template PATH --messages FILE [--tools FILE] [--think]\n"
+                 "      the prompt g4 feeds the model for OpenAI-style messages (JSON)\n"},
+    {"synth", "  g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type T]\n"
+              "      write a random-weight GGUF with a released variant's shapes (a benchmark subject)\n"},
+    {"bench", "  g4 bench PATH [-t THREADS] [-r REPS] [-p 512] [-n 128] [-d DEPTH] [--kv TYPE] [--json]\n"
+              "      prefill / decode / time-to-first-token speed, as fractions of measured machine limits\n"},
+};
+
 static int usage(FILE *f) {
-    fprintf(f,
-            "g4 %s - Gemma 4 inference, offline\n"
-            "\n"
-            "usage:\n"
-            "  g4 run PATH \"prompt\" [--system T] [--think] [--raw] [--max-tokens N] [--temp T] [--seed N] [--verbose]\n"
-            "      stream one answer, in the Gemma 4 chat format (or plain continuation with --raw)\n"
-            "  g4 chat PATH [--system T] [--load FILE] [--think] [--ctx N] [--kv TYPE] [--verbose]\n"
-            "      talk to the model: multi-turn, line editing, /help for commands (save, load, stats)\n"
-            "  g4 serve PATH [--host 127.0.0.1] [--port 8080] [--parallel 4] [--ctx 4096] [--api-key KEY]\n"
-            "      an OpenAI-compatible HTTP server (chat and text completions, streaming, tools); --help for more\n"
-            "  g4 perplexity PATH FILE [--ctx 512] [--stride N] [--kl-base PATH2] [--kv T] [--kl-base-kv T]\n"
-            "      perplexity of a text; with --kl-base, KL divergence and top-1 agreement against another model\n"
-            "  g4 inspect PATH [--ctx N]\n"
-            "      print variant, hyper-parameters, per-layer table, tensors and a memory estimate\n"
-            "  g4 convert SRC OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k_m|q4_k|q5_k|q6_k|...]\n"
-            "      write SRC (HF directory or GGUF) as a GGUF that llama.cpp runs (default f16)\n"
-            "  g4 logits PATH --tokens ID,ID,... --out FILE [--ctx N] [--greedy N]\n"
-            "      write float32 logits, row-major [n_tokens, vocab], one row per input position;\n"
-            "      --greedy N also prints the N greedy next token ids\n"
-            "  g4 tokenize PATH \"text\" [--ids] [--file F] [--special]\n"
-            "      token ids and pieces (PATH: a model, a vocabulary GGUF or an HF directory)\n"
-            "  g4 template PATH --messages FILE [--tools FILE] [--think]\n"
-            "      the prompt g4 feeds the model for OpenAI-style messages (JSON)\n"
-            "  g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type T]\n"
-            "      write a random-weight GGUF with a released variant's shapes (a benchmark subject)\n"
-            "  g4 bench PATH [-t THREADS] [-r REPS] [-p 512] [-n 128] [--kv TYPE] [--json]\n"
-            "      prefill / decode / time-to-first-token speed, as fractions of measured machine limits\n"
-            "  g4 version\n"
-            "\n"
-            "PATH is a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).\n"
-            "run, chat, serve, perplexity and bench take --kv f16|f32|q8_0: the KV cache as IEEE half (the\n"
-            "default), float32 (exact, 2x the memory) or Q8_0 (0.53x); --kv-f32 is --kv f32.\n",
-            G4_VERSION);
+    fprintf(f, "g4 %s - Gemma 4 inference, offline\n\nusage:\n", G4_VERSION);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) fputs(commands[i].text, f);
+    fputs("  g4 version\n"
+          "\n"
+          "PATH is a GGUF file or a Hugging Face checkpoint directory (config.json + safetensors).\n"
+          "run, chat, serve, perplexity and bench take --kv f16|f32|q8_0: the KV cache as IEEE half (the\n"
+          "default), float32 (exact, 2x the memory) or Q8_0 (0.53x); --kv-f32 is --kv f32.\n",
+          f);
     return f == stderr ? 2 : 0;
+}
+
+/* `g4 CMD --help` / `-h` for the commands without a help of their own: their entry above. */
+static bool command_help(const char *cmd, int argc, char **argv) {
+    bool asked = false;
+    for (int i = 0; i < argc; i++) asked |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+    if (!asked) return false;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(commands[i].cmd, cmd)) {
+            printf("usage:\n%s", commands[i].text);
+            return true;
+        }
+    return false;
 }
 
 static int fail(const char *cmd, const g4_error *err) {
@@ -111,6 +130,16 @@ static int cmd_convert(int argc, char **argv) {
     if (st != G4_OK) return fail("convert", &err);
     fprintf(stderr, "wrote %s (%s)\n", dst, type);
     return 0;
+}
+
+/* g4 quantize SRC OUT.gguf TYPE: convert with the type last, as llama-quantize takes it. */
+static int cmd_quantize(int argc, char **argv) {
+    if (argc != 3 || argv[0][0] == '-' || argv[1][0] == '-' || argv[2][0] == '-') {
+        fprintf(stderr, "g4 quantize: usage: g4 quantize SRC OUT.gguf TYPE (a type of g4 convert --type, e.g. q4_k_m)\n");
+        return 2;
+    }
+    char *args[4] = {argv[0], argv[1], "--type", argv[2]};
+    return cmd_convert(4, args);
 }
 
 static int cmd_logits(int argc, char **argv) {
@@ -189,8 +218,10 @@ done:
 int main(int argc, char **argv) {
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
+    if (strcmp(cmd, "run") && strcmp(cmd, "chat") && strcmp(cmd, "serve") && command_help(cmd, argc - 2, argv + 2)) return 0;
     if (!strcmp(cmd, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 2, argv + 2);
     if (!strcmp(cmd, "logits")) return cmd_logits(argc - 2, argv + 2);
     if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(cmd, "chat")) return cmd_chat(argc - 2, argv + 2);
