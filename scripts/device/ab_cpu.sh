@@ -22,13 +22,14 @@ done
 tail -n 3 "$OUT/test_kernels.txt"
 # FORCE=1: kab.sh refuses tables whose kernels.h differs; set it (KAB_FORCE=1) only when
 # the change keeps the struct's prefix (e.g. a field added at the end)
+# KAB_SHAPES="q4_0 1536 512 32;q4_1 1536 512 32" replaces the default shapes
+SHAPES=${KAB_SHAPES:-"q4_0 1536 512 64;q4_k 1536 512 64;q6_k 1536 512 64;q8_0 1536 512 64;\
+q4_0 1536 256 1 300;q4_k 1536 256 1 300;q5_k 1536 256 1 300;q6_k 1536 256 1 300;\
+q4_0 1536 60000 1 6;q4_k 1536 60000 1 6;q6_k 1536 60000 1 6;q8_0 1536 60000 1 6;\
+q4_0 2816 1408 2 20;q4_k 2816 1408 2 20;q4_k 2816 1408 4 20;q4_k 2816 20000 4 6;\
+q5_0 704 2816 2 20;q5_0 704 80000 2 6;q5_0 704 2816 32 20"}
 for isa in avx512 avx2; do
-    (cd /tmp/new && FORCE=${KAB_FORCE:-0} sh scripts/kab.sh /tmp/old $isa -- \
-        "q4_0 1536 512 64" "q4_k 1536 512 64" "q6_k 1536 512 64" "q8_0 1536 512 64" \
-        "q4_0 1536 256 1 300" "q4_k 1536 256 1 300" "q5_k 1536 256 1 300" "q6_k 1536 256 1 300" \
-        "q4_0 1536 60000 1 6" "q4_k 1536 60000 1 6" "q6_k 1536 60000 1 6" "q8_0 1536 60000 1 6" \
-        "q4_0 2816 1408 2 20" "q4_k 2816 1408 2 20" "q4_k 2816 1408 4 20" "q4_k 2816 20000 4 6" \
-        "q5_0 704 2816 2 20" "q5_0 704 80000 2 6" "q5_0 704 2816 32 20") || true
+    (cd /tmp/new && IFS=';' && set -f && FORCE=${KAB_FORCE:-0} sh scripts/kab.sh /tmp/old $isa -- $SHAPES) || true
 done > "$OUT/kab.txt" 2>&1
 cat "$OUT/kab.txt"
 for rep in 1 2; do
