@@ -380,6 +380,56 @@ static void test_driver(void) {
     cpu_ctx_free(c);
 }
 
+/* cpu_matvec_many against one cpu_matmul per matrix: matrices of several types (all three
+ * activation formats), widths and row counts (1 row; rows that do not split evenly by
+ * bytes), inputs shared and not, 1-4 threads; every output row written once and nothing
+ * past it. A context whose activation buffer holds 64 blocks takes the first set in one
+ * job and falls back to one matmul per matrix for the second (6 distinct 512-wide inputs). */
+static void test_matvec_many(void) {
+    enum { NI = 7, MAXR = 70 };
+    static const int32_t types[NI] = {G4_DTYPE_Q4_0, QT_Q6_K, G4_DTYPE_F16, QT_Q4_K, G4_DTYPE_Q8_0, QT_Q5_0, G4_DTYPE_Q4_0};
+    static const int64_t rows[NI] = {37, 5, 11, 64, 3, 1, 70}, cols[NI] = {256, 256, 96, 512, 256, 256, 512};
+    static const int xin[NI] = {0, 0, 1, 2, 0, 3, 2}; /* which input each matrix takes */
+    static float xs[6][512], y0[NI][MAXR + 1], y1[NI][MAXR + 1];
+    uint8_t *w[NI];
+    mat m[NI];
+    for (int i = 0; i < NI; i++) {
+        uint64_t rb;
+        dtype_row_bytes(types[i], cols[i], &rb);
+        w[i] = malloc(rb * (size_t)rows[i]);
+        float row[512];
+        for (int64_t r = 0; r < rows[i]; r++) {
+            for (int64_t c = 0; c < cols[i]; c++) row[c] = frand();
+            quantize_row(types[i], row, w[i] + r * rb, cols[i]);
+        }
+        m[i] = (mat){w[i], types[i], rows[i], cols[i], rb};
+    }
+    for (int v = 0; v < 6; v++)
+        for (int c = 0; c < 512; c++) xs[v][c] = frand();
+    for (int threads = 1; threads <= 4; threads++)
+        for (int set = 0; set < 2; set++) {
+            cpu_ctx *c = cpu_ctx_create(threads, 512, 4);
+            CHECK(c != NULL);
+            if (!c) return;
+            cpu_matvec_item it[NI];
+            for (int i = 0; i < NI; i++) {
+                const float *x = set == 0 ? xs[xin[i]] : xs[i % 6]; /* set 1: 6 distinct inputs */
+                for (int r = 0; r <= MAXR; r++) y0[i][r] = y1[i][r] = -7.0f;
+                cpu_matmul(c, y0[i], &m[i], x, 1);
+                it[i] = (cpu_matvec_item){y1[i], &m[i], x};
+            }
+            cpu_matvec_many(c, it, NI);
+            int ok = 1;
+            for (int i = 0; i < NI; i++) {
+                for (int64_t r = 0; r < rows[i]; r++) ok &= fabsf(y0[i][r] - y1[i][r]) <= 1e-5f * (fabsf(y0[i][r]) + 1.0f);
+                for (int64_t r = rows[i]; r <= MAXR; r++) ok &= y1[i][r] == -7.0f;
+            }
+            CHECK_MSG(ok, "cpu_matvec_many, %d threads, input set %d, differs from cpu_matmul", threads, set);
+            cpu_ctx_free(c);
+        }
+    for (int i = 0; i < NI; i++) free(w[i]);
+}
+
 static int hits[10007];
 static void mark(void *arg, int64_t i0, int64_t i1, int thread) {
     (void)arg; (void)thread;
@@ -540,6 +590,7 @@ int main(void) {
     test_peak(ref);
     test_read_sum(ref, ref);
     test_driver();
+    test_matvec_many();
     test_pool();
     return test_report("test_kernels");
 }

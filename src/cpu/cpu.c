@@ -84,6 +84,68 @@ static void quantize_rows(void *arg, int64_t t0, int64_t t1, int thread) {
     }
 }
 
+/* cpu_matvec_many: MV_MAX matrices at most per job (a token's q, k, v; gate, up; up to
+ * 64 experts' matrices) */
+#define MV_MAX 64
+
+typedef struct mv_job {
+    cpu_ctx *c;
+    const cpu_matvec_item *items;
+    const void *xq[MV_MAX]; /* each item's activations as its kernel takes them */
+    int64_t ldx[MV_MAX];    /* ... and their row bytes */
+    uint64_t start[MV_MAX + 1]; /* item i's rows are bytes [start[i], start[i + 1]) of the whole */
+    int count;
+} mv_job;
+
+/* Thread `thread`'s share: bytes [total t / T, total (t + 1) / T) of the concatenated
+ * matrices, cut at row boundaries (a row goes to the thread its first byte falls to). */
+static void mv_part(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)t1;
+    const mv_job *j = arg;
+    const int T = j->c->n_threads;
+    const uint64_t total = j->start[j->count], b0 = total * (uint64_t)t0 / (uint64_t)T,
+                   b1 = total * (uint64_t)(t0 + 1) / (uint64_t)T;
+    float *scratch = j->c->scratch + (int64_t)thread * j->c->scratch_floats;
+    for (int i = 0; i < j->count; i++) {
+        if (j->start[i + 1] <= b0 || j->start[i] >= b1) continue;
+        const mat *w = j->items[i].w;
+        /* rows whose first byte lies in [b0, b1) */
+        const uint64_t rb = w->row_bytes, lo = b0 > j->start[i] ? b0 - j->start[i] : 0, hi = b1 - j->start[i];
+        const int64_t r0 = (int64_t)((lo + rb - 1) / rb), r1 = G4_MIN(w->rows, (int64_t)((hi + rb - 1) / rb));
+        if (r0 < r1) j->c->k->matmul[w->type](j->items[i].y, w->rows, w, r0, r1, j->xq[i], j->ldx[i], 1, scratch);
+    }
+}
+
+void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
+    mv_job j = {.c = c, .items = items, .count = count};
+    int64_t used = 0; /* xq blocks taken */
+    bool fits = count <= MV_MAX;
+    for (int i = 0; fits && i < count; i++) {
+        const mat *w = items[i].w;
+        const act_format fmt = c->k->act[w->type];
+        j.start[i + 1] = j.start[i] + (uint64_t)w->rows * w->row_bytes;
+        if (fmt == ACT_F32) { j.xq[i] = items[i].x; j.ldx[i] = w->cols * (int64_t)sizeof(float); continue; }
+        int same = -1; /* an earlier item with this input in this format */
+        for (int q = 0; q < i && same < 0; q++)
+            if (items[q].x == items[i].x && c->k->act[items[q].w->type] == fmt && items[q].w->cols == w->cols) same = q;
+        const int64_t nb = w->cols / 32;
+        j.ldx[i] = nb * (int64_t)(fmt == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
+        if (same >= 0) { j.xq[i] = j.xq[same]; continue; }
+        if (used + nb > c->xq_blocks) { fits = false; break; }
+        void *dst = (char *)c->xq + (size_t)used * G4_MAX(sizeof(block_a8), sizeof(block_a16));
+        if (fmt == ACT_A16) c->k->quantize_a16(items[i].x, dst, w->cols);
+        else if (fmt == ACT_A8S) c->k->quantize_a8s(items[i].x, dst, w->cols);
+        else c->k->quantize_a8(items[i].x, dst, w->cols);
+        j.xq[i] = dst;
+        used += nb;
+    }
+    if (!fits) { /* more inputs than the activation buffer holds */
+        for (int i = 0; i < count; i++) cpu_matmul(c, items[i].y, items[i].w, items[i].x, 1);
+        return;
+    }
+    pool_run(c->pool, mv_part, &j, c->n_threads, 0);
+}
+
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
     mm_job j = {.c = c, .y = y, .w = w, .x = x, .ldx = w->cols * (int64_t)sizeof(float), .n = n, .fn = c->k->matmul[w->type]};
     const act_format fmt = c->k->act[w->type];

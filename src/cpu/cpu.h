@@ -27,6 +27,14 @@ void cpu_ctx_free(cpu_ctx *c);
 /* y[t][r] = dot(W[r], x[t]) for all rows of w and t < n; y is (n, w->rows), x (n, w->cols). */
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n);
 
+/* One token through several matrices as one parallel job (decode): y_i = W_i x_i. A
+ * decode step is a few hundred matvecs, each ending with the threads waiting for the
+ * slowest; the matrices of one step that do not depend on each other (q / k / v, gate /
+ * up, a token's experts) pay that once. Each distinct x_i is quantized once; the rows of
+ * all the matrices are split among the threads by bytes. */
+typedef struct cpu_matvec_item { float *y; const mat *w; const float *x; } cpu_matvec_item;
+void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count);
+
 /* Runs fn over [0, n) on the pool (see pool_run); `thread` indexes per-thread scratch. */
 void cpu_parallel(cpu_ctx *c, pool_fn fn, void *arg, int64_t n, int64_t grain);
 

@@ -13,6 +13,15 @@ static inline void ops_matmul(cpu_ctx *c, float *y, const mat *w, const float *x
     cpu_matmul(c, y, w, x, n);
 }
 
+/* y_i = W_i x_i for count matrices whose inputs do not depend on each other's outputs,
+ * n rows each: one parallel job for a decode step (cpu_matvec_many), one matmul after
+ * another for a prompt. */
+static inline void ops_matmul_many(cpu_ctx *c, const cpu_matvec_item *items, int count, int64_t n) {
+    if (n == 1) cpu_matvec_many(c, items, count);
+    else
+        for (int i = 0; i < count; i++) cpu_matmul(c, items[i].y, items[i].w, items[i].x, n);
+}
+
 /* y = x / sqrt(mean(x^2) + eps) * w  (w NULL: no weight), over n elements; y may be x. */
 void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
 

@@ -442,12 +442,12 @@ static void attention_block(g4_session *s, int32_t l, int32_t n) {
     heads_job hj = {s, l, freq, s->rope_cs[tab]};
 
     norm_rows(s, s->h, s->x, w->attn_norm, NULL, n);
-    ops_matmul(s->cpu, s->q, &w->wq, s->h, n);
+    const bool own_kv = lc->kv_source == l; /* else the layer reads a donor layer's cache */
+    const cpu_matvec_item qkv[3] = {{s->q, &w->wq, s->h}, {s->k, &w->wk, s->h}, {s->v, &w->wv, s->h}};
+    ops_matmul_many(s->cpu, qkv, own_kv ? (lc->has_v ? 3 : 2) : 1, n);
     cpu_parallel(s->cpu, q_heads, &hj, (int64_t)n * hp->n_head, 16);
-    if (lc->kv_source == l) {
-        ops_matmul(s->cpu, s->k, &w->wk, s->h, n);
-        if (lc->has_v) ops_matmul(s->cpu, s->v, &w->wv, s->h, n);
-        else memcpy(s->v, s->k, (size_t)((int64_t)n * lc->n_kv_head * D) * sizeof(float)); /* K=V: raw K projection */
+    if (own_kv) {
+        if (!lc->has_v) memcpy(s->v, s->k, (size_t)((int64_t)n * lc->n_kv_head * D) * sizeof(float)); /* K=V: raw K projection */
         cpu_parallel(s->cpu, kv_rows, &hj, n, 2);
     }
     attention(s, l, n);
@@ -458,8 +458,8 @@ static void attention_block(g4_session *s, int32_t l, int32_t n) {
 /* Dense GeGLU MLP: out[t] = Wd (gelu(Wg u[t]) * Wu u[t]) for n rows of u. */
 static void mlp(g4_session *s, float *out, const mat *gate, const mat *up, const mat *down, const float *u, int32_t n) {
     const int64_t F = gate->rows;
-    ops_matmul(s->cpu, s->g, gate, u, n);
-    ops_matmul(s->cpu, s->u, up, u, n);
+    const cpu_matvec_item gu[2] = {{s->g, gate, u}, {s->u, up, u}};
+    ops_matmul_many(s->cpu, gu, 2, n);
     s->cpu->k->gelu_mul(s->g, s->u, (int64_t)n * F);
     ops_matmul(s->cpu, out, down, s->g, n);
 }
@@ -473,6 +473,39 @@ static void mlp(g4_session *s, float *out, const mat *gate, const mat *up, const
  * experts about 32 rows, which the int8 prefill kernels take as a tile, where one matvec
  * per token and expert re-read every expert's weights for every token). Per row, the
  * experts' contributions are added in expert order (decode and prefill alike). */
+/* One token's k chosen experts (slots sel / gate, from moe_rows) as two parallel jobs,
+ * all the gate-ups and then all the down-projections, instead of 2k matmuls that each
+ * end with the threads waiting for the slowest (26B-A4B decode: 16 per layer).
+ * Contributions are added in expert order, as moe_rows does. */
+static void moe_token(g4_session *s, const layer_weights *w, const float *u2, float *out, int32_t k) {
+    const int64_t H = s->m->hp.n_embd, FE = s->m->hp.n_ff_expert;
+    const int32_t *sel = s->moe_sel;
+    int32_t order[64]; /* slots by expert id */
+    for (int32_t j = 0; j < k; j++) {
+        int32_t i = j;
+        for (; i > 0 && sel[order[i - 1]] > sel[j]; i--) order[i] = order[i - 1];
+        order[i] = j;
+    }
+    mat gu[64], dn[64];
+    cpu_matvec_item it[64] = {{0}};
+    for (int32_t i = 0; i < k; i++) {
+        gu[i] = mat_index(w->exp_gate_up, sel[order[i]]);
+        it[i] = (cpu_matvec_item){s->g + i * 2 * FE, &gu[i], u2}; /* FE gate values, then FE up */
+    }
+    cpu_matvec_many(s->cpu, it, k);
+    for (int32_t i = 0; i < k; i++) {
+        s->cpu->k->gelu_mul(s->g + i * 2 * FE, s->g + i * 2 * FE + FE, FE);
+        dn[i] = mat_index(w->exp_down, sel[order[i]]);
+        it[i] = (cpu_matvec_item){s->moe_y + i * H, &dn[i], s->g + i * 2 * FE};
+    }
+    cpu_matvec_many(s->cpu, it, k);
+    memset(out, 0, (size_t)H * sizeof *out);
+    for (int32_t i = 0; i < k; i++) {
+        const float g = s->moe_gate[order[i]];
+        for (int64_t c = 0; c < H; c++) out[c] += g * s->moe_y[i * H + c];
+    }
+}
+
 static void moe_rows(g4_session *s, const layer_weights *w, const float *r, const float *u2, float *out, int32_t n) {
     const g4_hparams *hp = &s->m->hp;
     const int64_t H = hp->n_embd, E = hp->n_expert, FE = hp->n_ff_expert;
@@ -508,6 +541,10 @@ static void moe_rows(g4_session *s, const layer_weights *w, const float *r, cons
             gate[j] = gate[j] / gsum * w->expert_scale[sel[j]];
             s->moe_count[sel[j] + 1]++;
         }
+    }
+    if (n == 1 && k <= s->n_ubatch) { /* g, u and moe_y hold n_ubatch rows: k of them here */
+        moe_token(s, w, u2, out, k);
+        return;
     }
     /* counting sort of the (row, slot) pairs by expert: group e is moe_rows[count[e] ..
      * count[e + 1]), rows in increasing order */
