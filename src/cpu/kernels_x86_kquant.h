@@ -231,7 +231,42 @@ KQ_ALWAYS_INLINE void k45_sw_unpack(const mat *w, int64_t r, sw_block *out, cons
     }
 }
 
-static void q4_K_sw_unpack(const mat *w, int64_t r, sw_block *out) { k45_sw_unpack(w, r, out, 0); }
+/* Q4_K's levels need no fifth bit, so its unpacker transposes the packed bytes
+ * (kernels_x86_int8.h's sw_nibbles): dword k of a sub-block pair's 32 bytes holds group k
+ * of both sub-blocks (low nibbles: the even one), so each 16 bytes of the 8 rows give 4
+ * groups of two sub-blocks, against a transpose of split bytes per sub-block. */
+static void q4_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+    const int64_t nsb = w->cols / QK_K;
+    for (int64_t i = 0; i < nsb; i++) {
+        const uint8_t *blk[SW_ROWS];
+        for (int j = 0; j < SW_ROWS; j++) blk[j] = w->data + (uint64_t)(r + j) * w->row_bytes + i * sizeof(block_q4_K);
+        #pragma GCC unroll 8
+        for (int h = 0; h < 8; h++) { /* sub-blocks 2p, 2p + 1 (p = h / 2), groups 4 (h % 2) .. + 3 */
+            __m256i q[8];
+            sw_nibbles(blk, offsetof(block_q4_K, qs) + 16 * (size_t)h, q);
+            const int p = h / 2, g = 4 * (h % 2);
+            #pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                out[8 * i + 2 * p].q[g + k] = q[k];
+                out[8 * i + 2 * p + 1].q[g + k] = q[k + 4];
+            }
+        }
+        __m256i fv[SW_ROWS], ov[SW_ROWS], t[8];
+        for (int j = 0; j < SW_ROWS; j++) {
+            __m256 sc, m;
+            k4_scales(blk[j] + 4, &sc, &m);
+            uint16_t d, dmin;
+            memcpy(&d, blk[j], 2);
+            memcpy(&dmin, blk[j] + 2, 2);
+            fv[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(d)), sc));
+            ov[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(dmin)), m));
+        }
+        tr8x8_32(fv, t);
+        for (int sb = 0; sb < 8; sb++) out[8 * i + sb].f = _mm256_castsi256_ps(t[sb]);
+        tr8x8_32(ov, t);
+        for (int sb = 0; sb < 8; sb++) out[8 * i + sb].o = _mm256_castsi256_ps(t[sb]);
+    }
+}
 static void q5_K_sw_unpack(const mat *w, int64_t r, sw_block *out) { k45_sw_unpack(w, r, out, 1); }
 
 
