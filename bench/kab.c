@@ -5,7 +5,8 @@
  * gain that an A/B in one process showed to be nothing); interleaved calls see the same
  * machine. scripts/kab.sh builds it against a git revision. Not a test.
  *   kab TYPE COLS ROWS TOKENS [REPS]   (TOKENS 1: decode, the matvec path)
- *   KAB_CHUNK=N: rows in calls of N (cpu.c's prefill work items are 64 rows) */
+ *   KAB_CHUNK=N: rows in calls of N (cpu.c's prefill work items are 64 rows)
+ *   KAB_TILE=T (and KAB_TILE_BASE=T for the base table): tokens in tiles of T per call */
 #include "cpu/kernels.h"
 #include "dtype.h"
 #include "quant/quant.h"
@@ -32,11 +33,19 @@ int main(int argc, char **argv) {
     int32_t type = -1;
     for (int32_t t = 0; t < 40; t++)
         if (g4_dtype_name(t) && !strcasecmp(g4_dtype_name(t), argv[1])) type = t;
+    /* KAB_CHUNK=64: rows in calls of 64, as cpu.c hands them to the threads in prefill */
+    const char *ce = getenv("KAB_CHUNK");
+    const int64_t chunk = ce && atoll(ce) > 0 ? atoll(ce) : rows;
+    /* KAB_TILE=T: tokens in tiles of T within each row chunk (cpu.c's work items);
+     * KAB_TILE_BASE: the base table's tile, to compare two tilings of one table (REV HEAD) */
+    const char *te = getenv("KAB_TILE"), *tb = getenv("KAB_TILE_BASE");
+    const int64_t tile_new = te && atoll(te) > 0 ? atoll(te) : n;
+    const int64_t tile[2] = {tb && atoll(tb) > 0 ? atoll(tb) : tile_new, tile_new};
     uint64_t rb;
     /* ACT_A8S rows are ACT_A8 rows too (kernels.h): a base table that wants ACT_A8 takes them */
     const int same_act = type >= 0 && (kb.act[type] == kn.act[type] || (kb.act[type] == ACT_A8 && kn.act[type] == ACT_A8S));
     if (type < 0 || !kn.matmul[type] || !kb.matmul[type] || !same_act || cols <= 0 || rows <= 0 ||
-        n <= 0 || n > KERNEL_TILE_TOKENS || !dtype_row_bytes(type, cols, &rb)) {
+        n <= 0 || tile[0] > KERNEL_TILE_TOKENS || tile[1] > KERNEL_TILE_TOKENS || !dtype_row_bytes(type, cols, &rb)) {
         fprintf(stderr, "kab: %s %lld x %lld, %lld tokens: not comparable\n", argv[1], (long long)rows, (long long)cols, (long long)n);
         return 2;
     }
@@ -63,15 +72,14 @@ int main(int argc, char **argv) {
     const void *xa = kn.act[type] == ACT_F32 ? (const void *)x : xq;
     const int64_t lda = kn.act[type] == ACT_F32 ? cols * (int64_t)sizeof(float) : ldx;
     mat m = {w, type, rows, cols, rb};
-    /* KAB_CHUNK=64: rows in calls of 64, as cpu.c hands them to the threads in prefill */
-    const char *ce = getenv("KAB_CHUNK");
-    const int64_t chunk = ce && atoll(ce) > 0 ? atoll(ce) : rows;
     double best[2] = {1e30, 1e30};
     for (int rep = 0; rep < reps; rep++)
         for (int v = 0; v < 2; v++) {
             const double t0 = bench_now();
             for (int64_t r0 = 0; r0 < rows; r0 += chunk) /* one call, or cpu.c's prefill items */
-                (v ? &kn : &kb)->matmul[type](y[v], rows, &m, r0, r0 + chunk < rows ? r0 + chunk : rows, xa, lda, n, scratch);
+                for (int64_t t0 = 0; t0 < n; t0 += tile[v])
+                    (v ? &kn : &kb)->matmul[type](y[v] + t0 * rows, rows, &m, r0, r0 + chunk < rows ? r0 + chunk : rows,
+                                                  (const char *)xa + t0 * lda, lda, n - t0 < tile[v] ? n - t0 : tile[v], scratch);
             const double dt = bench_now() - t0;
             if (dt < best[v]) best[v] = dt;
         }
