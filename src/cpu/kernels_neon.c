@@ -26,6 +26,7 @@
 #include "kernels_neon_kquant.h"
 #include "kernels_neon_iq4.h"
 #include "kernels_neon_k23.h"
+#include "kernels_neon_vec.h"
 
 /* ---- Int8 block kernels ------------------------------------------------------------ */
 
@@ -352,4 +353,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->attn_wsum_q8 = attn_wsum_q8;
     k->int8_peak = int8_peak;
     k->read_sum = read_sum;
+    k->gelu_mul = neon_gelu_mul;
+    k->softcap = neon_softcap;
+    k->softmax = neon_softmax;
 }
