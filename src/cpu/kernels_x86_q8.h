@@ -19,6 +19,43 @@
 static inline __m256i q8_lo16(const block_q8_0 *b) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->qs)); }
 static inline __m256i q8_hi16(const block_q8_0 *b) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b->qs + 16))); }
 
+/* RB rows x TK (2; 1 works too) tokens from t: each weight block is widened to int16 once for
+ * the TK tokens (a 2-token call, a short prompt's share of a 26B-A4B expert, used to
+ * widen it twice). pf: prefetch the rows ahead (the call's first tokens). */
+static inline __attribute__((always_inline)) void q8_rows_tokens(float *y, int64_t ldy, int64_t r, int rows,
+                                                                 const block_q8_0 *const wr[RB], const void *xv,
+                                                                 int64_t ldx, int64_t t, int64_t nb, uint64_t row_bytes,
+                                                                 int pf, const int TK) {
+    const block_a16 *xb[2] = {(const block_a16 *)((const char *)xv + t * ldx), (const block_a16 *)((const char *)xv + (t + TK - 1) * ldx)};
+    __m256 acc[2][RB];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < RB; i++) acc[k][i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if ((b & 1) == 0 && pf) prefetch_group_ahead(wr[0], row_bytes, b, 2, sizeof(block_q8_0));
+        __m256i xl[2], xh[2];
+        __m256 da[2];
+        #pragma GCC unroll 2
+        for (int k = 0; k < TK; k++) {
+            xl[k] = _mm256_loadu_si256((const __m256i *)xb[k][b].qs);
+            xh[k] = _mm256_loadu_si256((const __m256i *)(xb[k][b].qs + 16));
+            da[k] = _mm256_set1_ps(xb[k][b].d);
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < RB; i++) {
+            const __m256i lo = q8_lo16(&wr[i][b]), hi = q8_hi16(&wr[i][b]);
+            const __m256 f = f16x8(wr[i][b].d);
+            #pragma GCC unroll 2
+            for (int k = 0; k < TK; k++)
+                acc[k][i] = _mm256_fmadd_ps(_mm256_mul_ps(f, da[k]), _mm256_cvtepi32_ps(dot_s16(_mm256_madd_epi16(lo, xl[k]), hi, xh[k])),
+                                            acc[k][i]);
+        }
+    }
+    for (int k = 0; k < TK; k++) {
+        const float out[RB] = {hsum256(acc[k][0]), hsum256(acc[k][1]), hsum256(acc[k][2]), hsum256(acc[k][3])};
+        for (int i = 0; i < rows; i++) y[(t + k) * ldy + r + i] = out[i];
+    }
+}
+
 static void matvec_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                             int64_t n, float *scratch) {
     (void)scratch;
@@ -28,7 +65,10 @@ static void matvec_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int
         const block_q8_0 *wr[RB];
         for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
             wr[i] = (const block_q8_0 *)(w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes);
-        for (int64_t t = 0; t < n; t++) {
+        int64_t t = 0;
+        for (; t + 2 <= n; t += 2) q8_rows_tokens(y, ldy, r, rows, wr, xv, ldx, t, nb, w->row_bytes, t == 0, 2);
+        for (; t < n; t++) { /* one token (decode): the original loop, which the 1-token
+                              * instance of q8_rows_tokens ran at 0.82-0.87x in cache */
             const block_a16 *xb = (const block_a16 *)((const char *)xv + t * ldx);
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
             for (int64_t b = 0; b < nb; b++) {
