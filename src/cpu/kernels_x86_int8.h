@@ -70,7 +70,34 @@ static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, co
         const BLOCK *w1 = (const BLOCK *)((const uint8_t *)w0 + w->row_bytes);                                  \
         const BLOCK *w2 = (const BLOCK *)((const uint8_t *)w1 + w->row_bytes);                                  \
         const BLOCK *w3 = (const BLOCK *)((const uint8_t *)w2 + w->row_bytes);                                  \
-        for (int64_t t = 0; t < n; t++) {                                                                        \
+        const BLOCK *const wr[RB] = {w0, w1, w2, w3};                                                            \
+        int64_t t = 0;                                                                                           \
+        for (; t + 2 <= n; t += 2) { /* token pairs share each block's unpacking and |w| */                     \
+            const block_a8 *xb0 = (const block_a8 *)((const char *)xv + t * ldx);                               \
+            const block_a8 *xb1 = (const block_a8 *)((const char *)xb0 + ldx);                                   \
+            __m256 c0[RB], c1[RB];                                                                               \
+            for (int i = 0; i < RB; i++) c0[i] = c1[i] = _mm256_setzero_ps();                                   \
+            for (int64_t b = 0; b < nb; b++) {                                                                   \
+                if ((b & 1) == 0 && t == 0) prefetch_group_ahead(w0, w->row_bytes, b, 2, sizeof(BLOCK));         \
+                const __m256i x0 = _mm256_loadu_si256((const __m256i *)xb0[b].qs);                               \
+                const __m256i x1 = _mm256_loadu_si256((const __m256i *)xb1[b].qs);                               \
+                const __m256 d0 = _mm256_set1_ps(xb0[b].d), d1 = _mm256_set1_ps(xb1[b].d);                      \
+                _Pragma("GCC unroll 4")                                                                          \
+                for (int i = 0; i < RB; i++) {                                                                   \
+                    const __m256i wv = LOADW(wr[i][b].qs), au = _mm256_abs_epi8(wv);                             \
+                    const __m256 f = _mm256_set1_ps(h2f(wr[i][b].d));                                            \
+                    c0[i] = _mm256_fmadd_ps(_mm256_mul_ps(f, d0),                                                \
+                                            _mm256_cvtepi32_ps(dot_u8s8(au, _mm256_sign_epi8(x0, wv))), c0[i]); \
+                    c1[i] = _mm256_fmadd_ps(_mm256_mul_ps(f, d1),                                                \
+                                            _mm256_cvtepi32_ps(dot_u8s8(au, _mm256_sign_epi8(x1, wv))), c1[i]); \
+                }                                                                                                \
+            }                                                                                                    \
+            for (int i = 0; i < RB; i++) {                                                                       \
+                y[t * ldy + r + i] = hsum256(c0[i]);                                                             \
+                y[(t + 1) * ldy + r + i] = hsum256(c1[i]);                                                       \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (; t < n; t++) {                                                                                     \
             const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);                                \
             __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                          \
             for (int64_t b = 0; b < nb; b++) {                                                                   \
