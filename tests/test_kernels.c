@@ -430,6 +430,55 @@ static void test_matvec_many(void) {
     for (int i = 0; i < NI; i++) free(w[i]);
 }
 
+/* cpu_matmul_rows against one cpu_matmul per item: 5 items over consecutive row ranges of
+ * one 512-wide input (1, 2, 3 and 4 rows, and 300 rows: two token tiles), matrices of 1,
+ * 64, 65 and 130 rows (row chunks and a short last chunk), one activation format (Q4_K,
+ * Q6_K: one job) and mixed (Q4_0 among them: the per-item fallback), 1-3 threads; and a
+ * context whose buffer holds each item but not the whole input (the fallback again). */
+static void test_matmul_rows(void) {
+    enum { NI = 5, COLS = 512, ROWS = 310 };
+    static const int64_t n_of[NI] = {1, 2, 3, 4, 300}, w_rows[NI] = {1, 64, 65, 130, 33};
+    static float x[ROWS * COLS], y0[NI][300 * 130], y1[NI][300 * 130];
+    for (int i = 0; i < ROWS * COLS; i++) x[i] = frand();
+    for (int set = 0; set < 2; set++) {
+        const int32_t types[NI] = {QT_Q4_K, QT_Q6_K, QT_Q4_K, set ? G4_DTYPE_Q4_0 : QT_Q6_K, QT_Q4_K};
+        uint8_t *w[NI];
+        mat m[NI];
+        for (int i = 0; i < NI; i++) {
+            uint64_t rb;
+            dtype_row_bytes(types[i], COLS, &rb);
+            w[i] = malloc(rb * (size_t)w_rows[i]);
+            float row[COLS];
+            for (int64_t r = 0; r < w_rows[i]; r++) {
+                for (int c = 0; c < COLS; c++) row[c] = frand();
+                quantize_row(types[i], row, w[i] + r * rb, COLS);
+            }
+            m[i] = (mat){w[i], types[i], w_rows[i], COLS, rb};
+        }
+        for (int threads = 1; threads <= 3; threads++)
+            for (int small = 0; small < 2; small++) {
+                /* small: every item fits the buffer (callers keep n <= max_tokens), all 310 rows do not */
+                cpu_ctx *c = cpu_ctx_create(threads, COLS, small ? 300 : ROWS);
+                CHECK(c != NULL);
+                if (!c) return;
+                cpu_rows_item it[NI];
+                int64_t row0 = 0;
+                for (int i = 0; i < NI; i++) {
+                    if (!small) cpu_matmul(c, y0[i], &m[i], x + row0 * COLS, n_of[i]); /* small: the big run's */
+                    it[i] = (cpu_rows_item){y1[i], &m[i], row0, n_of[i]};
+                    row0 += n_of[i];
+                }
+                cpu_matmul_rows(c, it, NI, x, row0, COLS);
+                int ok = 1;
+                for (int i = 0; i < NI; i++)
+                    for (int64_t e = 0; e < n_of[i] * w_rows[i]; e++) ok &= fabsf(y0[i][e] - y1[i][e]) <= 1e-5f * (fabsf(y0[i][e]) + 1.0f);
+                CHECK_MSG(ok, "cpu_matmul_rows, set %d, %d threads%s, differs from cpu_matmul", set, threads, small ? ", small buffer" : "");
+                cpu_ctx_free(c);
+            }
+        for (int i = 0; i < NI; i++) free(w[i]);
+    }
+}
+
 static int hits[10007];
 static void mark(void *arg, int64_t i0, int64_t i1, int thread) {
     (void)arg; (void)thread;
@@ -591,6 +640,7 @@ int main(void) {
     test_read_sum(ref, ref);
     test_driver();
     test_matvec_many();
+    test_matmul_rows();
     test_pool();
     return test_report("test_kernels");
 }

@@ -146,6 +146,62 @@ void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
     pool_run(c->pool, mv_part, &j, c->n_threads, 0);
 }
 
+/* cpu_matmul_rows: work item k of the job is (item, row chunk, token tile), items in
+ * order; first[i] is item i's first work item. */
+typedef struct rows_job {
+    cpu_ctx *c;
+    const cpu_rows_item *items;
+    const void *x;    /* the quantized (or float) input rows */
+    int64_t ldx;
+    const int64_t *first; /* count + 1 entries */
+    int count;
+} rows_job;
+
+static void rows_part(void *arg, int64_t k0, int64_t k1, int thread) {
+    const rows_job *j = arg;
+    float *scratch = j->c->scratch + (int64_t)thread * j->c->scratch_floats;
+    for (int64_t k = k0; k < k1; k++) {
+        int lo = 0, hi = j->count - 1; /* the item with first[i] <= k < first[i + 1] */
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) / 2;
+            if (j->first[mid] <= k) lo = mid;
+            else hi = mid - 1;
+        }
+        const int i = lo;
+        const cpu_rows_item *it = &j->items[i];
+        const int64_t n_tiles = (it->n + TOKEN_TILE_MAX - 1) / TOKEN_TILE_MAX, local = k - j->first[i];
+        const int64_t rc = local / n_tiles, tt = local % n_tiles;
+        const int64_t t0 = tt * TOKEN_TILE_MAX, nt = G4_MIN(TOKEN_TILE_MAX, it->n - t0);
+        const int64_t r0 = rc * ROW_CHUNK, r1 = G4_MIN(r0 + ROW_CHUNK, it->w->rows);
+        j->c->k->matmul[it->w->type](it->y + t0 * it->w->rows, it->w->rows, it->w, r0, r1,
+                                     (const char *)j->x + (it->row0 + t0) * j->ldx, j->ldx, nt, scratch);
+    }
+}
+
+void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const float *x, int64_t rows, int64_t cols) {
+    if (count <= 0) return;
+    const act_format fmt = c->k->act[items[0].w->type];
+    bool one_job = count <= 1024 && (fmt == ACT_F32 || rows * (cols / 32) <= c->xq_blocks);
+    for (int i = 0; i < count && one_job; i++) one_job = c->k->act[items[i].w->type] == fmt && items[i].w->cols == cols;
+    if (!one_job) {
+        for (int i = 0; i < count; i++) cpu_matmul(c, items[i].y, items[i].w, x + items[i].row0 * cols, items[i].n);
+        return;
+    }
+    rows_job j = {.c = c, .items = items, .x = x, .ldx = cols * (int64_t)sizeof(float), .count = count};
+    if (fmt != ACT_F32) {
+        q_job q = {c, x, cols, fmt};
+        pool_run(c->pool, quantize_rows, &q, rows, rows >= 2 * c->n_threads ? 1 : rows);
+        j.x = c->xq;
+        j.ldx = (cols / 32) * (int64_t)(fmt == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
+    }
+    int64_t first[1025];
+    first[0] = 0;
+    for (int i = 0; i < count; i++)
+        first[i + 1] = first[i] + (items[i].w->rows + ROW_CHUNK - 1) / ROW_CHUNK * ((items[i].n + TOKEN_TILE_MAX - 1) / TOKEN_TILE_MAX);
+    j.first = first;
+    pool_run(c->pool, rows_part, &j, first[count], 1);
+}
+
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
     mm_job j = {.c = c, .y = y, .w = w, .x = x, .ldx = w->cols * (int64_t)sizeof(float), .n = n, .fn = c->k->matmul[w->type]};
     const act_format fmt = c->k->act[w->type];

@@ -35,6 +35,16 @@ void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n);
 typedef struct cpu_matvec_item { float *y; const mat *w; const float *x; } cpu_matvec_item;
 void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count);
 
+/* Several matrices over consecutive row ranges of one input (prefill of a MoE layer:
+ * each chosen expert over the rows routed to it): item i computes y_i (n_i, w_i->rows) =
+ * W_i x[row0_i .. row0_i + n_i), x being (rows, cols) with every w_i->cols == cols.
+ * x is quantized once and all the items' work goes to the threads as one job (an
+ * expert's matmul of 1-5 rows was a job of its own, ending with a wait each). Falls
+ * back to one cpu_matmul per item where the matrices want different activation formats
+ * or x has more rows than the context's buffer. */
+typedef struct cpu_rows_item { float *y; const mat *w; int64_t row0, n; } cpu_rows_item;
+void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const float *x, int64_t rows, int64_t cols);
+
 /* Runs fn over [0, n) on the pool (see pool_run); `thread` indexes per-thread scratch. */
 void cpu_parallel(cpu_ctx *c, pool_fn fn, void *arg, int64_t n, int64_t grain);
 
