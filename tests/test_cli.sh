@@ -30,6 +30,8 @@ expect 0 "quantize" -- $G4 quantize tests/data/micro "$tmp/mq.gguf" q8_0
 cmp -s "$tmp/m.gguf" "$tmp/mq.gguf" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: quantize and convert --type wrote different files"; }
 expect 2 "quantize without a type" -- $G4 quantize tests/data/micro "$tmp/mq.gguf"
 expect 2 "quantize with an unknown type" -- $G4 quantize tests/data/micro "$tmp/mq.gguf" q9
+# ... but not where --help is an option's value (here a file that does not exist)
+expect 1 "template --messages --help" -- $G4 template tests/data/micro --messages --help
 # every command answers --help with its usage on stdout and status 0
 for c in run chat serve perplexity inspect convert quantize logits tokenize template synth bench; do
     expect 0 "$c --help" -- $G4 $c --help

@@ -383,13 +383,15 @@ static void test_driver(void) {
 /* cpu_matvec_many against one cpu_matmul per matrix: matrices of several types (all three
  * activation formats), widths and row counts (1 row; rows that do not split evenly by
  * bytes), inputs shared and not, 1-4 threads; every output row written once and nothing
- * past it. A context whose activation buffer holds 64 blocks takes the first set in one
- * job and falls back to one matmul per matrix for the second (6 distinct 512-wide inputs). */
+ * past it. The first set shares an input between two A8 matrices and fits the 64-block
+ * activation buffer (one job); the second, 6 distinct inputs against a 48-block buffer,
+ * falls back to one matmul per matrix. */
 static void test_matvec_many(void) {
-    enum { NI = 7, MAXR = 70 };
-    static const int32_t types[NI] = {G4_DTYPE_Q4_0, QT_Q6_K, G4_DTYPE_F16, QT_Q4_K, G4_DTYPE_Q8_0, QT_Q5_0, G4_DTYPE_Q4_0};
-    static const int64_t rows[NI] = {37, 5, 11, 64, 3, 1, 70}, cols[NI] = {256, 256, 96, 512, 256, 256, 512};
-    static const int xin[NI] = {0, 0, 1, 2, 0, 3, 2}; /* which input each matrix takes */
+    enum { NI = 8, MAXR = 70 };
+    static const int32_t types[NI] = {G4_DTYPE_Q4_0, QT_Q6_K, G4_DTYPE_F16, QT_Q4_K, G4_DTYPE_Q8_0, QT_Q5_0, G4_DTYPE_Q4_0, QT_Q5_0};
+    static const int64_t rows[NI] = {37, 5, 11, 64, 3, 1, 70, 9}, cols[NI] = {256, 256, 96, 512, 256, 256, 512, 256};
+    /* which input each matrix takes: items 0 and 7 share x0 in one format (quantized once) */
+    static const int xin[NI] = {0, 0, 1, 2, 0, 3, 2, 0};
     static float xs[6][512], y0[NI][MAXR + 1], y1[NI][MAXR + 1];
     uint8_t *w[NI];
     mat m[NI];
@@ -408,7 +410,8 @@ static void test_matvec_many(void) {
         for (int c = 0; c < 512; c++) xs[v][c] = frand();
     for (int threads = 1; threads <= 4; threads++)
         for (int set = 0; set < 2; set++) {
-            cpu_ctx *c = cpu_ctx_create(threads, 512, 4);
+            /* set 1: a buffer of 3 x 16 blocks, too small for its distinct inputs (the fallback) */
+            cpu_ctx *c = cpu_ctx_create(threads, 512, set ? 3 : 4);
             CHECK(c != NULL);
             if (!c) return;
             cpu_matvec_item it[NI];

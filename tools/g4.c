@@ -59,8 +59,9 @@ static int usage(FILE *f) {
 
 /* `g4 CMD --help` / `-h` for the commands without a help of their own: their entry above. */
 static bool command_help(const char *cmd, int argc, char **argv) {
-    bool asked = false;
-    for (int i = 0; i < argc; i++) asked |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+    bool asked = false; /* not as an option's value: `--messages --help` is a missing file */
+    for (int i = 0; i < argc; i++)
+        asked |= (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) && (i == 0 || argv[i - 1][0] != '-');
     if (!asked) return false;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(commands[i].cmd, cmd)) {

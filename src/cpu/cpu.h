@@ -39,9 +39,10 @@ void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count);
  * each chosen expert over the rows routed to it): item i computes y_i (n_i, w_i->rows) =
  * W_i x[row0_i .. row0_i + n_i), x being (rows, cols) with every w_i->cols == cols.
  * x is quantized once and all the items' work goes to the threads as one job (an
- * expert's matmul of 1-5 rows was a job of its own, ending with a wait each). Falls
- * back to one cpu_matmul per item where the matrices want different activation formats
- * or x has more rows than the context's buffer. */
+ * expert's matmul of 1-5 rows was a job of its own, ending with a wait each). Every
+ * w_i->cols must be cols and every n_i at most the context's max_tokens. Falls back to
+ * one cpu_matmul per item where the matrices want different activation formats, x has
+ * more rows than the context's buffer, or there are more than 1024 items. */
 typedef struct cpu_rows_item { float *y; const mat *w; int64_t row0, n; } cpu_rows_item;
 void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const float *x, int64_t rows, int64_t cols);
 

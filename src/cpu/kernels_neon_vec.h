@@ -9,7 +9,7 @@
 
 #include <math.h>
 
-/* e^z: z = n ln2 + r (ln2 in two parts, |r| <= ln2 / 2), a degree-7 Taylor polynomial in
+/* e^z: z = n ln2 + r (ln2 in two parts, |r| <= ln2 / 2), a degree-6 Taylor polynomial in
  * r, times 2^n built in the exponent bits; z clamped to [-87, 88] (no infinities or
  * denormals: e^-100 comes out 1.6e-38). */
 static inline float32x4_t neon_exp4(float32x4_t z) {

@@ -783,8 +783,9 @@ static inline void x86_to_f16(const float *x, uint16_t *y, int64_t n) {
 /* exp(z) for 8 lanes: z = n ln2 + r with |r| <= ln2/2 (ln2 split in two parts so n ln2
  * is exact), exp(r) by its degree-6 Taylor polynomial (error < 2e-7 relative on that
  * range), times 2^n built in the exponent field. z is clamped to [-87, 88], where 2^n
- * stays a normal float; below -87 the result is ~1e-38 rather than 0, which is all the
- * one caller (a sigmoid's denominator) needs. */
+ * stays a normal float; below -87 the result is ~1e-38 rather than 0. Its callers can
+ * take that: a sigmoid's denominator (GeGLU), tanh above 0.55 (soft-capping), and the
+ * softmax, where a score 87 below the maximum weighs 1e-38 instead of nothing. */
 static inline __m256 exp8(__m256 z) {
     z = _mm256_min_ps(_mm256_max_ps(z, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(1.44269504088896341f)),

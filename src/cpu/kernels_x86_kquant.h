@@ -157,9 +157,10 @@ KQ_ALWAYS_INLINE float k45_head(const uint8_t *blk, float D, __m128i bs, __m256i
 #define KQ_ACT_FLOATS(nsb) (9 * (nsb))
 
 /* RB rows x TK (1 or 2) tokens from token t of the rows-outside loop below: each row's
- * scale bytes, levels and picked sub-block scales are made once for the TK tokens
- * (recomputing them per token made a 2-token call cost twice a decode step's
- * instructions); D / S: the first token's kq_act_s set-up, the next one's follows at
+ * levels and picked sub-block scales are made once for the TK tokens (recomputing them
+ * per token made a 2-token call cost twice a decode step's instructions); the
+ * super-block head (k45_head: scale bytes, d D, the minimums' term) stays per token, as
+ * it takes the token's D and sums; D / S: the first token's kq_act_s set-up, the next one's follows at
  * + KQ_ACT_FLOATS(nsb). pf: prefetch the rows ahead (the group's first tokens). */
 KQ_ALWAYS_INLINE void k45_rows_tokens(float *y, int64_t ldy, int64_t r, int rows, const uint8_t *const wr[RB],
                                       const void *xv, int64_t ldx, int64_t t, const float *D0, int64_t nsb, int64_t bs,

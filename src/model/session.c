@@ -578,6 +578,7 @@ static void moe_rows(g4_session *s, const layer_weights *w, const float *r, cons
             cnt++;
             rows += m;
         }
+        if (!cnt) break; /* cannot happen: top-k sends a token to an expert once, so m <= n <= n_ubatch */
         cpu_matmul_rows(s->cpu, it, cnt, ri, rows, H);
         for (int32_t i = 0; i < rows; i++) { /* gelu(gate) * up, packed to (rows, FE) for the down-projections */
             s->cpu->k->gelu_mul(s->g + (size_t)i * 2 * FE, s->g + (size_t)i * 2 * FE + FE, FE);
