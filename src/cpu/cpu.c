@@ -73,15 +73,34 @@ static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
 
 typedef struct q_job { cpu_ctx *c; const float *x; int64_t cols; act_format fmt; } q_job;
 
+/* bytes of one activation row of cols values in format fmt */
+static int64_t act_row_bytes(act_format fmt, int64_t cols) {
+    return fmt == ACT_F32 ? cols * (int64_t)sizeof(float)
+                          : (cols / 32) * (int64_t)(fmt == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
+}
+
+/* one row x of cols values into dst in format fmt (not ACT_F32) */
+static void act_quantize(const cpu_kernels *k, act_format fmt, const float *x, void *dst, int64_t cols) {
+    if (fmt == ACT_A16) k->quantize_a16(x, dst, cols);
+    else if (fmt == ACT_A8S) k->quantize_a8s(x, dst, cols);
+    else k->quantize_a8(x, dst, cols);
+}
+
 static void quantize_rows(void *arg, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     q_job *q = arg;
-    const int64_t nb = q->cols / 32;
-    for (int64_t t = t0; t < t1; t++) {
-        if (q->fmt == ACT_A16) q->c->k->quantize_a16(q->x + t * q->cols, (block_a16 *)q->c->xq + t * nb, q->cols);
-        else if (q->fmt == ACT_A8S) q->c->k->quantize_a8s(q->x + t * q->cols, (block_a8 *)q->c->xq + t * nb, q->cols);
-        else q->c->k->quantize_a8(q->x + t * q->cols, (block_a8 *)q->c->xq + t * nb, q->cols);
-    }
+    const int64_t rb = act_row_bytes(q->fmt, q->cols);
+    for (int64_t t = t0; t < t1; t++) act_quantize(q->c->k, q->fmt, q->x + t * q->cols, (char *)q->c->xq + t * rb, q->cols);
+}
+
+/* n rows of x (cols wide) as the kernels for format fmt take them: x itself for
+ * ACT_F32, else quantized into c->xq on the threads; *ldx: their row bytes. */
+static const void *act_input(cpu_ctx *c, act_format fmt, const float *x, int64_t n, int64_t cols, int64_t *ldx) {
+    *ldx = act_row_bytes(fmt, cols);
+    if (fmt == ACT_F32) return x;
+    q_job q = {c, x, cols, fmt};
+    pool_run(c->pool, quantize_rows, &q, n, n >= 2 * c->n_threads ? 1 : n);
+    return c->xq;
 }
 
 /* cpu_matvec_many: MV_MAX matrices at most per job (a token's q, k, v; gate, up; up to
@@ -124,18 +143,16 @@ void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
         const mat *w = items[i].w;
         const act_format fmt = c->k->act[w->type];
         j.start[i + 1] = j.start[i] + (uint64_t)w->rows * w->row_bytes;
-        if (fmt == ACT_F32) { j.xq[i] = items[i].x; j.ldx[i] = w->cols * (int64_t)sizeof(float); continue; }
+        j.ldx[i] = act_row_bytes(fmt, w->cols);
+        if (fmt == ACT_F32) { j.xq[i] = items[i].x; continue; }
         int same = -1; /* an earlier item with this input in this format */
         for (int q = 0; q < i && same < 0; q++)
             if (items[q].x == items[i].x && c->k->act[items[q].w->type] == fmt && items[q].w->cols == w->cols) same = q;
-        const int64_t nb = w->cols / 32;
-        j.ldx[i] = nb * (int64_t)(fmt == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
         if (same >= 0) { j.xq[i] = j.xq[same]; continue; }
+        const int64_t nb = w->cols / 32;
         if (used + nb > c->xq_blocks) { fits = false; break; }
         void *dst = (char *)c->xq + (size_t)used * G4_MAX(sizeof(block_a8), sizeof(block_a16));
-        if (fmt == ACT_A16) c->k->quantize_a16(items[i].x, dst, w->cols);
-        else if (fmt == ACT_A8S) c->k->quantize_a8s(items[i].x, dst, w->cols);
-        else c->k->quantize_a8(items[i].x, dst, w->cols);
+        act_quantize(c->k, fmt, items[i].x, dst, w->cols);
         j.xq[i] = dst;
         used += nb;
     }
@@ -187,13 +204,8 @@ void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const fl
         for (int i = 0; i < count; i++) cpu_matmul(c, items[i].y, items[i].w, x + items[i].row0 * cols, items[i].n);
         return;
     }
-    rows_job j = {.c = c, .items = items, .x = x, .ldx = cols * (int64_t)sizeof(float), .count = count};
-    if (fmt != ACT_F32) {
-        q_job q = {c, x, cols, fmt};
-        pool_run(c->pool, quantize_rows, &q, rows, rows >= 2 * c->n_threads ? 1 : rows);
-        j.x = c->xq;
-        j.ldx = (cols / 32) * (int64_t)(fmt == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
-    }
+    rows_job j = {.c = c, .items = items, .count = count};
+    j.x = act_input(c, fmt, x, rows, cols, &j.ldx);
     int64_t first[1025];
     first[0] = 0;
     for (int i = 0; i < count; i++)
@@ -203,14 +215,8 @@ void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const fl
 }
 
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
-    mm_job j = {.c = c, .y = y, .w = w, .x = x, .ldx = w->cols * (int64_t)sizeof(float), .n = n, .fn = c->k->matmul[w->type]};
-    const act_format fmt = c->k->act[w->type];
-    if (fmt != ACT_F32) {
-        q_job q = {c, x, w->cols, fmt};
-        pool_run(c->pool, quantize_rows, &q, n, n >= 2 * c->n_threads ? 1 : n);
-        j.x = c->xq;
-        j.ldx = (w->cols / 32) * (int64_t)(fmt == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
-    }
+    mm_job j = {.c = c, .y = y, .w = w, .n = n, .fn = c->k->matmul[w->type]};
+    j.x = act_input(c, c->k->act[w->type], x, n, w->cols, &j.ldx);
     if (n == 1) {
         pool_run(c->pool, mm_static, &j, w->rows, 0);
         return;

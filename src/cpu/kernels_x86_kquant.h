@@ -227,31 +227,41 @@ KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, 
     }
 }
 
-/* Prefill: 8 rows turned sideways (kernels_x86_int8.h's sw_matmul). Per row and
- * super-block, sub-block j's levels come out as 32 bytes in element order and its scale
- * and offset as f = d sc_j, o = dmin m_j; 8 rows' worth is transposed to the sideways
- * layout, levels and (as 32-bit patterns) the f and o vectors alike. */
-KQ_ALWAYS_INLINE void k45_sw_unpack(const mat *w, int64_t r, sw_block *out, const int q5) {
-    const int64_t nsb = w->cols / QK_K, bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+/* Prefill: 8 rows turned sideways (kernels_x86_int8.h's sw_block layout): levels, and
+ * per sub-block j the scale and offset f = d sc_j, o = dmin m_j.
+ * The 8 sub-blocks' f = d sc_j and o = dmin m_j of one super-block of 8 rows (blk[j]:
+ * row j's block), transposed into out[0..8)'s f and o as 32-bit patterns. */
+KQ_ALWAYS_INLINE void k45_sw_factors(const uint8_t *const blk[SW_ROWS], sw_block *out) {
+    __m256i fv[SW_ROWS], ov[SW_ROWS], t[8];
+    for (int j = 0; j < SW_ROWS; j++) {
+        __m256 sc, m;
+        k4_scales(blk[j] + 4, &sc, &m);
+        uint16_t d, dmin;
+        memcpy(&d, blk[j], 2);
+        memcpy(&dmin, blk[j] + 2, 2);
+        fv[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(d)), sc));
+        ov[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(dmin)), m));
+    }
+    tr8x8_32(fv, t);
+    for (int sb = 0; sb < 8; sb++) out[sb].f = _mm256_castsi256_ps(t[sb]);
+    tr8x8_32(ov, t);
+    for (int sb = 0; sb < 8; sb++) out[sb].o = _mm256_castsi256_ps(t[sb]);
+}
+
+/* Q5_K: each row's sub-block levels as 32 bytes in element order (the fifth bit added
+ * per row), then transposed 8 x 8. */
+static void q5_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+    const int64_t nsb = w->cols / QK_K;
     for (int64_t i = 0; i < nsb; i++) {
-        __m256i lv[8][SW_ROWS], fv[SW_ROWS], ov[SW_ROWS], t[8]; /* lv[sub-block][row] */
+        const uint8_t *blk[SW_ROWS];
+        __m256i lv[8][SW_ROWS]; /* lv[sub-block][row] */
         for (int j = 0; j < SW_ROWS; j++) {
-            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
+            blk[j] = w->data + (uint64_t)(r + j) * w->row_bytes + i * sizeof(block_q5_K);
             #pragma GCC unroll 8 /* constant sub-block: the shifts fold to immediates */
-            for (int sb = 0; sb < 8; sb++) lv[sb][j] = k45_levels(blk, sb, q5);
-            __m256 sc, m;
-            k4_scales(blk + 4, &sc, &m);
-            uint16_t d, dmin;
-            memcpy(&d, blk, 2);
-            memcpy(&dmin, blk + 2, 2);
-            fv[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(d)), sc));
-            ov[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(dmin)), m));
+            for (int sb = 0; sb < 8; sb++) lv[sb][j] = k45_levels(blk[j], sb, 1);
         }
         for (int sb = 0; sb < 8; sb++) tr8x8_32(lv[sb], out[8 * i + sb].q);
-        tr8x8_32(fv, t);
-        for (int sb = 0; sb < 8; sb++) out[8 * i + sb].f = _mm256_castsi256_ps(t[sb]);
-        tr8x8_32(ov, t);
-        for (int sb = 0; sb < 8; sb++) out[8 * i + sb].o = _mm256_castsi256_ps(t[sb]);
+        k45_sw_factors(blk, out + 8 * i);
     }
 }
 
@@ -275,23 +285,9 @@ static void q4_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
                 out[8 * i + 2 * p + 1].q[g + k] = q[k + 4];
             }
         }
-        __m256i fv[SW_ROWS], ov[SW_ROWS], t[8];
-        for (int j = 0; j < SW_ROWS; j++) {
-            __m256 sc, m;
-            k4_scales(blk[j] + 4, &sc, &m);
-            uint16_t d, dmin;
-            memcpy(&d, blk[j], 2);
-            memcpy(&dmin, blk[j] + 2, 2);
-            fv[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(d)), sc));
-            ov[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(dmin)), m));
-        }
-        tr8x8_32(fv, t);
-        for (int sb = 0; sb < 8; sb++) out[8 * i + sb].f = _mm256_castsi256_ps(t[sb]);
-        tr8x8_32(ov, t);
-        for (int sb = 0; sb < 8; sb++) out[8 * i + sb].o = _mm256_castsi256_ps(t[sb]);
+        k45_sw_factors(blk, out + 8 * i);
     }
 }
-static void q5_K_sw_unpack(const mat *w, int64_t r, sw_block *out) { k45_sw_unpack(w, r, out, 1); }
 
 
 /* ---- Q6_K ----------------------------------------------------------------------------
