@@ -142,6 +142,43 @@ static void matmul_case(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(kscratch); free(xq);
 }
 
+/* Batch invariance of the float kernels: a token's outputs must not depend on which other
+ * tokens share the call, so that a float model's prompt evaluated in chunks gives the
+ * logits of one pass (test_fixtures holds the tiny F32 models to 1e-5 there, and random
+ * tiny models amplify a last-bit difference past that). The 9 tokens of one call are
+ * compared bit for bit with calls of 1, 2, 3 and 4 tokens, which take the row kernel.
+ * The quantized kernels are not invariant: their engines (sideways, rows outside, token
+ * pairs) add the blocks' float partial sums in different orders, a rounding-level
+ * difference that test_matmul bounds against the reference. */
+static void test_batch_invariance(const cpu_kernels *k, int32_t type) {
+    const int64_t rows = 24, cols = 519, n = 9; /* cols: 64 x 8 and a tail of 7 */
+    uint64_t rb;
+    if (!dtype_row_bytes(type, cols, &rb) || !k->matmul[type]) return;
+    uint8_t *w = malloc(rb * (size_t)rows);
+    float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
+    float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
+    float *scratch = malloc((size_t)kernel_scratch_floats(k, cols) * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) wf[c] = frand();
+        quantize_row(type, wf, w + r * rb, cols);
+    }
+    for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
+    mat m = {w, type, rows, cols, rb};
+    int64_t ldx;
+    void *xq = quantize_act(k, k->act[type], x, n, cols, &ldx);
+    const char *xa = xq ? (const char *)xq : (const char *)x;
+    k->matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
+    for (int per = 1; per <= 4; per++) {
+        for (int64_t t = 0; t < n; t += per)
+            k->matmul[type](y1 + t * rows, rows, &m, 0, rows, xa + t * ldx, ldx, G4_MIN(per, n - t), scratch);
+        int64_t differ = 0;
+        for (int64_t i = 0; i < n * rows; i++) differ += y0[i] != y1[i];
+        CHECK_MSG(differ == 0, "%s %s: %lld of %lld outputs of a %lld-token call differ from calls of %d", k->isa,
+                  g4_dtype_name(type), (long long)differ, (long long)(n * rows), (long long)n, per);
+    }
+    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
+}
+
 static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t type, int64_t rows, int64_t cols, int64_t n) {
     matmul_case(ref, k, type, rows, cols, n, 0);
 }
@@ -637,6 +674,8 @@ int main(void) {
             test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
             test_matmul_extreme(ref, k, types[i]);
             test_matmul(ref, k, types[i], 16, 64, 261); /* more tokens than a tile: kernels loop */
+            if (types[i] == G4_DTYPE_F32 || types[i] == G4_DTYPE_F16 || types[i] == G4_DTYPE_BF16)
+                test_batch_invariance(k, types[i]);
         }
     }
     test_peak(ref);

@@ -26,38 +26,6 @@ static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return _mm256
 #include "kernels_x86_iq4.h"
 #include "kernels_x86_k23.h"
 
-static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                         int64_t n, float *scratch) {
-    (void)scratch;
-    const int64_t cols = w->cols, c8 = cols / 8 * 8;
-    const int es = w->type == G4_DTYPE_F32 ? 4 : 2;
-    for (int64_t r = r0; r < r1; r += RB) {
-        const int rows = (int)(r1 - r < RB ? r1 - r : RB);
-        const uint8_t *wr[RB];
-        for (int i = 0; i < rows; i++) wr[i] = w->data + (uint64_t)(r + i) * w->row_bytes;
-        for (int64_t t = 0; t < n; t++) {
-            const float *x = (const float *)((const char *)xv + t * ldx);
-            __m256 acc[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            for (int64_t c = 0; c < c8; c += 8) {
-                const __m256 x8 = _mm256_loadu_ps(x + c);
-                for (int i = 0; i < rows; i++) acc[i] = _mm256_fmadd_ps(load8(wr[i] + c * es, w->type), x8, acc[i]);
-            }
-            for (int i = 0; i < rows; i++) {
-                float s = hsum256(acc[i]);
-                for (int64_t c = c8; c < cols; c++) s += load1(wr[i], w->type, c) * x[c];
-                y[t * ldy + r + i] = s;
-            }
-        }
-    }
-}
-
-/* prefill: kernels_x86_float.h's tiles, this file's row kernel for the rest and decode */
-static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
-                               int64_t ldx, int64_t n, float *scratch) {
-    if (n < 4) matmul_float(y, ldy, w, r0, r1, xv, ldx, n, scratch);
-    else float_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, matmul_float);
-}
-
 /* Activation quantization, bit-identical to the scalar one (x86_a8_block). */
 static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     for (int64_t b = 0; b < cols / 32; b++) {

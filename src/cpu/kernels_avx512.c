@@ -26,49 +26,6 @@ static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return _mm256
 #include "kernels_x86_iq4.h"
 #include "kernels_x86_k23.h"
 
-/* Float weights x float activations, 16 lanes at a time; a scalar tail covers cols % 16. */
-static inline __m512 load16(const uint8_t *p, int32_t type) {
-    switch (type) {
-    case G4_DTYPE_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-    case G4_DTYPE_BF16: return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
-    default: return _mm512_loadu_ps((const float *)p);
-    }
-}
-
-static void matmul_float(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                         int64_t n, float *scratch) {
-    (void)scratch;
-    const int64_t cols = w->cols, c16 = cols / 16 * 16;
-    const int es = w->type == G4_DTYPE_F32 ? 4 : 2;
-    int64_t r = r0;
-    for (; r < r1; r += RB) {
-        const int rows = (int)(r1 - r < RB ? r1 - r : RB);
-        const uint8_t *wr[RB];
-        for (int i = 0; i < rows; i++) wr[i] = w->data + (uint64_t)(r + i) * w->row_bytes;
-        for (int64_t t = 0; t < n; t++) {
-            const float *x = (const float *)((const char *)xv + t * ldx);
-            __m512 acc[RB];
-            for (int i = 0; i < RB; i++) acc[i] = _mm512_setzero_ps();
-            for (int64_t c = 0; c < c16; c += 16) {
-                const __m512 xv16 = _mm512_loadu_ps(x + c);
-                for (int i = 0; i < rows; i++) acc[i] = _mm512_fmadd_ps(load16(wr[i] + c * es, w->type), xv16, acc[i]);
-            }
-            for (int i = 0; i < rows; i++) {
-                float s = _mm512_reduce_add_ps(acc[i]);
-                for (int64_t c = c16; c < cols; c++) s += load1(wr[i], w->type, c) * x[c];
-                y[t * ldy + r + i] = s;
-            }
-        }
-    }
-}
-
-/* prefill: kernels_x86_float.h's tiles, this file's row kernel for the rest and decode */
-static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
-                               int64_t ldx, int64_t n, float *scratch) {
-    if (n < 4) matmul_float(y, ldy, w, r0, r1, xv, ldx, n, scratch);
-    else float_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, matmul_float);
-}
-
 static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
     const __m512 sign = _mm512_set1_ps(-0.0f);
     for (int64_t b = 0; b < cols / 32; b++) {

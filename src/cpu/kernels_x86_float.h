@@ -1,15 +1,14 @@
 /* kernels_x86_float.h - prefill for float weights (F32 / F16 / BF16) x float activations,
  * shared by the AVX2 and AVX-512 tables (8-lane AVX2 + F16C code, which both compile).
  *
- * The per-ISA row kernels (matmul_float in each table's file) walk a few rows per token,
- * so every weight is loaded and converted again for each token: about two instructions
- * per 8 multiply-adds. Here a tile of 3 rows x 4 tokens converts each 8-weight vector
+ * A row kernel (float_rows) walks a few rows per token, so every weight is loaded and
+ * converted again for each token: about two instructions per 8 multiply-adds. Here a tile of 3 rows x 4 tokens converts each 8-weight vector
  * once for 4 tokens and keeps 12 accumulators in registers (12 + 3 weight vectors + 1
  * activation vector = the 16 ymm registers): 12 FMAs per 96 multiply-adds, so the FMA
  * units are the limit. Gemma 4 checkpoints keep a few float matrices even when
  * quantized (E2B/E4B Q4_K_M: per_layer_model_proj, F16), and F16/BF16 models are all
  * float. Rows past the last multiple of 3 and tokens past the last multiple of 4 go to
- * the table's row kernel. */
+ * float_rows, as do decode and calls of fewer than 4 tokens. */
 #ifndef G4_KERNELS_X86_FLOAT_H
 #define G4_KERNELS_X86_FLOAT_H
 
@@ -74,6 +73,45 @@ static inline void float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, 
     } else r3 = r0;
     if (n4 && r3 < r1) rows(y, ldy, w, r3, r1, xv, ldx, n4, scratch);
     if (n4 < n) rows(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);
+}
+
+/* The row kernel for decode and the rows and tokens the tiles leave. It sums in the same
+ * order as the tiles (8 lanes over the columns, then hsum256), so a token's result does not
+ * depend on whether it fell in a tile: evaluating a prompt in chunks gives the logits of
+ * one pass. (The AVX-512 table's 16-lane row kernel did not: the tiny 26B-A4B and 31B
+ * fixtures' logits then moved by 2-5e-4 of their range between chunkings, and a Q8_0 KV
+ * cache turned that into 1% by rounding keys differently. Decode of float weights is
+ * memory-bound, so the wider vectors bought nothing.) */
+static void float_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                       int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t cols = w->cols, c8 = cols / 8 * 8;
+    const int es = w->type == G4_DTYPE_F32 ? 4 : 2;
+    for (int64_t r = r0; r < r1; r += RB) {
+        const int rows = (int)(r1 - r < RB ? r1 - r : RB);
+        const uint8_t *wr[RB];
+        for (int i = 0; i < rows; i++) wr[i] = w->data + (uint64_t)(r + i) * w->row_bytes;
+        for (int64_t t = 0; t < n; t++) {
+            const float *x = (const float *)((const char *)xv + t * ldx);
+            __m256 acc[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+            for (int64_t c = 0; c < c8; c += 8) {
+                const __m256 x8 = _mm256_loadu_ps(x + c);
+                for (int i = 0; i < rows; i++) acc[i] = _mm256_fmadd_ps(load8(wr[i] + c * es, w->type), x8, acc[i]);
+            }
+            for (int i = 0; i < rows; i++) {
+                float s = hsum256(acc[i]);
+                for (int64_t c = c8; c < cols; c++) s += load1(wr[i], w->type, c) * x[c];
+                y[t * ldy + r + i] = s;
+            }
+        }
+    }
+}
+
+/* the table entry for F32 / F16 / BF16 weights: tiles from 4 tokens, rows below */
+static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
+                               int64_t ldx, int64_t n, float *scratch) {
+    if (n < 4) float_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch);
+    else float_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, float_rows);
 }
 
 #endif
