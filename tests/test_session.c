@@ -7,13 +7,19 @@
  *   - g4_session_truncate rolls back (and refuses beyond what the rings hold);
  *   - g4_session_decode_batch gives each session the logits it would get alone;
  *   - g4_session_save/load round trips, and refuses corrupt, truncated and foreign files
- *     with the session left unchanged; version-1 files (before the cache type field) load.
+ *     with the session left unchanged; version-1 files (before the cache type field) load;
+ *   - mat_unmap_row (the per-layer embedding lookup) leaves a table's rows unmapped and
+ *     their bytes intact.
  * The timeline tests run with float32 and Q8_0 caches: each is compared with a fresh session
  * of the same cache type (the same arithmetic). A Q8_0 cache against float32 is a separate
  * check with its own tolerances (test_q8_vs_f32_tiny, test_q8_vs_f32_demo). */
 #include "test.h"
 
 #include <g4.h>
+#include "format/mapfile.h"
+#include "model/model.h"
+
+#include <unistd.h>
 
 #define TOL 1e-4f /* relative to the largest |logit|: the same arithmetic, chunked differently */
 
@@ -165,7 +171,7 @@ static void test_decode_batch(g4_model *m, const char *name) {
     for (int i = 0; i < NS; i++) {
         CHECK(g4_session_n_past(ss[i]) == len[i] + 20);
         float *want = fresh_logits(m, toks[i], len[i] + 20, 8, kts[i]);
-        CHECK_MSG(want && rel_diff(g4_session_logits(ss[i], -1), want, V) < TOL, "%s: batch row %d", name, i);
+        CHECK_MSG(want && rel_diff(g4_session_logits(ss[i], -1), want, V) < TOL, "%s: batch row %d: %g", name, i, want ? rel_diff(g4_session_logits(ss[i], -1), want, V) : -1.0);
         free(want);
     }
     g4_session *dup[2] = {ss[0], ss[0]};
@@ -356,6 +362,64 @@ static void test_version1(g4_model *m) {
     g4_session_free(b);
 }
 
+/* resident pages of this process (file-backed mappings included), from /proc/self/statm */
+static long resident_pages(void) {
+    long size = 0, res = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%ld %ld", &size, &res) != 2) res = -1;
+    fclose(f);
+    return res;
+}
+
+/* A table read row by row through the file mapping (as per_layer_inputs reads the
+ * per-layer embeddings) must not stay mapped: after every row is read and released, the
+ * process holds at most a few MiB of it, and the rows read back unchanged. */
+static void test_unmap_rows(void) {
+    const size_t bytes = (size_t)24 << 20, row_bytes = 5040; /* E2B's Q4_0 per-layer row */
+    char path[] = "/tmp/g4-test-unmap-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) return;
+    close(fd);
+    uint8_t *buf = malloc(bytes);
+    CHECK(buf != NULL);
+    if (!buf) return;
+    for (size_t i = 0; i < bytes; i++) buf[i] = (uint8_t)(i * 2654435761u >> 13);
+    CHECK(test_write_file(path, buf, bytes) == 0);
+    mapfile mf;
+    g4_error err;
+    CHECK(mapfile_open(&mf, path, &err) == G4_OK);
+    /* the table starts off page and 2 MiB boundaries, as tensors in a GGUF do */
+    const size_t off = 12345, rows = (bytes - 2 * off) / row_bytes;
+    const mat t = {mf.data + off, G4_DTYPE_Q4_0, (int64_t)rows, 8960, row_bytes};
+    const long page = sysconf(_SC_PAGESIZE), before = resident_pages();
+    uint64_t sum = 0, want = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < row_bytes; i += 64) sum += t.data[r * row_bytes + i];
+    const long touched = resident_pages();
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t i = 0; i < row_bytes; i += 64) want += buf[off + r * row_bytes + i];
+        mat_unmap_row(&t, (int64_t)(r * 7919 % rows)); /* in no particular order */
+    }
+    const long after = resident_pages();
+    CHECK(sum == want);
+    /* reading it all mapped the table (22 MiB); releasing every row unmaps all but the
+     * pages around its two ends (the file beyond
+     * the table, and what the kernel maps around a fault) */
+    CHECK(touched - before >= (long)(20 << 20) / page);
+    CHECK(after - before <= 64);
+    uint64_t again = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < row_bytes; i += 64) again += t.data[r * row_bytes + i];
+    CHECK(again == want);
+    if (touched - before < (long)(20 << 20) / page || after - before > 64)
+        fprintf(stderr, "test_unmap_rows: resident pages %ld, %ld after reading, %ld after unmapping\n", before, touched, after);
+    mapfile_close(&mf);
+    unlink(path);
+    free(buf);
+}
+
 int main(void) {
     const char *names[] = {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b"};
     g4_model *models[4];
@@ -377,6 +441,7 @@ int main(void) {
     if (models[0]) test_rollback_limit(models[0]);
     if (models[0]) test_version1(models[0]);
     test_q8_vs_f32_demo();
+    test_unmap_rows();
     for (int i = 0; i < 4; i++) g4_model_free(models[i]);
     return test_report("test_session");
 }

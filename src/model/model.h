@@ -116,4 +116,8 @@ static inline mat mat_index(mat m, int64_t i) {
     return m;
 }
 
+/* Unmaps what reading row r of a table looked up one row per token left mapped (the
+ * file stays in the page cache); see model.c. */
+void mat_unmap_row(const mat *t, int64_t r);
+
 #endif

@@ -296,6 +296,7 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
         int32_t id = tok[t] < hp->n_vocab_per_layer ? tok[t] : 0;
         const uint8_t *row = m->ple_embd.data + (uint64_t)id * m->ple_embd.row_bytes;
         dequantize_row(m->ple_embd.type, row, s->tmp, LP);
+        mat_unmap_row(&m->ple_embd, id);
         for (int64_t l = 0; l < hp->n_layer; l++) {
             float *pl = pt + l * P;
             for (int64_t i = 0; i < P; i++) pl[i] *= proj_scale;
