@@ -105,6 +105,15 @@ grep -q '"tg":{"n":4,"depth":40,"tok_s":[0-9.]*,"min":[0-9.]*,"max":[0-9.]*,"fra
     && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: bench -d json: $(head -c 300 "$tmp/out")"; }
 # the first-token timing always uses a 32-token prompt, so a shorter -p must still fit it
 expect 0 "bench with a prompt shorter than the first-token prompt" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 2
+# the context defaults to 4096 tokens (peak RSS is reported at that size); -c sets it, and
+# two reps each measure the machine's limits (the read bandwidth's range is in the JSON)
+expect 2 "bench with a context that is not a number" -- $G4 bench tests/data/tiny-e2b -c 4k
+expect 0 "bench with a context" -- $G4 bench tests/data/tiny-e2b -t 1 -r 2 -p 8 -n 2 -c 1000 --json
+grep -q '"read_gb_s":[0-9.]*,"read_gb_s_min":[0-9.]*,"read_gb_s_max":[0-9.]*,.*"n_ctx":1000,' "$tmp/out" \
+    && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: bench -c json: $(head -c 400 "$tmp/out")"; }
+expect 0 "bench's default context" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 2 --json
+grep -q '"n_ctx":4096,' "$tmp/out" && pass=$((pass + 1)) \
+    || { fail=$((fail + 1)); echo "FAIL test_cli: bench default context: $(head -c 400 "$tmp/out")"; }
 expect 2 "serve with an unknown KV cache type" -- $G4 serve tests/data/tiny-e2b --kv f8
 echo "test_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

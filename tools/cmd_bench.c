@@ -5,7 +5,12 @@
  * 32-token prompt, each repeated (median and min..max), plus peak RSS. In the same run it
  * measures the machine's memory read bandwidth and int8 multiply-add peak and reports
  * decode as (weight bytes read per token x tok/s) / bandwidth and prefill as
- * (operations per token x tok/s) / int8 peak. Token ids are random (fixed seed): speed
+ * (operations per token x tok/s) / int8 peak. The limits are measured again right before
+ * each rep's prefill and decode, and each rep is divided by its own: on a shared machine
+ * the bandwidth one can get moves by 1.6x within minutes (34 to 56 GB/s on the 2-vCPU
+ * Zen 4 VM), so a fraction of a limit measured once at the start said more about the
+ * neighbours than about g4. The session has a 4096-token context unless -c says
+ * otherwise (peak RSS is meant at that size). Token ids are random (fixed seed): speed
  * does not depend on them. */
 #include "commands.h"
 #include "g4.h"
@@ -46,7 +51,7 @@ static bool parse_int(const char *s, int32_t *out) {
 
 int cmd_bench(int argc, char **argv) {
     const char *path = NULL;
-    int32_t threads = 0, reps = 3, n_pp = 512, n_tg = 128, n_ttft = 32, depth = 0;
+    int32_t threads = 0, reps = 3, n_pp = 512, n_tg = 128, n_ttft = 32, depth = 0, n_ctx = 4096;
     bool json = false;
     g4_kv_type kv = G4_KV_F16;
     for (int i = 0; i < argc; i++) {
@@ -54,7 +59,8 @@ int cmd_bench(int argc, char **argv) {
                      : !strcmp(argv[i], "-r") || !strcmp(argv[i], "--reps") ? &reps
                      : !strcmp(argv[i], "-p") || !strcmp(argv[i], "--pp") ? &n_pp
                      : !strcmp(argv[i], "-n") || !strcmp(argv[i], "--tg") ? &n_tg
-                     : !strcmp(argv[i], "-d") || !strcmp(argv[i], "--depth") ? &depth : NULL;
+                     : !strcmp(argv[i], "-d") || !strcmp(argv[i], "--depth") ? &depth
+                     : !strcmp(argv[i], "-c") || !strcmp(argv[i], "--ctx") ? &n_ctx : NULL;
         if (dst) {
             if (i + 1 >= argc || !parse_int(argv[++i], dst)) { fprintf(stderr, "g4 bench: %s needs a number\n", argv[i - 1]); return 2; }
         } else if (!strcmp(argv[i], "--json")) json = true;
@@ -70,12 +76,11 @@ int cmd_bench(int argc, char **argv) {
     }
     if (!path || reps < 1 || n_pp < 1 || n_tg < 1) {
         fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-d DEPTH]"
-                        " [--kv f16|f32|q8_0] [--json]\n");
+                        " [-c CONTEXT] [--kv f16|f32|q8_0] [--json]\n");
         return 2;
     }
     g4_error err;
-    g4_machine_limits lim;
-    if (g4_machine_probe(threads, &lim, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); return 1; }
+    g4_machine_limits lim; /* measured in every rep, below */
     g4_model *m;
     double t0 = now();
     if (g4_model_open(&m, path, NULL, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); return 1; }
@@ -85,27 +90,39 @@ int cmd_bench(int argc, char **argv) {
     /* depth: decode is timed after that many tokens are in the cache (attention then reads
      * them at every step, as in a long conversation or document) */
     const int32_t n_prompt = n_pp > n_ttft ? n_pp : n_ttft; /* the longest prompt timed: pp or ttft's */
-    g4_session_params sp = {.n_ctx = n_prompt + n_tg + depth + 8, .n_threads = threads, .n_ubatch = n_pp, .kv_type = kv};
+    const int32_t need = n_prompt + n_tg + depth + 8;
+    g4_session_params sp = {.n_ctx = n_ctx > need ? n_ctx : need, .n_threads = threads, .n_ubatch = n_pp, .kv_type = kv};
     if (g4_session_create(&s, m, &sp, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); g4_model_free(m); return 1; }
     int32_t n_toks = n_pp > n_tg ? (n_pp > n_ttft ? n_pp : n_ttft) : (n_tg > n_ttft ? n_tg : n_ttft);
     if (depth + 1 > n_toks) n_toks = depth + 1;
     int32_t *toks = malloc(sizeof *toks * (size_t)n_toks);
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg), *ttft = calloc((size_t)reps, sizeof *ttft);
+    /* each rep's prefill and decode against the limits measured just before them */
+    double *pk = calloc((size_t)reps, sizeof *pk), *bw = calloc((size_t)reps, sizeof *bw);
+    double *pk_frac = calloc((size_t)reps, sizeof *pk_frac), *bw_frac = calloc((size_t)reps, sizeof *bw_frac);
+    int rc = 0;
+    if (!toks || !pp || !tg || !ttft || !pk || !bw || !pk_frac || !bw_frac) {
+        fprintf(stderr, "g4 bench: out of memory\n");
+        rc = 1;
+        goto done;
+    }
     uint32_t seed = 42;
     for (int32_t i = 0; i < n_toks; i++) {
         seed = seed * 1664525u + 1013904223u;
         toks[i] = 4 + (int32_t)((seed >> 8) % (uint32_t)(info->n_vocab - 4));
     }
-    int rc = 0;
     /* warm-up, as llama-bench does: page in the weights, wake the threads, and touch the
      * session's buffers and KV cache at the longest prompt's size (left to the first timed
      * rep, zeroing those pages was 5% of a 26B-A4B pp256 profile) */
     if (g4_session_eval(s, toks, n_prompt, &err) != G4_OK) goto fail;
     for (int r = 0; r < reps; r++) {
+        if (g4_machine_probe(threads, &lim, &err) != G4_OK) goto fail;
+        pk[r] = lim.int8_ops_per_s;
         g4_session_reset(s);
         t0 = now();
         if (g4_session_eval(s, toks, n_pp, &err) != G4_OK) goto fail;
         pp[r] = n_pp / (now() - t0);
+        pk_frac[r] = info->prefill_ops * pp[r] / pk[r];
         g4_session_reset(s);
         t0 = now();
         if (g4_session_eval(s, toks, n_ttft, &err) != G4_OK) goto fail;
@@ -113,46 +130,51 @@ int cmd_bench(int argc, char **argv) {
         g4_session_reset(s);
         for (int32_t d = 0; d < depth + 1; d += n_pp) /* the cached context, n_ubatch at a time */
             if (g4_session_eval(s, toks + d, depth + 1 - d < n_pp ? depth + 1 - d : n_pp, &err) != G4_OK) goto fail;
+        if (g4_machine_probe(threads, &lim, &err) != G4_OK) goto fail;
+        bw[r] = lim.read_bandwidth;
         t0 = now();
         for (int32_t i = 0; i < n_tg; i++)
             if (g4_session_eval(s, &toks[i], 1, &err) != G4_OK) goto fail;
         tg[r] = n_tg / (now() - t0);
-        if (!json) fprintf(stderr, "rep %d: pp%d %.2f tok/s, tg%d %.2f tok/s, ttft%d %.0f ms\n", r + 1, n_pp, pp[r], n_tg, tg[r],
-                           n_ttft, ttft[r] * 1e3);
+        bw_frac[r] = (double)info->decode_bytes * tg[r] / bw[r];
+        if (!json)
+            fprintf(stderr, "rep %d: pp%d %.2f tok/s (%.1f%% of %.0f G ops/s), tg%d %.2f tok/s (%.1f%% of %.1f GB/s), ttft%d %.0f ms\n",
+                    r + 1, n_pp, pp[r], 100 * pk_frac[r], pk[r] / 1e9, n_tg, tg[r], 100 * bw_frac[r], bw[r] / 1e9, n_ttft,
+                    ttft[r] * 1e3);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double rss_gb = ru.ru_maxrss / 1048576.0; /* ru_maxrss is in KiB on Linux */
     stat3 spp = stats(pp, reps), stg = stats(tg, reps), sft = stats(ttft, reps);
-    const double bw_frac = (double)info->decode_bytes * stg.median / lim.read_bandwidth;
-    const double pk_frac = info->prefill_ops * spp.median / lim.int8_ops_per_s;
+    const stat3 sbw = stats(bw, reps), spk = stats(pk, reps), sbwf = stats(bw_frac, reps), spkf = stats(pk_frac, reps);
     if (json) {
         char bw_json[32] = "null"; /* with a cache to read, the weights are not all it reads */
-        if (!depth) snprintf(bw_json, sizeof bw_json, "%.4f", bw_frac);
+        if (!depth) snprintf(bw_json, sizeof bw_json, "%.4f", sbwf.median);
         printf("{\"model\":\"%s\",\"variant\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"kv\":\"%s\",\"reps\":%d,"
                "\"pp\":{\"n\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_int8_peak\":%.4f},"
                "\"tg\":{\"n\":%d,\"depth\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_bandwidth\":%s},"
                "\"ttft\":{\"n\":%d,\"s\":%.4f,\"min\":%.4f,\"max\":%.4f},"
-               "\"machine\":{\"read_gb_s\":%.2f,\"int8_gops\":%.1f},\"decode_bytes_per_token\":%llu,"
+               "\"machine\":{\"read_gb_s\":%.2f,\"read_gb_s_min\":%.2f,\"read_gb_s_max\":%.2f,\"int8_gops\":%.1f},"
+               "\"n_ctx\":%d,\"decode_bytes_per_token\":%llu,"
                "\"prefill_ops_per_token\":%.4g,\"load_s\":%.3f,\"peak_rss_gb\":%.3f}\n",
-               path, info->variant, threads, lim.isa, g4_kv_type_name(kv), reps, n_pp, spp.median, spp.lo, spp.hi, pk_frac,
-               n_tg, depth, stg.median, stg.lo, stg.hi, bw_json, n_ttft, sft.median, sft.lo, sft.hi, lim.read_bandwidth / 1e9, lim.int8_ops_per_s / 1e9,
-               (unsigned long long)info->decode_bytes, info->prefill_ops, t_load, rss_gb);
+               path, info->variant, threads, lim.isa, g4_kv_type_name(kv), reps, n_pp, spp.median, spp.lo, spp.hi, spkf.median,
+               n_tg, depth, stg.median, stg.lo, stg.hi, bw_json, n_ttft, sft.median, sft.lo, sft.hi, sbw.median / 1e9, sbw.lo / 1e9,
+               sbw.hi / 1e9, spk.median / 1e9, sp.n_ctx, (unsigned long long)info->decode_bytes, info->prefill_ops, t_load, rss_gb);
     } else {
-        printf("model      %s (%s), %.2f GB of weights, load %.2f s, %s KV cache\n", path, info->variant,
-               info->weight_bytes / 1e9, t_load, g4_kv_type_name(kv));
+        printf("model      %s (%s), %.2f GB of weights, load %.2f s, %s KV cache, %d-token context\n", path,
+               info->variant, info->weight_bytes / 1e9, t_load, g4_kv_type_name(kv), sp.n_ctx);
         char tdesc[32];
         if (threads) snprintf(tdesc, sizeof tdesc, "%d", threads);
         else snprintf(tdesc, sizeof tdesc, "all");
-        printf("machine    %s kernels, memory read %.1f GB/s, int8 peak %.0f G ops/s (%s threads)\n", lim.isa,
-               lim.read_bandwidth / 1e9, lim.int8_ops_per_s / 1e9, tdesc);
+        printf("machine    %s kernels, memory read %.1f GB/s (%.1f..%.1f), int8 peak %.0f G ops/s (%s threads)\n", lim.isa,
+               sbw.median / 1e9, sbw.lo / 1e9, sbw.hi / 1e9, spk.median / 1e9, tdesc);
         printf("pp%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3g G ops/token -> %.1f%% of int8 peak\n", n_pp, spp.median, spp.lo,
-               spp.hi, info->prefill_ops / 1e9, 100 * pk_frac);
+               spp.hi, info->prefill_ops / 1e9, 100 * spkf.median);
         if (depth) /* the cache's reads come on top of the weights': no bandwidth fraction */
             printf("tg%-4d @ d%-6d %8.2f tok/s  (%.2f..%.2f)\n", n_tg, depth, stg.median, stg.lo, stg.hi);
         else
             printf("tg%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3f GB read/token -> %.1f%% of read bandwidth\n", n_tg, stg.median,
-                   stg.lo, stg.hi, info->decode_bytes / 1e9, 100 * bw_frac);
+                   stg.lo, stg.hi, info->decode_bytes / 1e9, 100 * sbwf.median);
         printf("ttft%-4d   %8.0f ms     (%.0f..%.0f)\n", n_ttft, sft.median * 1e3, sft.lo * 1e3, sft.hi * 1e3);
         printf("peak RSS   %.2f GB\n", rss_gb);
     }
@@ -162,6 +184,10 @@ fail:
     rc = 1;
 done:
     free(toks);
+    free(pk);
+    free(bw);
+    free(pk_frac);
+    free(bw_frac);
     free(pp);
     free(tg);
     free(ttft);

@@ -41,8 +41,9 @@ static const struct { const char *cmd, *text; } commands[] = {
                  "      the prompt g4 feeds the model for OpenAI-style messages (JSON)\n"},
     {"synth", "  g4 synth e2b|e4b|26b-a4b|31b OUT.gguf [--type T]\n"
               "      write a random-weight GGUF with a released variant's shapes (a benchmark subject)\n"},
-    {"bench", "  g4 bench PATH [-t THREADS] [-r REPS] [-p 512] [-n 128] [-d DEPTH] [--kv TYPE] [--json]\n"
-              "      prefill / decode / time-to-first-token speed, as fractions of measured machine limits\n"},
+    {"bench", "  g4 bench PATH [-t THREADS] [-r REPS] [-p 512] [-n 128] [-d DEPTH] [-c 4096] [--kv TYPE] [--json]\n"
+              "      prefill / decode / time-to-first-token speed, as fractions of machine limits measured\n"
+              "      before each rep; peak RSS with a CONTEXT-token session\n"},
 };
 
 static int usage(FILE *f) {
