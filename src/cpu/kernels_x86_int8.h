@@ -51,10 +51,24 @@ static inline __m256 dot_s8(__m256i w, __m256i a) {
  * the matrix's end prefetches are harmless (they do not fault). Always inlined: GCC
  * deletes an unused call to a function it finds side-effect free. */
 #define PF_GROUPS 2
+/* Where the prefetched lines go depends on how far ahead they are. The group two ahead
+ * is 2 x RB x row_bytes away: for E2B's 1536 columns of Q4_0 7 KB, which L1 (32 KB on Zen 3
+ * and 4) holds along with the activations, but for its 6144- and 12288-column down
+ * projections 28-55 KB, so lines sent to L1 were evicted before they were read and the
+ * kernel ran at half speed (Zen 4, one thread from memory: 11-14 GB/s against 26-28 GB/s
+ * read). Beyond PF_L1_BYTES they go to L2 (prefetcht1). Measured there, T0 / T1 in GB/s:
+ * Q4_0 2048 columns 25.5 / 22.5, 3072 23.7 / 25.4, 6144 13.0 / 26.7; Q8_0 1536 25.7 / 24.1,
+ * 2048 22.6 / 24.9, 3072 14.6 / 27.3; Q6_K 1536 22.4 / 19.3, 2048 20.1 / 25.0; Q4_K 6144
+ * 13.9 / 24.2. The crossing lies between 13.0 KB (Q8_0 x 1536: T0 better) and 13.4 KB
+ * (Q6_K x 2048: T1 better). */
+#define PF_L1_BYTES 13312
 static inline __attribute__((always_inline)) void prefetch_group_ahead(const void *row0, uint64_t row_bytes, int64_t b,
                                                                        const int64_t step, const int64_t bs) {
     const char *p = (const char *)row0 + PF_GROUPS * RB * row_bytes + b * RB * bs;
-    for (int64_t k = 0; k <= (step * RB * bs + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
+    if (PF_GROUPS * RB * row_bytes <= PF_L1_BYTES)
+        for (int64_t k = 0; k <= (step * RB * bs + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
+    else
+        for (int64_t k = 0; k <= (step * RB * bs + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T1);
 }
 
 /* The inner loops keep four independent accumulators in registers (one per weight row),
