@@ -105,7 +105,8 @@ static inline __m256i kq_madd_acc(__m256i acc, __m256i p, __m256i w) {
 
 /* Per-token set-up of the ACT_A8S decode kernels, per super-block i: D[i], and the
  * activation sums as int16 (|sum| <= 32 x 127): ha = 0, the 8 block sums (Q4_K/Q5_K,
- * at S + 8 i); ha = 1, the 16 half-block sums (Q6_K, at S + 16 i). */
+ * at S + 8 i); ha = 1, the 16 half-block sums (Q6_K, at S + 16 i), first halves (Q6_K's
+ * even sub-blocks) at 0..7, second halves at 8..15, the order of q6_scales. */
 static inline void kq_act_s(const block_a8 *x, int64_t nsb, float *D, int16_t *S, const int ha) {
     for (int64_t i = 0; i < nsb; i++) {
         D[i] = x[8 * i].d;
@@ -114,8 +115,8 @@ static inline void kq_act_s(const block_a8 *x, int64_t nsb, float *D, int16_t *S
             if (!ha) { S[8 * i + j] = (int16_t)xb->s; continue; }
             int32_t lo = 0;
             for (int e = 0; e < 16; e++) lo += xb->qs[e];
-            S[16 * i + 2 * j] = (int16_t)lo;
-            S[16 * i + 2 * j + 1] = (int16_t)(xb->s - lo);
+            S[16 * i + j] = (int16_t)lo;
+            S[16 * i + 8 + j] = (int16_t)(xb->s - lo);
         }
     }
 }
@@ -311,16 +312,20 @@ static inline __m256i q6_levels(const uint8_t *blk, int g) {
     return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi8(0x30)));
 }
 
-/* The 16 int8 scales widened to int16 (lanes 2g, 2g+1 = block g's two sub-blocks). */
+/* The 16 int8 scales widened to int16, even sub-blocks' in the low 128-bit lane and odd
+ * ones' in the high (one byte shuffle before widening), so that q6_scale_pair is one
+ * in-lane VPSHUFB per activation block. (With natural order it took a VPERMD, the
+ * broadcast of its index and a VPSHUFB per row and block.) */
 static inline __m256i q6_scales(const uint8_t *blk) {
-    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
+    const __m128i s = _mm_loadu_si128((const __m128i *)(blk + 192));
+    return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15)));
 }
 
-/* [sc_2g x 8 | sc_2g+1 x 8]: the int32 element g holds the pair; spread it over halves. */
+/* [sc_2g x 8 | sc_2g+1 x 8]: int16 element g of each lane of q6_scales, spread over it. */
 static inline __m256i q6_scale_pair(__m256i s16, int g) {
-    const __m256i pair = _mm256_permutevar8x32_epi32(s16, _mm256_set1_epi32(g));
-    return _mm256_shuffle_epi8(pair, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
-                                                      2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+    const char lo = (char)(2 * g), hi = (char)(2 * g + 1);
+    return _mm256_shuffle_epi8(s16, _mm256_setr_epi8(lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi,
+                                                     lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi, lo, hi));
 }
 
 static inline float q6_d(const uint8_t *blk) {
