@@ -101,7 +101,7 @@ expect 2 "bench with a depth that is not a number" -- $G4 bench tests/data/tiny-
 # decode timed after 40 cached tokens (llama-bench's -d): the JSON says so, and the
 # bandwidth fraction, which counts only weight bytes, is left out
 expect 0 "bench at a depth" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 16 -n 4 -d 40 --json
-grep -q '"tg":{"n":4,"depth":40,"tok_s":[0-9.]*,"min":[0-9.]*,"max":[0-9.]*,"frac_bandwidth":null}' "$tmp/out" \
+grep -q '"tg":{"n":4,"depth":40,"tok_s":[0-9.]*,"min":[0-9.]*,"max":[0-9.]*,"frac_bandwidth":null,"frac_bandwidth_best":null}' "$tmp/out" \
     && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: bench -d json: $(head -c 300 "$tmp/out")"; }
 # the first-token timing always uses a 32-token prompt, so a shorter -p must still fit it
 expect 0 "bench with a prompt shorter than the first-token prompt" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 2
