@@ -32,7 +32,7 @@ fi
 if $G4 inspect "$M" >"$tmp/inspect" 2>"$tmp/err"; then ok; else bad "inspect: $(cat "$tmp/err")"; fi
 grep -q "layers     10 (5 KV-shared)" "$tmp/inspect" && grep -q "per-layer  input width 32" "$tmp/inspect" \
     && grep -q "window     128" "$tmp/inspect" && ok || bad "inspect: unexpected structure: $(head -n 12 "$tmp/inspect")"
-[ "$(wc -c < "$M")" -le 25000000 ] && ok || bad "$M is larger than 25 MB"
+[ "$(wc -c < "$M")" -le 20000000 ] && ok || bad "$M is larger than 20 MB"
 V=$(ref n_vocab)
 
 # 2. logits and greedy continuations
@@ -96,7 +96,7 @@ else bad "run: $(cat "$tmp/err")"; fi
 #     held-out excerpt. Measured when written: Q8_0 0.00021 nats/token and 98.5% top-1
 #     (0.00049 and 98.0% while Q8_0 took int8 activations: the KL bound catches a return
 #     to them), Q4_0 0.055 and 81.7% (a 256-wide model is more sensitive than Gemma 4's
-#     1536+).
+#     1536+). The 9.3 M model of 2026-11-26: Q8_0 0.00020 and 98.6%, Q4_0 0.056 and 81.4%.
 for q in "q8_0 0.0003 0.97" "q4_0 0.12 0.70"; do
     set -- $q
     if $G4 convert "$M" "$tmp/demo-$1.gguf" --type "$1" >/dev/null 2>&1 &&
@@ -110,7 +110,7 @@ done
 
 # 5c. the KV cache types on the trained model: a q8_0 cache against an exact f32 one on the
 #     held-out excerpt. Measured when written: KL 0.000176 nats/token, top-1 99.19% (f16:
-#     below 1e-6 and 100%).
+#     below 1e-6 and 100%); the 9.3 M model: 0.000229 and 97.4%.
 if $G4 perplexity "$M" "$R/heldout_excerpt.txt" --ctx 256 --kv q8_0 --kl-base "$M" --kl-base-kv f32 >"$tmp/kl" 2>"$tmp/err"; then
     line=$(grep "KL divergence" "$tmp/kl")
     echo "demo q8_0 KV cache: $line"

@@ -6,7 +6,7 @@ What: a BPE tokenizer with byte fallback (4096 pieces: <pad> <eos> <bos> <unk>, 
 learned on the corpus), and a Gemma4ForCausalLM with the structure of the small released
 variants -- sliding and global layers (own head dims, proportional partial RoPE on the
 global ones), per-layer embeddings, KV sharing, tied embeddings, final logit softcapping
--- about 11 M parameters, trained from scratch on the public-domain text that
+-- about 9.3 M parameters, trained from scratch on the public-domain text that
 scripts/demo/fetch_corpus.sh prepares (Moby-Dick, State of the Union addresses, the King
 James Bible), with ~25% of the sequences chat-formatted exactly as the Gemma 4 chat
 template renders them (user: "Continue: ..." / "Tell me about the X." ->
@@ -28,7 +28,7 @@ and, with --bundle DIR, one tar of the above cut into <= 15 MiB parts (for the d
 tool, which returns files of at most 16 MiB).
 
 How (the project ran it on the lent H100 with PyTorch 2.11, transformers 5.17,
-tokenizers 0.23; training took 71 s, the whole script 100 s):
+tokenizers 0.23; training took 73 s, the whole script 109 s):
     scripts/demo/fetch_corpus.sh
     python3 scripts/demo/train_demo.py --corpus .cache/demo-corpus --out /tmp/demo-out
     ./g4 convert /tmp/demo-out/demo models/demo.gguf --type f16
@@ -85,7 +85,9 @@ MODEL = dict(
     num_global_key_value_heads=None,
     head_dim=64,
     global_head_dim=128,
-    intermediate_size=896,
+    # 640 (896 until 2026-11-26): keeps the F16 GGUF under 20 MB, the size the repository's
+    # checks allow a committed file (11.3 M parameters, 22.7 MB, before)
+    intermediate_size=640,
     sliding_window=128,
     hidden_size_per_layer_input=32,
     # layers 5-9 reuse the KV of layer 3 (sliding) / 4 (global): llama.cpp takes the donors
