@@ -111,6 +111,10 @@ expect 2 "bench with a context that is not a number" -- $G4 bench tests/data/tin
 expect 0 "bench with a context" -- $G4 bench tests/data/tiny-e2b -t 1 -r 2 -p 8 -n 2 -c 1000 --json
 grep -q '"read_gb_s":[0-9.]*,"read_gb_s_min":[0-9.]*,"read_gb_s_max":[0-9.]*,.*"n_ctx":1000,' "$tmp/out" \
     && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: bench -c json: $(head -c 400 "$tmp/out")"; }
+# a model whose maximum is below 4096 (the demo model: 2048) gets its maximum
+expect 0 "bench on a model with a 2048-token maximum" -- $G4 bench models/demo.gguf -t 1 -r 1 -p 8 -n 2 --json
+grep -q '"n_ctx":2048,' "$tmp/out" && pass=$((pass + 1)) \
+    || { fail=$((fail + 1)); echo "FAIL test_cli: bench demo context: $(head -c 400 "$tmp/out")"; }
 expect 0 "bench's default context" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 2 --json
 grep -q '"n_ctx":4096,' "$tmp/out" && pass=$((pass + 1)) \
     || { fail=$((fail + 1)); echo "FAIL test_cli: bench default context: $(head -c 400 "$tmp/out")"; }

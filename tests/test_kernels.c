@@ -146,7 +146,8 @@ static void matmul_case(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
  * tokens share the call, so that a float model's prompt evaluated in chunks gives the
  * logits of one pass (test_fixtures holds the tiny F32 models to 1e-5 there, and random
  * tiny models amplify a last-bit difference past that). The 9 tokens of one call are
- * compared bit for bit with calls of 1, 2, 3 and 4 tokens, which take the row kernel.
+ * compared bit for bit with calls of 1, 2, 3 (the row kernel) and 4 tokens (tiles, then
+ * the row kernel for the last token).
  * The quantized kernels are not invariant: their engines (sideways, rows outside, token
  * pairs) add the blocks' float partial sums in different orders, a rounding-level
  * difference that test_matmul bounds against the reference. */

@@ -186,7 +186,9 @@ static g4_status open_hf(g4_model *m, g4_error *err) {
  * reading it keeps the table out of the process's memory; the file's pages stay cached.
  * Safe because every model matrix is a read-only private file mapping that is never
  * written: MADV_DONTNEED only discards page-table entries, and a later read faults the
- * same bytes back in. Advice only: a failure changes memory use, not results. */
+ * same bytes back in. Advice only: a failure changes memory use, not results (and on
+ * systems where MADV_DONTNEED keeps the mapping, only memory use is lost). Not
+ * posix_madvise: glibc ignores POSIX_MADV_DONTNEED. */
 void mat_unmap_row(const mat *t, int64_t r) {
     const uintptr_t span = (uintptr_t)2 << 20, page = (uintptr_t)sysconf(_SC_PAGESIZE);
     const uintptr_t t0 = ((uintptr_t)t->data + page - 1) & ~(page - 1);
@@ -358,11 +360,15 @@ g4_status g4_model_prefetch(const g4_model *m, g4_progress_fn progress, void *us
     volatile uint8_t sink = 0;
     for (int64_t i = 0; i < m->dir->n; i++) {
         const tensor_entry *t = &m->dir->t[i];
+        /* the per-layer embeddings are read a row per token and unmapped after
+         * (mat_unmap_row): read ahead into the page cache, but not touched, which would
+         * map all 1.3 GB (E2B) into the process */
+        const bool touch = !(m->ple_embd.data && t->data == m->ple_embd.data);
         for (uint64_t off = 0; off < t->nbytes; off += step) {
             const uint64_t len = G4_MIN(step, t->nbytes - off);
             const uintptr_t a = (uintptr_t)(t->data + off) & ~(uintptr_t)(page - 1);
             madvise((void *)a, (size_t)((uintptr_t)(t->data + off + len) - a), MADV_WILLNEED);
-            for (uint64_t p = 0; p < len; p += page) sink ^= t->data[off + p];
+            for (uint64_t p = 0; touch && p < len; p += page) sink ^= t->data[off + p];
             done += len;
             if (progress) progress(user, (int64_t)(done >> 20), (int64_t)(total >> 20));
         }

@@ -117,7 +117,8 @@ static inline mat mat_index(mat m, int64_t i) {
 }
 
 /* Unmaps what reading row r of a table looked up one row per token left mapped (the
- * file stays in the page cache); see model.c. */
+ * file stays in the page cache); see model.c. Only for a matrix of an opened model, whose
+ * data is a read-only private file mapping: on heap memory MADV_DONTNEED would zero it. */
 void mat_unmap_row(const mat *t, int64_t r);
 
 #endif
