@@ -82,28 +82,44 @@ static inline void float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, 
  * fixtures' logits then moved by 2-5e-4 of their range between chunkings, and a Q8_0 KV
  * cache turned that into 1% by rounding keys differently. Decode of float weights is
  * memory-bound, so the wider vectors bought nothing.) */
-static void float_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                       int64_t n, float *scratch) {
-    (void)scratch;
+static inline __attribute__((always_inline)) void float_rows_t(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
+                                                              const void *xv, int64_t ldx, int64_t n, const int32_t type) {
     const int64_t cols = w->cols, c8 = cols / 8 * 8;
-    const int es = w->type == G4_DTYPE_F32 ? 4 : 2;
+    const int es = type == G4_DTYPE_F32 ? 4 : 2;
     for (int64_t r = r0; r < r1; r += RB) {
         const int rows = (int)(r1 - r < RB ? r1 - r : RB);
         const uint8_t *wr[RB];
-        for (int i = 0; i < rows; i++) wr[i] = w->data + (uint64_t)(r + i) * w->row_bytes;
+        for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
+            wr[i] = w->data + (uint64_t)(r + (i < rows ? i : rows - 1)) * w->row_bytes;
         for (int64_t t = 0; t < n; t++) {
             const float *x = (const float *)((const char *)xv + t * ldx);
             __m256 acc[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
             for (int64_t c = 0; c < c8; c += 8) {
+                /* the rows ahead as one linear stream, a 64-byte line of each row's progress
+                 * at a time (prefetch_group_ahead, kernels_x86_int8.h) */
+                if (t == 0 && (c * es) % 64 == 0) prefetch_group_ahead(wr[0], w->row_bytes, c * es / 64, 1, 64);
                 const __m256 x8 = _mm256_loadu_ps(x + c);
-                for (int i = 0; i < rows; i++) acc[i] = _mm256_fmadd_ps(load8(wr[i] + c * es, w->type), x8, acc[i]);
+                #pragma GCC unroll 4
+                for (int i = 0; i < RB; i++) acc[i] = _mm256_fmadd_ps(load8(wr[i] + c * es, type), x8, acc[i]);
             }
             for (int i = 0; i < rows; i++) {
                 float s = hsum256(acc[i]);
-                for (int64_t c = c8; c < cols; c++) s += load1(wr[i], w->type, c) * x[c];
+                for (int64_t c = c8; c < cols; c++) s += load1(wr[i], type, c) * x[c];
                 y[t * ldy + r + i] = s;
             }
         }
+    }
+}
+
+/* One copy per weight type, so the conversion is not chosen per load (with the type
+ * read at run time in the inner loop, F16 decode ran at 10 GB/s even in cache). */
+static void float_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                       int64_t n, float *scratch) {
+    (void)scratch;
+    switch (w->type) {
+    case G4_DTYPE_F16: float_rows_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_F16); break;
+    case G4_DTYPE_BF16: float_rows_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_BF16); break;
+    default: float_rows_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_F32); break;
     }
 }
 
