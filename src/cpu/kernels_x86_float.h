@@ -1,14 +1,14 @@
 /* kernels_x86_float.h - prefill for float weights (F32 / F16 / BF16) x float activations,
  * shared by the AVX2 and AVX-512 tables (8-lane AVX2 + F16C code, which both compile).
  *
- * A row kernel (float_rows) walks a few rows per token, so every weight is loaded and
+ * A row kernel (float_rows_t) walks a few rows per token, so every weight is loaded and
  * converted again for each token: about two instructions per 8 multiply-adds. Here a tile of 3 rows x 4 tokens converts each 8-weight vector
  * once for 4 tokens and keeps 12 accumulators in registers (12 + 3 weight vectors + 1
  * activation vector = the 16 ymm registers): 12 FMAs per 96 multiply-adds, so the FMA
  * units are the limit. Gemma 4 checkpoints keep a few float matrices even when
  * quantized (E2B/E4B Q4_K_M: per_layer_model_proj, F16), and F16/BF16 models are all
  * float. Rows past the last multiple of 3 and tokens past the last multiple of 4 go to
- * float_rows, as do decode and calls of fewer than 4 tokens. */
+ * float_rows_t, as do decode and calls of fewer than 4 tokens. */
 #ifndef G4_KERNELS_X86_FLOAT_H
 #define G4_KERNELS_X86_FLOAT_H
 
@@ -59,29 +59,13 @@ static inline __attribute__((always_inline)) void float_tiles_t(float *y, int64_
     }
 }
 
-/* Tiles of 3 rows x 4 tokens, the rest by `rows` (the table's row kernel). */
-static inline void float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                               int64_t n, float *scratch, matmul_fn rows) {
-    const int64_t n4 = n / 4 * 4;
-    int64_t r3 = r0 + (r1 - r0) / 3 * 3;
-    if (n4 && r3 > r0) {
-        switch (w->type) {
-        case G4_DTYPE_F16: float_tiles_t(y, ldy, w, r0, r3, xv, ldx, n4, G4_DTYPE_F16); break;
-        case G4_DTYPE_BF16: float_tiles_t(y, ldy, w, r0, r3, xv, ldx, n4, G4_DTYPE_BF16); break;
-        default: float_tiles_t(y, ldy, w, r0, r3, xv, ldx, n4, G4_DTYPE_F32); break;
-        }
-    } else r3 = r0;
-    if (n4 && r3 < r1) rows(y, ldy, w, r3, r1, xv, ldx, n4, scratch);
-    if (n4 < n) rows(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, scratch);
-}
-
 /* The row kernel for decode and the rows and tokens the tiles leave. It sums in the same
  * order as the tiles (8 lanes over the columns, then hsum256), so a token's result does not
  * depend on whether it fell in a tile: evaluating a prompt in chunks gives the logits of
  * one pass. (The AVX-512 table's 16-lane row kernel did not: the tiny 26B-A4B and 31B
  * fixtures' logits then moved by 2-5e-4 of their range between chunkings, and a Q8_0 KV
- * cache turned that into 1% by rounding keys differently. Decode of float weights is
- * memory-bound, so the wider vectors bought nothing.) */
+ * cache turned that into 1% by rounding keys differently. With the type fixed per copy
+ * and the rows prefetched, 8 lanes read F16 at 19 GB/s per thread from memory.) */
 static inline __attribute__((always_inline)) void float_rows_t(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
                                                               const void *xv, int64_t ldx, int64_t n, const int32_t type) {
     const int64_t cols = w->cols, c8 = cols / 8 * 8;
@@ -111,23 +95,29 @@ static inline __attribute__((always_inline)) void float_rows_t(float *y, int64_t
     }
 }
 
-/* One copy per weight type, so the conversion is not chosen per load (with the type
- * read at run time in the inner loop, F16 decode ran at 10 GB/s even in cache). */
-static void float_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                       int64_t n, float *scratch) {
-    (void)scratch;
-    switch (w->type) {
-    case G4_DTYPE_F16: float_rows_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_F16); break;
-    case G4_DTYPE_BF16: float_rows_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_BF16); break;
-    default: float_rows_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_F32); break;
-    }
+/* Tiles of 3 rows x 4 tokens, float_rows_t for the rows and tokens they leave (all of
+ * them below 4 tokens). */
+static inline __attribute__((always_inline)) void float_matmul_t(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
+                                                                const void *xv, int64_t ldx, int64_t n, const int32_t type) {
+    const int64_t n4 = n < 4 ? 0 : n / 4 * 4;
+    int64_t r3 = r0 + (r1 - r0) / 3 * 3;
+    if (n4 && r3 > r0) float_tiles_t(y, ldy, w, r0, r3, xv, ldx, n4, type);
+    else r3 = r0;
+    if (n4 && r3 < r1) float_rows_t(y, ldy, w, r3, r1, xv, ldx, n4, type);
+    if (n4 < n) float_rows_t(y + n4 * ldy, ldy, w, r0, r1, (const char *)xv + n4 * ldx, ldx, n - n4, type);
 }
 
-/* the table entry for F32 / F16 / BF16 weights: tiles from 4 tokens, rows below */
+/* The table entry for F32 / F16 / BF16 weights: one copy per type, so that no load
+ * chooses its conversion at run time (with the type read in the inner loop, F16 decode
+ * ran at 10 GB/s even in cache). */
 static void matmul_float_tiles(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv,
                                int64_t ldx, int64_t n, float *scratch) {
-    if (n < 4) float_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch);
-    else float_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch, float_rows);
+    (void)scratch;
+    switch (w->type) {
+    case G4_DTYPE_F16: float_matmul_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_F16); break;
+    case G4_DTYPE_BF16: float_matmul_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_BF16); break;
+    default: float_matmul_t(y, ldy, w, r0, r1, xv, ldx, n, G4_DTYPE_F32); break;
+    }
 }
 
 #endif
