@@ -62,13 +62,18 @@ static inline __m256 dot_s8(__m256i w, __m256i a) {
  * 13.9 / 24.2. The crossing lies between 13.0 KB (Q8_0 x 1536: T0 better) and 13.4 KB
  * (Q6_K x 2048: T1 better). */
 #define PF_L1_BYTES 13312
-static inline __attribute__((always_inline)) void prefetch_group_ahead(const void *row0, uint64_t row_bytes, int64_t b,
-                                                                       const int64_t step, const int64_t bs) {
+static inline __attribute__((always_inline)) void prefetch_group_ahead_to(const void *row0, uint64_t row_bytes, int64_t b,
+                                                                          const int64_t step, const int64_t bs, int to_l1) {
     const char *p = (const char *)row0 + PF_GROUPS * RB * row_bytes + b * RB * bs;
-    if (PF_GROUPS * RB * row_bytes <= PF_L1_BYTES)
+    if (to_l1)
         for (int64_t k = 0; k <= (step * RB * bs + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T0);
     else
         for (int64_t k = 0; k <= (step * RB * bs + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T1);
+}
+
+static inline __attribute__((always_inline)) void prefetch_group_ahead(const void *row0, uint64_t row_bytes, int64_t b,
+                                                                       const int64_t step, const int64_t bs) {
+    prefetch_group_ahead_to(row0, row_bytes, b, step, bs, PF_GROUPS * RB * row_bytes <= PF_L1_BYTES);
 }
 
 /* The inner loops keep four independent accumulators in registers (one per weight row),
