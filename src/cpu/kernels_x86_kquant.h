@@ -442,7 +442,70 @@ static inline __m256i q5_0_u8(const uint8_t *qs) {
 static inline __m256i q5_0_s8(const uint8_t *qs) { return _mm256_sub_epi8(q5_0_u8(qs), _mm256_set1_epi8(16)); }
 
 #define LOAD_Q5_0(qs) q5_0_s8((const uint8_t *)(qs))
+#ifdef __AVX512BW__
+/* With AVX-512BW the fifth bits are one masked move (qh as the byte mask of a vector of
+ * 16s), and the levels stay unsigned as Q4_0's decode keeps them: sum (u - 16) a =
+ * sum u a - 16 sum a, -2 s in each of the block's 8 int32 lanes (the accumulator VPDPBUSD
+ * starts from). About 12 instructions per row and block against 17 for the sign trick.
+ * Rows outside, tokens inside: a 2- or 3-token call (a short prompt's share of a 26B-A4B
+ * expert) reads each row group from memory once. */
+/* T tokens from t against rows r.. r + rows - 1 (wr: RB row pointers, the last repeated);
+ * each block's levels are built once for the T tokens. pf: prefetch the rows ahead. */
+static inline __attribute__((always_inline)) void q5_0_rows_tokens(float *y, int64_t ldy, int64_t r, int rows,
+                                                                   const block_q5_0 *const wr[RB], const void *xv,
+                                                                   int64_t ldx, int64_t t, int64_t nb, uint64_t row_bytes,
+                                                                   int pf, const int T) {
+    const __m256i m16 = _mm256_set1_epi8(16);
+    const block_a8 *xb[3];
+    for (int k = 0; k < T; k++) xb[k] = (const block_a8 *)((const char *)xv + (t + k) * ldx);
+    __m256 acc[3][RB];
+    for (int k = 0; k < T; k++)
+        for (int i = 0; i < RB; i++) acc[k][i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if ((b & 1) == 0 && pf) prefetch_group_ahead(wr[0], row_bytes, b, 2, sizeof(block_q5_0));
+        __m256i a[3], off[3];
+        __m256 da[3];
+        for (int k = 0; k < T; k++) {
+            a[k] = _mm256_loadu_si256((const __m256i *)xb[k][b].qs);
+            off[k] = _mm256_set1_epi32(-2 * xb[k][b].s);
+            da[k] = _mm256_set1_ps(xb[k][b].d);
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < RB; i++) {
+            uint32_t qh;
+            memcpy(&qh, wr[i][b].qh, 4);
+            const __m256i u = _mm256_or_si256(q4_u8(wr[i][b].qs), _mm256_maskz_mov_epi8((__mmask32)qh, m16));
+            const __m256 f = f16x8(wr[i][b].d);
+            #pragma GCC unroll 3
+            for (int k = 0; k < T; k++)
+                acc[k][i] = _mm256_fmadd_ps(_mm256_mul_ps(f, da[k]), _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(off[k], u, a[k])),
+                                            acc[k][i]);
+        }
+    }
+    for (int k = 0; k < T; k++) {
+        const float out[RB] = {hsum256(acc[k][0]), hsum256(acc[k][1]), hsum256(acc[k][2]), hsum256(acc[k][3])};
+        for (int i = 0; i < rows; i++) y[(t + k) * ldy + r + i] = out[i];
+    }
+}
+
+static void matvec_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                        int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t nb = w->cols / 32;
+    for (int64_t r = r0; r < r1; r += RB) {
+        const int rows = (int)G4_MIN(RB, r1 - r);
+        const block_q5_0 *wr[RB];
+        for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
+            wr[i] = (const block_q5_0 *)(w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes);
+        int64_t t = 0;
+        for (; t + 3 <= n; t += 3) q5_0_rows_tokens(y, ldy, r, rows, wr, xv, ldx, t, nb, w->row_bytes, t == 0, 3);
+        if (n - t == 2) q5_0_rows_tokens(y, ldy, r, rows, wr, xv, ldx, t, nb, w->row_bytes, t == 0, 2);
+        else if (n - t == 1) q5_0_rows_tokens(y, ldy, r, rows, wr, xv, ldx, t, nb, w->row_bytes, t == 0, 1);
+    }
+}
+#else
 MATMUL_INT8(matvec_q5_0, block_q5_0, LOAD_Q5_0)
+#endif
 MATMUL_TILE(q5_0_tiles, block_q5_0, LOAD_Q5_0, matvec_q5_0)
 #undef LOAD_Q5_0
 
@@ -467,6 +530,7 @@ static void q5_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     }
 }
 
+#define Q5_0_ROWS_TOKENS 3
 static void matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
 #ifndef __AVX512VNNI__
@@ -477,6 +541,8 @@ static void matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
      * Machine-dependent: the Xeon's AVX2 table measured 0.66x / 0.88x at 2 tokens; VNNI
      * keeps its sideways engine (tiles 0.58x / 0.72x there). */
     if (n == 2 || n == 4) { q5_0_tiles(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
+#else
+    if (n <= Q5_0_ROWS_TOKENS) { matvec_q5_0(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
 #endif
     const int64_t rd = n < 2 ? r0 : sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q5_0_sw_unpack, 5, 0);
     if (rd < r1) q5_0_tiles(y, ldy, w, rd, r1, xv, ldx, n, scratch);
