@@ -707,8 +707,20 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
     for (int64_t r = r0; r < r16; r += 16) {
         unpack(w, r, ba);
         unpack(w, r + 8, bb);
+        /* the next 16 rows into L2 while these compute, a slice per token group, as
+         * sws_matmul does: with few tokens per call (a prompt's share of a MoE expert) the
+         * unpacking otherwise waits on memory */
+        const char *next = r + 16 < r16 ? (const char *)w->data + (uint64_t)(r + 16) * w->row_bytes : NULL;
+        const int64_t next_bytes = 16 * (int64_t)w->row_bytes, groups = n / 8 + ((n % 8) >= 4) + ((n % 4) >= 2) + (n % 2);
+        const int64_t step = (next_bytes / groups + 63) / 64 * 64;
+        int64_t pf = 0;
         int64_t t = 0;
-#define SWZ_CALL(T) swz_tokens(y + t * ldy, ldy, r, ba, bb, (const block_a8 *)((const char *)xv + t * ldx), xstride, nb, T)
+#define SWZ_CALL(T)                                                                                               \
+    do {                                                                                                          \
+        if (next)                                                                                                 \
+            for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1); \
+        swz_tokens(y + t * ldy, ldy, r, ba, bb, (const block_a8 *)((const char *)xv + t * ldx), xstride, nb, T);   \
+    } while (0)
         for (; t + 8 <= n; t += 8) SWZ_CALL(8);
         if (n - t >= 4) { SWZ_CALL(4); t += 4; }
         if (n - t >= 2) { SWZ_CALL(2); t += 2; }
