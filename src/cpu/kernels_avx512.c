@@ -59,8 +59,9 @@ void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx512";
     x86_fill_shared(k);
-    /* 16 unpacked rows, 22 bytes per column; Q6_K's signed engine (sws_matmul) adds 64
-     * tokens of activations, 64 bytes per column: 86 bytes */
+    /* the sideways engine: 16 unpacked rows, 22 bytes per column, and 256 tokens' d s per
+     * block, 32 more (swz_matmul); Q8_0's: 34 (q8z_matmul); Q6_K's signed engine
+     * (sws_matmul): 22 plus 64 tokens of activations, 64 bytes per column: 86 bytes */
     k->scratch_per_col = 22;
     x86_fill_q8(k);
     x86_fill_kquant(k);
