@@ -675,6 +675,13 @@ int main(void) {
             test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
             test_matmul_extreme(ref, k, types[i]);
             test_matmul(ref, k, types[i], 16, 64, 261); /* more tokens than a tile: kernels loop */
+            /* 704 columns (22 blocks: 26B-A4B's expert downs, Q5_0 / Q8_0): 16-row groups
+             * plus 9 / 7 rows left, 8 + 4 + 2 + 1 tokens through the sideways engines
+             * (AVX-512 Q8_0 from 10 tokens), 10 = 8 + 2, and 3 tokens rows-outer */
+            test_matmul(ref, k, types[i], 48, 704, 15);
+            test_matmul(ref, k, types[i], 64, 704, 10);
+            test_matmul(ref, k, types[i], 13, 704, 3);
+            matmul_case(ref, k, types[i], 32, 512, 12, 1); /* extremes through the Q8_0 engine */
             if (types[i] == G4_DTYPE_F32 || types[i] == G4_DTYPE_F16 || types[i] == G4_DTYPE_BF16)
                 test_batch_invariance(k, types[i]);
         }
