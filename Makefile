@@ -24,7 +24,7 @@ LIB_SRC := src/error.c src/dtype.c \
 # SIMD kernels: only these files get ISA flags; the table is chosen at run time
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq ($(filter x86_64%,$(MACHINE)),)
-LIB_SRC += src/cpu/kernels_avx2.c src/cpu/kernels_avx512.c
+LIB_SRC += src/cpu/kernels_avx2.c src/cpu/kernels_avx512.c src/cpu/kernels_avx512bf16.c
 endif
 ifneq ($(filter aarch64% arm64%,$(MACHINE)),)
 LIB_SRC += src/cpu/kernels_neon.c src/cpu/kernels_i8mm.c
@@ -73,6 +73,7 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h tools/*.h t
 
 $(BUILD)/src/cpu/kernels_avx2.o: ISA := -mavx2 -mfma -mf16c
 $(BUILD)/src/cpu/kernels_avx512.o: ISA := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni
+$(BUILD)/src/cpu/kernels_avx512bf16.o: ISA := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16
 $(BUILD)/src/cpu/kernels_neon.o: ISA := -march=armv8.2-a+dotprod
 $(BUILD)/src/cpu/kernels_i8mm.o: ISA := -march=armv8.2-a+dotprod+i8mm
 

@@ -151,8 +151,8 @@ static void matmul_case(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
  * The quantized kernels are not invariant: their engines (sideways, rows outside, token
  * pairs) add the blocks' float partial sums in different orders, a rounding-level
  * difference that test_matmul bounds against the reference. */
-static void test_batch_invariance(const cpu_kernels *k, int32_t type) {
-    const int64_t rows = 24, cols = 519, n = 9; /* cols: 64 x 8 and a tail of 7 */
+static void test_batch_invariance(const cpu_kernels *k, int32_t type, int64_t cols) {
+    const int64_t rows = 24, n = 9;
     uint64_t rb;
     if (!dtype_row_bytes(type, cols, &rb) || !k->matmul[type]) return;
     uint8_t *w = malloc(rb * (size_t)rows);
@@ -682,8 +682,10 @@ int main(void) {
             test_matmul(ref, k, types[i], 64, 704, 10);
             test_matmul(ref, k, types[i], 13, 704, 3);
             matmul_case(ref, k, types[i], 32, 512, 12, 1); /* extremes through the Q8_0 engine */
-            if (types[i] == G4_DTYPE_F32 || types[i] == G4_DTYPE_F16 || types[i] == G4_DTYPE_BF16)
-                test_batch_invariance(k, types[i]);
+            if (types[i] == G4_DTYPE_F32 || types[i] == G4_DTYPE_F16 || types[i] == G4_DTYPE_BF16) {
+                test_batch_invariance(k, types[i], 519);  /* 64 x 8 and a tail of 7 */
+                test_batch_invariance(k, types[i], 1543); /* avx512bf16: 4+ tokens in 1024-column blocks */
+            }
         }
     }
     test_peak(ref);

@@ -59,7 +59,7 @@ const cpu_features *cpu_features_get(void) {
 }
 
 const char *cpu_isa_name(cpu_isa isa) {
-    static const char *n[CPU_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "i8mm"};
+    static const char *n[CPU_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "i8mm", "avx512bf16"};
     return n[isa];
 }
 
@@ -70,12 +70,14 @@ cpu_isa cpu_isa_best(void) {
     if (best == CPU_ISA_NEON && f->i8mm) best = CPU_ISA_I8MM;
     if (f->avx2 && f->fma && f->f16c) best = CPU_ISA_AVX2;
     if (best == CPU_ISA_AVX2 && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->avx512vnni) best = CPU_ISA_AVX512;
+    if (best == CPU_ISA_AVX512 && f->avx512bf16) best = CPU_ISA_AVX512BF16;
     const char *force = getenv("G4_CPU_ISA");
     if (force && *force) {
         for (int i = 0; i < (int)CPU_ISA_COUNT; i++)
             if (!strcmp(force, cpu_isa_name((cpu_isa)i))) {
                 bool ok = i == CPU_ISA_SCALAR || i == (int)best ||
-                          (i == CPU_ISA_AVX2 && best == CPU_ISA_AVX512) || (i == CPU_ISA_NEON && best == CPU_ISA_I8MM);
+                          (i == CPU_ISA_AVX2 && (best == CPU_ISA_AVX512 || best == CPU_ISA_AVX512BF16)) ||
+                          (i == CPU_ISA_AVX512 && best == CPU_ISA_AVX512BF16) || (i == CPU_ISA_NEON && best == CPU_ISA_I8MM);
                 if (ok) return (cpu_isa)i;
             }
     }

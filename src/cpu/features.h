@@ -1,16 +1,18 @@
 /* features.h - what this CPU can run, detected once: x86 CPUID + XGETBV (the OS must
- * save AVX / AVX-512 state), arm64 HWCAP. G4_CPU_ISA=scalar|avx2|avx512|neon|i8mm forces
+ * save AVX / AVX-512 state), arm64 HWCAP. G4_CPU_ISA=scalar|avx2|avx512|avx512bf16|neon|i8mm
+ * forces
  * a lower level, for tests and bug reports (a level the CPU lacks is refused).
  *
  * The levels, each including the ones before it on its architecture:
- *   avx2   AVX2 + FMA + F16C;   avx512  + AVX-512 F/BW/DQ/VL + VNNI;
+ *   avx2   AVX2 + FMA + F16C;   avx512  + AVX-512 F/BW/DQ/VL + VNNI;   avx512bf16  + AVX512_BF16;
  *   neon   AArch64 NEON + SDOT (FEAT_DotProd);   i8mm  + SMMLA (FEAT_I8MM). */
 #ifndef G4_CPU_FEATURES_H
 #define G4_CPU_FEATURES_H
 
 #include <stdbool.h>
 
-typedef enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2, CPU_ISA_AVX512, CPU_ISA_NEON, CPU_ISA_I8MM, CPU_ISA_COUNT } cpu_isa;
+typedef enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2, CPU_ISA_AVX512, CPU_ISA_NEON, CPU_ISA_I8MM, CPU_ISA_AVX512BF16,
+                       CPU_ISA_COUNT } cpu_isa;
 
 typedef struct cpu_features {
     bool avx2, fma, f16c;                       /* the AVX2 level needs all three */

@@ -15,6 +15,7 @@ static void build(void) {
     if (f->avx2 && f->fma && f->f16c) kernels_avx2_fill(&tables[CPU_ISA_AVX2]);
     if (f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->avx512vnni)
         kernels_avx512_fill(&tables[CPU_ISA_AVX512]);
+    if (tables[CPU_ISA_AVX512].isa && f->avx512bf16) kernels_avx512bf16_fill(&tables[CPU_ISA_AVX512BF16]);
 #elif defined(__aarch64__)
     const cpu_features *f = cpu_features_get();
     if (f->neon && f->dotprod) kernels_neon_fill(&tables[CPU_ISA_NEON]);

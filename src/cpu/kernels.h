@@ -176,6 +176,7 @@ void kernels_ref_fill(cpu_kernels *k);
 void kernels_ref_fill_iq4(cpu_kernels *k); /* Q4_1, Q5_1, IQ4_NL, IQ4_XS (kernels_ref_iq4.c) */
 void kernels_avx2_fill(cpu_kernels *k);
 void kernels_avx512_fill(cpu_kernels *k);
+void kernels_avx512bf16_fill(cpu_kernels *k); /* the AVX-512 table, BF16 weights by VDPBF16PS */
 void kernels_neon_fill(cpu_kernels *k);
 void kernels_i8mm_fill(cpu_kernels *k);
 /* Q2_K / Q3_K integer reference kernels (kernels_ref_k23.c), called by kernels_ref_fill */
