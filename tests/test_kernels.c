@@ -526,6 +526,27 @@ static void mark(void *arg, int64_t i0, int64_t i1, int thread) {
     for (int64_t i = i0; i < i1; i++) __atomic_add_fetch(&hits[i], 1, __ATOMIC_RELAXED);
 }
 
+/* G4_CPU_ISA: any level the CPU supports is taken (avx512bf16 too where it is not the
+ * default), one it lacks or a wrong name leaves the default; the default is supported. */
+static void test_isa_choice(void) {
+    const char *was = getenv("G4_CPU_ISA");
+    char *saved = was ? strdup(was) : NULL;
+    unsetenv("G4_CPU_ISA");
+    const cpu_isa best = cpu_isa_best();
+    CHECK(cpu_isa_supported(best) && cpu_isa_supported(CPU_ISA_SCALAR));
+    for (int i = 0; i < (int)CPU_ISA_COUNT; i++) {
+        setenv("G4_CPU_ISA", cpu_isa_name((cpu_isa)i), 1);
+        const cpu_isa got = cpu_isa_best();
+        CHECK_MSG(got == (cpu_isa_supported((cpu_isa)i) ? (cpu_isa)i : best), "G4_CPU_ISA=%s chose %s",
+                  cpu_isa_name((cpu_isa)i), cpu_isa_name(got));
+    }
+    setenv("G4_CPU_ISA", "avx1024", 1);
+    CHECK(cpu_isa_best() == best);
+    if (saved) setenv("G4_CPU_ISA", saved, 1);
+    else unsetenv("G4_CPU_ISA");
+    free(saved);
+}
+
 static void test_pool(void) {
     for (int threads = 1; threads <= 4; threads++) {
         cpu_pool *p = pool_create(threads);
@@ -694,5 +715,6 @@ int main(void) {
     test_matvec_many();
     test_matmul_rows();
     test_pool();
+    test_isa_choice();
     return test_report("test_kernels");
 }

@@ -1,10 +1,11 @@
 /* features.h - what this CPU can run, detected once: x86 CPUID + XGETBV (the OS must
  * save AVX / AVX-512 state), arm64 HWCAP. G4_CPU_ISA=scalar|avx2|avx512|avx512bf16|neon|i8mm
- * forces
- * a lower level, for tests and bug reports (a level the CPU lacks is refused).
+ * forces a level, for tests and bug reports (a level the CPU lacks is refused).
  *
  * The levels, each including the ones before it on its architecture:
- *   avx2   AVX2 + FMA + F16C;   avx512  + AVX-512 F/BW/DQ/VL + VNNI;   avx512bf16  + AVX512_BF16;
+ *   avx2   AVX2 + FMA + F16C;   avx512  + AVX-512 F/BW/DQ/VL + VNNI;
+ *   avx512bf16  + AVX512_BF16 (BF16 weights by VDPBF16PS: the default on AMD only, where
+ *               that instruction outruns FMA; on Intel, G4_CPU_ISA=avx512bf16 asks for it);
  *   neon   AArch64 NEON + SDOT (FEAT_DotProd);   i8mm  + SMMLA (FEAT_I8MM). */
 #ifndef G4_CPU_FEATURES_H
 #define G4_CPU_FEATURES_H
@@ -17,11 +18,14 @@ typedef enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2, CPU_ISA_AVX512, CPU_ISA
 typedef struct cpu_features {
     bool avx2, fma, f16c;                       /* the AVX2 level needs all three */
     bool avx512f, avx512bw, avx512dq, avx512vl, avx512vnni, avx512bf16;
+    bool bf16_dot_fast;                         /* VDPBF16PS at twice FMA's rate (AMD) */
     bool neon, dotprod, i8mm;
 } cpu_features;
 
 const cpu_features *cpu_features_get(void);
-/* Best level this CPU supports, lowered by G4_CPU_ISA when set. */
+/* Whether this CPU runs a level's table. */
+bool cpu_isa_supported(cpu_isa isa);
+/* Best level for this CPU, or the level G4_CPU_ISA names when the CPU supports it. */
 cpu_isa cpu_isa_best(void);
 const char *cpu_isa_name(cpu_isa isa);
 

@@ -34,7 +34,13 @@
  * path instead lost 5-12% of pp512. The price is precision: the tiny fixture models in
  * BF16 now differ from transformers by up to 6.0e-4 of the logit range (tiny-31b;
  * 6.1e-5 with the FMA path), against the 1e-3 bound. G4_CPU_ISA=avx512 selects the FMA
- * path. */
+ * path.
+ *
+ * Intel's VDPBF16PS runs at the FMA rate, not twice it: on the GPU machine's Xeon the
+ * split kernel ran 0.64-0.73x the AVX-512 table at 1536-2048 columns (1.10x at 6144),
+ * E2B BF16 pp512 0.90x on 2 threads and even on 16, decode 1.2x faster
+ * (scripts/device/results/2026-11-27-bf16-xeon.txt). So this level is the default only
+ * on AMD (features.c); elsewhere G4_CPU_ISA=avx512bf16 asks for it. */
 #include "kernels.h"
 #include "../dtype.h"
 
