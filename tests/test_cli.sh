@@ -103,6 +103,18 @@ expect 2 "bench with a depth that is not a number" -- $G4 bench tests/data/tiny-
 expect 0 "bench at a depth" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 16 -n 4 -d 40 --json
 grep -q '"tg":{"n":4,"depth":40,"tok_s":[0-9.]*,"min":[0-9.]*,"max":[0-9.]*,"frac_bandwidth":null,"frac_bandwidth_best":null}' "$tmp/out" \
     && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: bench -d json: $(head -c 300 "$tmp/out")"; }
+# -p 0 / -n 0 leave prefill / decode out (as llama-bench); both at 0 leave nothing to time
+expect 0 "bench without prefill" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 0 -n 3 --json
+grep -q '"pp":null,"tg":{"n":3,' "$tmp/out" && pass=$((pass + 1)) \
+    || { fail=$((fail + 1)); echo "FAIL test_cli: bench -p 0: $(head -c 300 "$tmp/out")"; }
+expect 0 "bench without decode" -- $G4 bench tests/data/tiny-e2b -t 1 -r 2 -p 8 -n 0 --json
+grep -q '"pp":{"n":8,.*"tg":null,"ttft":{"n":32,' "$tmp/out" && pass=$((pass + 1)) \
+    || { fail=$((fail + 1)); echo "FAIL test_cli: bench -n 0: $(head -c 300 "$tmp/out")"; }
+expect 0 "bench text output without decode" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 0
+grep -q '^pp8 ' "$tmp/out" && ! grep -q '^tg' "$tmp/out" && pass=$((pass + 1)) \
+    || { fail=$((fail + 1)); echo "FAIL test_cli: bench -n 0 text: $(head -c 300 "$tmp/out")"; }
+expect 2 "bench with nothing to time" -- $G4 bench tests/data/tiny-e2b -p 0 -n 0
+expect 2 "bench with a negative prompt" -- $G4 bench tests/data/tiny-e2b -p -4
 # the first-token timing always uses a 32-token prompt, so a shorter -p must still fit it
 expect 0 "bench with a prompt shorter than the first-token prompt" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 2
 # the context defaults to 4096 tokens (peak RSS is reported at that size); -c sets it, and

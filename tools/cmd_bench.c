@@ -92,9 +92,11 @@ int cmd_bench(int argc, char **argv) {
         else if (!path && argv[i][0] != '-') path = argv[i];
         else { fprintf(stderr, "g4 bench: unexpected argument '%s'\n", argv[i]); return 2; }
     }
-    if (!path || reps < 1 || n_pp < 1 || n_tg < 1) {
+    /* -p 0 / -n 0 leave that test out, as in llama-bench (time to first token stays) */
+    if (!path || reps < 1 || n_pp < 0 || n_tg < 0 || n_pp + n_tg == 0) {
         fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-d DEPTH]"
-                        " [-c CONTEXT] [--kv f16|f32|q8_0] [--json]\n");
+                        " [-c CONTEXT] [--kv f16|f32|q8_0] [--json]\n"
+                        "  (-p 0 or -n 0 leaves prefill or decode out, not both)\n");
         return 2;
     }
     g4_error err;
@@ -112,7 +114,8 @@ int cmd_bench(int argc, char **argv) {
     const int32_t need = n_prompt + n_tg + depth + 8;
     if (!n_ctx) /* 4096, or the model's maximum when that is smaller (the demo model: 2048) */
         n_ctx = info->n_ctx_train > 0 && info->n_ctx_train < 4096 ? info->n_ctx_train : 4096;
-    g4_session_params sp = {.n_ctx = n_ctx > need ? n_ctx : need, .n_threads = threads, .n_ubatch = n_pp, .kv_type = kv};
+    const int32_t n_ubatch = n_pp ? n_pp : 512; /* prefill's batch: the pp prompt in one piece */
+    g4_session_params sp = {.n_ctx = n_ctx > need ? n_ctx : need, .n_threads = threads, .n_ubatch = n_ubatch, .kv_type = kv};
     if (g4_session_create(&s, m, &sp, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); g4_model_free(m); return 1; }
     int32_t n_toks = n_pp > n_tg ? (n_pp > n_ttft ? n_pp : n_ttft) : (n_tg > n_ttft ? n_tg : n_ttft);
     if (depth + 1 > n_toks) n_toks = depth + 1;
@@ -139,30 +142,36 @@ int cmd_bench(int argc, char **argv) {
     for (int r = 0; r < reps; r++) {
         if (!probe(threads, &lim, &have_lim, &err)) goto fail;
         pk[r] = lim.int8_ops_per_s;
-        g4_session_reset(s);
-        t0 = now();
-        if (g4_session_eval(s, toks, n_pp, &err) != G4_OK) goto fail;
-        pp[r] = n_pp / (now() - t0);
-        pk_frac[r] = info->prefill_ops * pp[r] / pk[r];
+        bw[r] = lim.read_bandwidth; /* decode's own probe replaces it, below */
+        if (n_pp) {
+            g4_session_reset(s);
+            t0 = now();
+            if (g4_session_eval(s, toks, n_pp, &err) != G4_OK) goto fail;
+            pp[r] = n_pp / (now() - t0);
+            pk_frac[r] = info->prefill_ops * pp[r] / pk[r];
+        }
         g4_session_reset(s);
         t0 = now();
         if (g4_session_eval(s, toks, n_ttft, &err) != G4_OK) goto fail;
         ttft[r] = now() - t0;
-        g4_session_reset(s);
-        for (int32_t d = 0; d < depth + 1; d += n_pp) /* the cached context, n_ubatch at a time */
-            if (g4_session_eval(s, toks + d, depth + 1 - d < n_pp ? depth + 1 - d : n_pp, &err) != G4_OK) goto fail;
-        if (!probe(threads, &lim, &have_lim, &err)) goto fail;
-        bw[r] = lim.read_bandwidth;
-        t0 = now();
-        for (int32_t i = 0; i < n_tg; i++)
-            if (g4_session_eval(s, &toks[i], 1, &err) != G4_OK) goto fail;
-        tg[r] = n_tg / (now() - t0);
-        bw_frac[r] = (double)info->decode_bytes * tg[r] / bw[r];
+        if (n_tg) {
+            g4_session_reset(s);
+            for (int32_t d = 0; d < depth + 1; d += n_ubatch) /* the cached context, n_ubatch at a time */
+                if (g4_session_eval(s, toks + d, depth + 1 - d < n_ubatch ? depth + 1 - d : n_ubatch, &err) != G4_OK) goto fail;
+            if (!probe(threads, &lim, &have_lim, &err)) goto fail;
+            bw[r] = lim.read_bandwidth;
+            t0 = now();
+            for (int32_t i = 0; i < n_tg; i++)
+                if (g4_session_eval(s, &toks[i], 1, &err) != G4_OK) goto fail;
+            tg[r] = n_tg / (now() - t0);
+            bw_frac[r] = (double)info->decode_bytes * tg[r] / bw[r];
+        }
         if (!json) {
-            char bws[64] = ""; /* at a depth the cache's reads add to the weights': no fraction */
-            if (!depth) snprintf(bws, sizeof bws, " (%.1f%% of %.1f GB/s)", 100 * bw_frac[r], bw[r] / 1e9);
-            fprintf(stderr, "rep %d: pp%d %.2f tok/s (%.1f%% of %.0f G ops/s), tg%d %.2f tok/s%s, ttft%d %.0f ms\n", r + 1,
-                    n_pp, pp[r], 100 * pk_frac[r], pk[r] / 1e9, n_tg, tg[r], bws, n_ttft, ttft[r] * 1e3);
+            char pps[96] = "", tgs[96] = "", bws[64] = ""; /* at a depth the cache's reads add to the weights': no fraction */
+            if (n_pp) snprintf(pps, sizeof pps, "pp%d %.2f tok/s (%.1f%% of %.0f G ops/s), ", n_pp, pp[r], 100 * pk_frac[r], pk[r] / 1e9);
+            if (n_tg && !depth) snprintf(bws, sizeof bws, " (%.1f%% of %.1f GB/s)", 100 * bw_frac[r], bw[r] / 1e9);
+            if (n_tg) snprintf(tgs, sizeof tgs, "tg%d %.2f tok/s%s, ", n_tg, tg[r], bws);
+            fprintf(stderr, "rep %d: %s%sttft%d %.0f ms\n", r + 1, pps, tgs, n_ttft, ttft[r] * 1e3);
         }
     }
     struct rusage ru;
@@ -176,15 +185,21 @@ int cmd_bench(int argc, char **argv) {
     if (json) {
         char bw_json[64] = "null,\"frac_bandwidth_best\":null"; /* with a cache to read, the weights are not all it reads */
         if (!depth) snprintf(bw_json, sizeof bw_json, "%.4f,\"frac_bandwidth_best\":%.4f", sbwf.median, bw_best);
+        char pp_json[192] = "null", tg_json[192] = "null"; /* null: left out (-p 0 / -n 0) */
+        if (n_pp)
+            snprintf(pp_json, sizeof pp_json,
+                     "{\"n\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_int8_peak\":%.4f,\"frac_int8_peak_best\":%.4f}",
+                     n_pp, spp.median, spp.lo, spp.hi, spkf.median, pk_best);
+        if (n_tg)
+            snprintf(tg_json, sizeof tg_json, "{\"n\":%d,\"depth\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_bandwidth\":%s}",
+                     n_tg, depth, stg.median, stg.lo, stg.hi, bw_json);
         printf("{\"model\":\"%s\",\"variant\":\"%s\",\"threads\":%d,\"isa\":\"%s\",\"kv\":\"%s\",\"reps\":%d,"
-               "\"pp\":{\"n\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_int8_peak\":%.4f,\"frac_int8_peak_best\":%.4f},"
-               "\"tg\":{\"n\":%d,\"depth\":%d,\"tok_s\":%.3f,\"min\":%.3f,\"max\":%.3f,\"frac_bandwidth\":%s},"
+               "\"pp\":%s,\"tg\":%s,"
                "\"ttft\":{\"n\":%d,\"s\":%.4f,\"min\":%.4f,\"max\":%.4f},"
                "\"machine\":{\"read_gb_s\":%.2f,\"read_gb_s_min\":%.2f,\"read_gb_s_max\":%.2f,\"int8_gops\":%.1f},"
                "\"n_ctx\":%d,\"decode_bytes_per_token\":%llu,"
                "\"prefill_ops_per_token\":%.4g,\"load_s\":%.3f,\"peak_rss_gb\":%.3f}\n",
-               path, info->variant, threads, lim.isa, g4_kv_type_name(kv), reps, n_pp, spp.median, spp.lo, spp.hi, spkf.median,
-               pk_best, n_tg, depth, stg.median, stg.lo, stg.hi, bw_json, n_ttft, sft.median, sft.lo, sft.hi, sbw.median / 1e9, sbw.lo / 1e9,
+               path, info->variant, threads, lim.isa, g4_kv_type_name(kv), reps, pp_json, tg_json, n_ttft, sft.median, sft.lo, sft.hi, sbw.median / 1e9, sbw.lo / 1e9,
                sbw.hi / 1e9, spk.median / 1e9, sp.n_ctx, (unsigned long long)info->decode_bytes, info->prefill_ops, t_load, rss_gb);
     } else {
         printf("model      %s (%s), %.2f GB of weights, load %.2f s, %s KV cache, %d-token context\n", path,
@@ -194,9 +209,12 @@ int cmd_bench(int argc, char **argv) {
         else snprintf(tdesc, sizeof tdesc, "all");
         printf("machine    %s kernels, memory read %.1f GB/s (%.1f..%.1f), int8 peak %.0f G ops/s (%s threads)\n", lim.isa,
                sbw.median / 1e9, sbw.lo / 1e9, sbw.hi / 1e9, spk.median / 1e9, tdesc);
-        printf("pp%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3g G ops/token -> %.1f%% of int8 peak (%.1f%% of the best probe)\n",
-               n_pp, spp.median, spp.lo, spp.hi, info->prefill_ops / 1e9, 100 * spkf.median, 100 * pk_best);
-        if (depth) /* the cache's reads come on top of the weights': no bandwidth fraction */
+        if (n_pp)
+            printf("pp%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3g G ops/token -> %.1f%% of int8 peak (%.1f%% of the best probe)\n",
+                   n_pp, spp.median, spp.lo, spp.hi, info->prefill_ops / 1e9, 100 * spkf.median, 100 * pk_best);
+        if (!n_tg)
+            ;
+        else if (depth) /* the cache's reads come on top of the weights': no bandwidth fraction */
             printf("tg%-4d @ d%-6d %8.2f tok/s  (%.2f..%.2f)\n", n_tg, depth, stg.median, stg.lo, stg.hi);
         else
             printf("tg%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3f GB read/token -> %.1f%% of read bandwidth (%.1f%% of the best "
