@@ -115,6 +115,7 @@ grep -q '^pp8 ' "$tmp/out" && ! grep -q '^tg' "$tmp/out" && pass=$((pass + 1)) \
     || { fail=$((fail + 1)); echo "FAIL test_cli: bench -n 0 text: $(head -c 300 "$tmp/out")"; }
 expect 2 "bench with nothing to time" -- $G4 bench tests/data/tiny-e2b -p 0 -n 0
 expect 2 "bench with a negative prompt" -- $G4 bench tests/data/tiny-e2b -p -4
+expect 2 "bench with a depth but no decode" -- $G4 bench tests/data/tiny-e2b -n 0 -d 8
 # the first-token timing always uses a 32-token prompt, so a shorter -p must still fit it
 expect 0 "bench with a prompt shorter than the first-token prompt" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 2
 # the context defaults to 4096 tokens (peak RSS is reported at that size); -c sets it, and

@@ -526,6 +526,36 @@ static void mark(void *arg, int64_t i0, int64_t i1, int thread) {
     for (int64_t i = i0; i < i1; i++) __atomic_add_fetch(&hits[i], 1, __ATOMIC_RELAXED);
 }
 
+/* Non-finite activations through the float types' kernels: +-inf against positive weights
+ * gives +-inf as in the scalar table (the avx512bf16 kernel's split x = hi + lo once made
+ * it inf - inf = NaN), NaN gives NaN. */
+static void test_float_nonfinite(const cpu_kernels *k) {
+    const int32_t types[] = {G4_DTYPE_F32, G4_DTYPE_F16, G4_DTYPE_BF16};
+    const int64_t rows = 5, cols = 70, n = 5;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        uint64_t rb;
+        if (!dtype_row_bytes(types[ti], cols, &rb) || !k->matmul[types[ti]]) continue;
+        uint8_t *w = malloc(rb * (size_t)rows);
+        float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
+        float *y = malloc((size_t)(n * rows) * sizeof(float));
+        float *scratch = malloc((size_t)kernel_scratch_floats(k, cols) * sizeof(float));
+        for (int64_t c = 0; c < cols; c++) wf[c] = 0.5f + (float)(c % 3);
+        for (int64_t r = 0; r < rows; r++) quantize_row(types[ti], wf, w + r * rb, cols);
+        for (int64_t i = 0; i < n * cols; i++) x[i] = 1.0f;
+        x[0 * cols + 3] = INFINITY;
+        x[1 * cols + 40] = -INFINITY;
+        x[2 * cols + 69] = NAN;
+        mat m = {w, types[ti], rows, cols, rb};
+        k->matmul[types[ti]](y, rows, &m, 0, rows, x, cols * 4, n, scratch);
+        int ok = 1;
+        for (int64_t r = 0; r < rows; r++)
+            ok &= y[r] == INFINITY && y[rows + r] == -INFINITY && isnan(y[2 * rows + r]) && isfinite(y[3 * rows + r]);
+        CHECK_MSG(ok, "%s %s: infinite / NaN activations give %g %g %g", k->isa, g4_dtype_name(types[ti]), y[0], y[rows],
+                  y[2 * rows]);
+        free(w); free(wf); free(x); free(y); free(scratch);
+    }
+}
+
 /* G4_CPU_ISA: any level the CPU supports is taken (avx512bf16 too where it is not the
  * default), one it lacks or a wrong name leaves the default; the default is supported. */
 static void test_isa_choice(void) {
@@ -684,6 +714,7 @@ int main(void) {
         test_softmax(ref, k);
         test_peak(k);
         test_read_sum(ref, k);
+        test_float_nonfinite(k);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
             test_matmul(ref, k, types[i], 13, 256, 1);
             test_matmul(ref, k, types[i], 9, 1536 + 256, 3);
@@ -711,6 +742,7 @@ int main(void) {
     }
     test_peak(ref);
     test_read_sum(ref, ref);
+    test_float_nonfinite(ref);
     test_driver();
     test_matvec_many();
     test_matmul_rows();

@@ -97,10 +97,10 @@ int cmd_bench(int argc, char **argv) {
         else { fprintf(stderr, "g4 bench: unexpected argument '%s'\n", argv[i]); return 2; }
     }
     /* -p 0 / -n 0 leave that test out, as in llama-bench (time to first token stays) */
-    if (!path || reps < 1 || n_pp < 0 || n_tg < 0 || n_pp + n_tg == 0) {
+    if (!path || reps < 1 || n_pp < 0 || n_tg < 0 || (n_pp == 0 && n_tg == 0) || (depth && !n_tg)) {
         fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-d DEPTH]"
                         " [-c CONTEXT] [--kv f16|f32|q8_0] [--json]\n"
-                        "  (-p 0 or -n 0 leaves prefill or decode out, not both)\n");
+                        "  (-p 0 or -n 0 leaves prefill or decode out, not both; -d needs decode)\n");
         return 2;
     }
     g4_error err;
@@ -118,7 +118,8 @@ int cmd_bench(int argc, char **argv) {
     const int32_t need = n_prompt + n_tg + depth + 8;
     if (!n_ctx) /* 4096, or the model's maximum when that is smaller (the demo model: 2048) */
         n_ctx = info->n_ctx_train > 0 && info->n_ctx_train < 4096 ? info->n_ctx_train : 4096;
-    const int32_t n_ubatch = n_pp ? n_pp : 512; /* prefill's batch: the pp prompt in one piece */
+    /* prefill's batch: the pp prompt, and the first-token one, each in one piece */
+    const int32_t n_ubatch = !n_pp ? 512 : n_pp > n_ttft ? n_pp : n_ttft;
     g4_session_params sp = {.n_ctx = n_ctx > need ? n_ctx : need, .n_threads = threads, .n_ubatch = n_ubatch, .kv_type = kv};
     if (g4_session_create(&s, m, &sp, &err) != G4_OK) { fprintf(stderr, "g4 bench: %s\n", err.msg); g4_model_free(m); return 1; }
     int32_t n_toks = n_pp > n_tg ? (n_pp > n_ttft ? n_pp : n_ttft) : (n_tg > n_ttft ? n_tg : n_ttft);

@@ -14,6 +14,7 @@ static unsigned long long xgetbv0(void) {
 static void detect(cpu_features *f) {
     unsigned a, b, c, d;
     if (!__get_cpuid(0, &a, &b, &c, &d)) return;
+    const unsigned max_leaf = a; /* leaves above it return another leaf's data on Intel */
     /* "AuthenticAMD" (ebx, edx, ecx): Zen 4 and 5 run VDPBF16PS at twice the FMA rate in
      * multiply-adds; Intel's (Sapphire Rapids) at the FMA rate, where the split-activation
      * BF16 kernel, two VDPBF16PS per pair, lost a third of its prefill speed */
@@ -25,8 +26,9 @@ static void detect(cpu_features *f) {
     if (!osxsave || !avx) return;
     unsigned long long xcr0 = xgetbv0();
     bool ymm = (xcr0 & 6) == 6, zmm = (xcr0 & 0xe6) == 0xe6;
-    if (!ymm) return;
+    if (!ymm || max_leaf < 7) return;
     __cpuid_count(7, 0, a, b, c, d);
+    const unsigned max_sub7 = a;
     f->avx2 = b & (1u << 5);
     if (zmm) {
         f->avx512f = b & (1u << 16);
@@ -34,8 +36,10 @@ static void detect(cpu_features *f) {
         f->avx512dq = b & (1u << 17);
         f->avx512vl = b & (1u << 31);
         f->avx512vnni = c & (1u << 11);
-        __cpuid_count(7, 1, a, b, c, d);
-        f->avx512bf16 = a & (1u << 5);
+        if (max_sub7 >= 1) {
+            __cpuid_count(7, 1, a, b, c, d);
+            f->avx512bf16 = a & (1u << 5);
+        }
     }
 }
 #elif defined(__aarch64__) && defined(__linux__)

@@ -50,14 +50,18 @@
 #define BF_ROWS 4   /* rows per tile */
 #define BF_TOKENS 4 /* tokens per tile, and per activation conversion */
 
-/* hi = bf16(x), lo = bf16(x - hi) for n values (any n; the tail masked). */
+/* hi = bf16(x), lo = bf16(x - hi) for n values (any n; the tail masked). Where x - hi is
+ * not finite (x infinite or NaN, or so large that hi rounds to infinity) lo is 0, so that
+ * an infinite activation gives an infinite product, not inf - inf = NaN. */
 static void bf16_split(const float *x, uint16_t *hi, uint16_t *lo, int64_t n) {
     for (int64_t c = 0; c < n; c += 16) {
         const __mmask16 m = n - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - c)) - 1);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + c);
         const __m256i h = (__m256i)_mm512_cvtneps_pbh(v);
         const __m512 hf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-        const __m256i l = (__m256i)_mm512_cvtneps_pbh(_mm512_sub_ps(v, hf));
+        const __m512 r = _mm512_sub_ps(v, hf);
+        const __mmask16 bad = _mm512_fpclass_ps_mask(r, 0x99); /* QNaN, +inf, -inf, SNaN */
+        const __m256i l = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_mov_ps((__mmask16)~bad, r));
         _mm256_mask_storeu_epi16(hi + c, m, h);
         _mm256_mask_storeu_epi16(lo + c, m, l);
     }
@@ -165,8 +169,8 @@ static inline __attribute__((always_inline)) void bf16_tokens(float *y, int64_t 
 }
 
 /* The table entry for BF16 weights x float activations (ACT_F32, as in every table).
- * scratch: BF_TOKENS x 2 x cols bf16 values at a 64-byte boundary (16 of the table's
- * 22 floats per column), then, for rows wider than BF_COLS, BF_GROUP x BF_TOKENS
+ * scratch: BF_TOKENS x 2 x cols bf16 values at a 64-byte boundary (16 bytes, 4 of the
+ * table's 22 floats, per column), then, for rows wider than BF_COLS, BF_GROUP x BF_TOKENS
  * accumulators (4 KB: under one float per column there). */
 static void matmul_bf16(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
