@@ -97,7 +97,7 @@ int cmd_bench(int argc, char **argv) {
         else { fprintf(stderr, "g4 bench: unexpected argument '%s'\n", argv[i]); return 2; }
     }
     /* -p 0 / -n 0 leave that test out, as in llama-bench (time to first token stays) */
-    if (!path || reps < 1 || n_pp < 0 || n_tg < 0 || (n_pp == 0 && n_tg == 0) || (depth && !n_tg)) {
+    if (!path || reps < 1 || (n_pp == 0 && n_tg == 0) || (depth && !n_tg)) { /* parse_int refuses negatives */
         fprintf(stderr, "usage: g4 bench PATH [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-n GEN_TOKENS] [-d DEPTH]"
                         " [-c CONTEXT] [--kv f16|f32|q8_0] [--json]\n"
                         "  (-p 0 or -n 0 leaves prefill or decode out, not both; -d needs decode)\n");
@@ -229,11 +229,9 @@ int cmd_bench(int argc, char **argv) {
         if (n_pp)
             printf("pp%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3g G ops/token -> %.1f%% of int8 peak (%.1f%% of the best probe)\n",
                    n_pp, spp.median, spp.lo, spp.hi, info->prefill_ops / 1e9, 100 * spkf.median, 100 * pk_best);
-        if (!n_tg)
-            ;
-        else if (depth) /* the cache's reads come on top of the weights': no bandwidth fraction */
+        if (n_tg && depth) /* the cache's reads come on top of the weights': no bandwidth fraction */
             printf("tg%-4d @ d%-6d %8.2f tok/s  (%.2f..%.2f)\n", n_tg, depth, stg.median, stg.lo, stg.hi);
-        else
+        else if (n_tg)
             printf("tg%-4d     %8.2f tok/s  (%.2f..%.2f)  %.3f GB read/token -> %.1f%% of read bandwidth (%.1f%% of the best "
                    "probe)\n", n_tg, stg.median, stg.lo, stg.hi, info->decode_bytes / 1e9, 100 * sbwf.median, 100 * bw_best);
         printf("ttft%-4d   %8.0f ms     (%.0f..%.0f)\n", n_ttft, sft.median * 1e3, sft.lo * 1e3, sft.hi * 1e3);

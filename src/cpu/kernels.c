@@ -6,20 +6,18 @@
 static cpu_kernels tables[CPU_ISA_COUNT];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* A table is built only when the CPU can run it: the filler itself is compiled with its
- * ISA's flags, and the compiler may use those instructions anywhere in that file. */
+/* A table is built only when the CPU can run it (cpu_isa_supported, features.c): the
+ * filler itself is compiled with its ISA's flags, and the compiler may use those
+ * instructions anywhere in that file. */
 static void build(void) {
     kernels_ref_fill(&tables[CPU_ISA_SCALAR]);
 #if defined(__x86_64__)
-    const cpu_features *f = cpu_features_get();
-    if (f->avx2 && f->fma && f->f16c) kernels_avx2_fill(&tables[CPU_ISA_AVX2]);
-    if (f->avx2 && f->fma && f->f16c && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl && f->avx512vnni)
-        kernels_avx512_fill(&tables[CPU_ISA_AVX512]);
-    if (tables[CPU_ISA_AVX512].isa && f->avx512bf16) kernels_avx512bf16_fill(&tables[CPU_ISA_AVX512BF16]);
+    if (cpu_isa_supported(CPU_ISA_AVX2)) kernels_avx2_fill(&tables[CPU_ISA_AVX2]);
+    if (cpu_isa_supported(CPU_ISA_AVX512)) kernels_avx512_fill(&tables[CPU_ISA_AVX512]);
+    if (cpu_isa_supported(CPU_ISA_AVX512BF16)) kernels_avx512bf16_fill(&tables[CPU_ISA_AVX512BF16]);
 #elif defined(__aarch64__)
-    const cpu_features *f = cpu_features_get();
-    if (f->neon && f->dotprod) kernels_neon_fill(&tables[CPU_ISA_NEON]);
-    if (f->neon && f->dotprod && f->i8mm) kernels_i8mm_fill(&tables[CPU_ISA_I8MM]);
+    if (cpu_isa_supported(CPU_ISA_NEON)) kernels_neon_fill(&tables[CPU_ISA_NEON]);
+    if (cpu_isa_supported(CPU_ISA_I8MM)) kernels_i8mm_fill(&tables[CPU_ISA_I8MM]);
 #endif
 }
 
