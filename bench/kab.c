@@ -6,13 +6,16 @@
  * machine. scripts/kab.sh builds it against a git revision. Not a test.
  *   kab TYPE COLS ROWS TOKENS [REPS]   (TOKENS 1: decode, the matvec path)
  *   KAB_CHUNK=N: rows in calls of N (cpu.c's prefill work items are 64 rows)
- *   KAB_TILE=T (and KAB_TILE_BASE=T for the base table): tokens in tiles of T per call */
+ *   KAB_TILE=T (and KAB_TILE_BASE=T for the base table): tokens in tiles of T per call
+ *   KAB_THREADS=2: a second thread takes the second half of the rows in each timed call
+ *   (decode's two cores sharing the memory bus; one thread alone cannot saturate it) */
 #include "cpu/kernels.h"
 #include "dtype.h"
 #include "quant/quant.h"
 #include "bench_util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,39 @@ void kab_base_fill(cpu_kernels *k); /* the revision's kernels_<isa>_fill, rename
 void KAB_NEW_FILL(cpu_kernels *k);  /* this tree's */
 
 static uint32_t rng = 1;
+
+/* what one timed call does, split between the caller and a helper thread by rows */
+typedef struct kab_call {
+    const cpu_kernels *k;
+    int32_t type;
+    float *y;
+    const mat *m;
+    const void *x;
+    int64_t lda, n, chunk, tile;
+    float *scratch;
+} kab_call;
+
+static void kab_run(const kab_call *c, int64_t r0, int64_t r1) {
+    for (; r0 < r1; r0 += c->chunk) /* one call, or cpu.c's prefill items */
+        for (int64_t t0 = 0; t0 < c->n; t0 += c->tile)
+            c->k->matmul[c->type](c->y + t0 * c->m->rows, c->m->rows, c->m, r0, r0 + c->chunk < r1 ? r0 + c->chunk : r1,
+                                  (const char *)c->x + t0 * c->lda, c->lda, c->n - t0 < c->tile ? c->n - t0 : c->tile,
+                                  c->scratch);
+}
+
+static pthread_barrier_t go, done;
+static const kab_call *volatile helper_call;
+
+static void *helper(void *arg) {
+    (void)arg;
+    for (;;) {
+        pthread_barrier_wait(&go);
+        const kab_call *c = helper_call;
+        if (!c) return NULL;
+        kab_run(c, c->m->rows / 2, c->m->rows);
+        pthread_barrier_wait(&done);
+    }
+}
 
 int main(int argc, char **argv) {
     if (argc < 5) { fprintf(stderr, "usage: kab TYPE COLS ROWS TOKENS [REPS]\n"); return 2; }
@@ -53,10 +89,19 @@ int main(int argc, char **argv) {
     float *x = malloc((size_t)(n * cols) * sizeof(float)), *y[2];
     y[0] = malloc((size_t)(n * rows) * sizeof(float));
     y[1] = malloc((size_t)(n * rows) * sizeof(float));
-    float *scratch = aligned_alloc(64, ((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float) + 63) / 64 * 64);
+    const size_t scratch_bytes = ((size_t)KERNEL_SCRATCH_FLOATS(cols) * sizeof(float) + 63) / 64 * 64;
+    float *scratch = aligned_alloc(64, scratch_bytes), *scratch2 = aligned_alloc(64, scratch_bytes);
+    const char *th = getenv("KAB_THREADS");
+    const int threads = th && atoi(th) == 2 ? 2 : 1;
+    pthread_t tid;
+    if (threads == 2) {
+        pthread_barrier_init(&go, NULL, 2);
+        pthread_barrier_init(&done, NULL, 2);
+        pthread_create(&tid, NULL, helper, NULL);
+    }
     const int64_t ldx = (cols / 32) * (int64_t)(kn.act[type] == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
     char *xq = malloc((size_t)(n * ldx));
-    if (!w || !x || !y[0] || !y[1] || !scratch || !xq) { fprintf(stderr, "kab: out of memory\n"); return 1; }
+    if (!w || !x || !y[0] || !y[1] || !scratch || !scratch2 || !xq) { fprintf(stderr, "kab: out of memory\n"); return 1; }
     for (int64_t r = 0; r < rows; r++) { /* distinct rows: quantizing is slow, so at most 4096 */
         if (r < 4096) {
             for (int64_t c = 0; c < cols; c++) x[c] = bench_frand(&rng);
@@ -75,21 +120,30 @@ int main(int argc, char **argv) {
     double best[2] = {1e30, 1e30};
     for (int rep = 0; rep < reps; rep++)
         for (int v = 0; v < 2; v++) {
+            const kab_call c = {v ? &kn : &kb, type, y[v], &m, xa, lda, n, chunk, tile[v], scratch};
+            const kab_call c2 = {v ? &kn : &kb, type, y[v], &m, xa, lda, n, chunk, tile[v], scratch2};
             const double t0 = bench_now();
-            for (int64_t r0 = 0; r0 < rows; r0 += chunk) /* one call, or cpu.c's prefill items */
-                for (int64_t t0 = 0; t0 < n; t0 += tile[v])
-                    (v ? &kn : &kb)->matmul[type](y[v] + t0 * rows, rows, &m, r0, r0 + chunk < rows ? r0 + chunk : rows,
-                                                  (const char *)xa + t0 * lda, lda, n - t0 < tile[v] ? n - t0 : tile[v], scratch);
+            if (threads == 2) {
+                helper_call = &c2;
+                pthread_barrier_wait(&go);
+                kab_run(&c, 0, rows / 2);
+                pthread_barrier_wait(&done);
+            } else kab_run(&c, 0, rows);
             const double dt = bench_now() - t0;
             if (dt < best[v]) best[v] = dt;
         }
     double diff = 0;
     for (int64_t i = 0; i < n * rows; i++) diff = fmax(diff, fabs((double)y[0][i] - y[1][i]));
     const double macs = (double)rows * (double)cols * (double)n;
-    printf("%s %-6s %lld x %lld, %lld tokens: base %.1f, new %.1f G multiply-adds/s (%.2fx; %.2f GB/s of weights new); "
+    printf("%s%s %-6s %lld x %lld, %lld tokens: base %.1f, new %.1f G multiply-adds/s (%.2fx; %.2f GB/s of weights new); "
            "largest output difference %.3g\n",
-           kn.isa, argv[1], (long long)rows, (long long)cols, (long long)n, macs / best[0] * 1e-9, macs / best[1] * 1e-9,
+           kn.isa, threads == 2 ? " 2 threads" : "", argv[1], (long long)rows, (long long)cols, (long long)n, macs / best[0] * 1e-9, macs / best[1] * 1e-9,
            best[0] / best[1], (double)rb * rows / best[1] * 1e-9, diff);
-    free(w); free(x); free(y[0]); free(y[1]); free(scratch); free(xq);
+    if (threads == 2) {
+        helper_call = NULL;
+        pthread_barrier_wait(&go);
+        pthread_join(tid, NULL);
+    }
+    free(w); free(x); free(y[0]); free(y[1]); free(scratch); free(scratch2); free(xq);
     return 0;
 }

@@ -733,6 +733,10 @@ int main(void) {
             test_matmul(ref, k, types[i], 48, 704, 15);
             test_matmul(ref, k, types[i], 64, 704, 10);
             test_matmul(ref, k, types[i], 13, 704, 3);
+            /* 23 blocks, 1 and 2 tokens: AVX-512 Q4_0 decode's groups of eight blocks, then
+             * pairs and an odd block */
+            test_matmul(ref, k, types[i], 11, 736, 1);
+            test_matmul(ref, k, types[i], 6, 736, 2);
             matmul_case(ref, k, types[i], 32, 512, 12, 1); /* extremes through the Q8_0 engine */
             if (types[i] == G4_DTYPE_F32 || types[i] == G4_DTYPE_F16 || types[i] == G4_DTYPE_BF16) {
                 test_batch_invariance(k, types[i], 519);  /* 64 x 8 and a tail of 7 */
