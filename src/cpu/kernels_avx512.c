@@ -3,8 +3,7 @@
  *
  * The int8 block kernels (Q4_0 x block_a8, Q8_0 x block_a16) are the shared ones of
  * kernels_x86_int8.h and kernels_x86_q8.h with VPDPBUSD / VPDPWSSD as the dot products, on 256-bit vectors (one
- * block is 32 bytes, and Zen 4 splits 512-bit operations anyway), except Q4_0 decode,
- * which takes eight blocks per 512-bit step to halve its float work. Float weights use
+ * block is 32 bytes, and Zen 4 splits 512-bit operations anyway). Float weights use
  * 512-bit FMAs; activation quantization uses 512-bit vectors. */
 #include "kernels.h"
 #include "../dtype.h"

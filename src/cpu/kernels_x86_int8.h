@@ -76,19 +76,6 @@ static inline __attribute__((always_inline)) void prefetch_group_ahead(const voi
     prefetch_group_ahead_to(row0, row_bytes, b, step, bs, PF_GROUPS * RB * row_bytes <= PF_L1_BYTES);
 }
 
-/* AVX-512 Q4_0 decode (below) reads a row group 1.2-1.3 times as fast as the pair loop,
- * and two groups of 1536 columns (6.9 KB) ahead were no longer far enough: one thread from
- * memory ran 0.85x the pair loop. It asks, into L2, for the group at least PF_MIN_BYTES
- * ahead (groups ahead, at least PF_GROUPS): one thread from memory, 1536 columns 1.00x the
- * pair loop, 2048 1.11x, 6144 1.24x (16 KB: 0.95x / 1.09x / 1.28x; 24 and 40 KB lower
- * still at 1536 columns). */
-#define PF_MIN_BYTES 8192
-static inline __attribute__((always_inline)) void prefetch_far_ahead(const void *row0, uint64_t row_bytes, int64_t b,
-                                                                     const int64_t step, const int64_t bs, int64_t groups) {
-    const char *p = (const char *)row0 + groups * RB * row_bytes + b * RB * bs;
-    for (int64_t k = 0; k <= (step * RB * bs + 63) / 64; k++) _mm_prefetch(p + 64 * k, _MM_HINT_T1);
-}
-
 /* The inner loops keep four independent accumulators in registers (one per weight row),
  * so consecutive blocks never wait on each other's FMA latency. */
 #define MATMUL_INT8(NAME, BLOCK, LOADW)                                                                          \
@@ -188,7 +175,13 @@ static inline __m256 f16x8(uint16_t h) { return _mm256_cvtph_ps(_mm_set1_epi16((
  * sum (u - 8) a = sum u a - 8 sum a, where the activation block's sum (block_a8.s) enters
  * as -2 s in each of its 4 lanes. About 9 vector instructions per row and block, against
  * 11 block by block; with the linear prefetch above, one thread streaming a 173 MB matrix
- * of E2B's shape went from 7.7-9.0 to 12.0-13.4 GB/s here. */
+ * of E2B's shape went from 7.7-9.0 to 12.0-13.4 GB/s here.
+ * Tried on Zen 4 and not kept: eight blocks per 512-bit step (word permutes, VPERMT2W, of
+ * overlapping 64-byte loads into each block's first and last 8 nibble bytes, so an int32
+ * lane sums 16 products and the float work per weight halves) ran 1.21-1.31x in L2 but
+ * 0.83-0.99x from memory at 1536 columns on two threads (kab with KAB_THREADS=2, 60
+ * alternations; prefetching into L1 or L2, 2 groups to 32 KB ahead, in bursts or spread
+ * per row), and one row at a time 0.65-0.85x. Decode reads its weights from memory. */
 typedef struct q4_pair_act {
     __m256i lo, hi; /* elements 0..15 / 16..31 of block b (lane 0-15), then of block b+1 */
     __m256i off;    /* -2 s of block b in lanes 0-3, of b+1 in 4-7 */
@@ -206,17 +199,6 @@ static void q4_pair_layout(const block_a8 *x, int64_t nb, q4_pair_act *out) {
     }
 }
 
-/* Blocks of a row the AVX-512 loop below takes eight at a time (none without AVX-512),
- * the bytes of their activation layout (48 per block), and of a token's whole layout
- * (the pairs after them, an odd block rounded up to a pair). */
-#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
-#define Q4_OCT_BLOCKS(nb) ((nb) & ~(int64_t)7)
-#else
-#define Q4_OCT_BLOCKS(nb) ((int64_t)0)
-#endif
-#define Q4_OCT_BYTES(nb8) ((nb8) * 48)
-#define Q4_ACT_BYTES(nb) (Q4_OCT_BYTES(Q4_OCT_BLOCKS(nb)) + ((nb) - Q4_OCT_BLOCKS(nb) + 1) / 2 * 128)
-
 /* int32 lanes of a pair's dot products, offsets included */
 static inline __m256i q4_pair_dot(__m256i lo, __m256i hi, const q4_pair_act *a) {
 #ifdef __AVX512VNNI__
@@ -229,120 +211,20 @@ static inline __m256i q4_pair_dot(__m256i lo, __m256i hi, const q4_pair_act *a) 
 
 /* Decode, and calls of up to Q4_TOKENS tokens (MoE experts on a short prompt): tokens in
  * groups of Q4_TOKENS with the rows outside, so a row group comes from memory once per
- * group. scratch: Q4_TOKENS x Q4_ACT_BYTES (2 bytes per column at most) at a 64-byte
- * boundary. */
+ * group. scratch: Q4_TOKENS x (cols / 64) q4_pair_act (2 bytes per column each) at a
+ * 32-byte boundary. */
 #define Q4_TOKENS 2
 
-#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
-/* With AVX-512 a row's blocks go eight at a time (144 bytes), each int32 lane summing 16
- * products of one block, so the float work (scale, convert, multiply-add), which is per
- * int32 lane, is half the pair loop's per weight. Register P holds, in 128-bit lane j,
- * the first 8 nibble bytes of blocks 2j and 2j + 1; Q their last 8. Every Q4_0 field
- * starts at an even byte (9 words per block), so a word permute of two 64-byte loads makes
- * each (VPERMT2W): P from the loads at bytes 0 and 72, Q from 8 and 80, and a third puts
- * each block's F16 scale in its two int32 lanes. P's low nibbles are elements 0..7 of
- * each block, its high ones 16..23, Q's 8..15 and 24..31; the activations are laid out
- * once per token to match (q4_oct_act), and four VPDPBUSD add them up. On Zen 4, which
- * splits each 512-bit operation in two, the loop's speed is set by its operation count:
- * 18 per row and eight blocks against 4 x 13 for four pairs (blocks four at a time, one
- * int32 lane per 8 products, gained 3%). One thread, a matrix in L1 (a microbenchmark):
- * 6.7 against 8.2 cycles per row and four blocks; kab, 256 x 1536 in L2: 1.21-1.27x
- * (36 GB/s); two threads, 200000 x 1536 from memory: 1.00-1.25x, as fast as the memory
- * allows. */
-typedef struct q4_oct_act {
-    __m512i plo, phi, qlo, qhi; /* lane j: blocks 2j, 2j + 1 elements 0..7 / 16..23 / 8..15 / 24..31 */
-    __m512i off;                /* -4 s of block k in each of its two int32 lanes (4j + 2h, +1; k = 2j + h) */
-    __m512 da;                  /* block k's scale in the same two lanes */
-} q4_oct_act;
-
-static void q4_oct_layout(const block_a8 *x, int64_t n8, q4_oct_act *out) {
-    for (int64_t g = 0; g < n8; g++) {
-        q4_oct_act *o = out + g;
-        for (int k = 0; k < 8; k++) {
-            const block_a8 *xk = x + 8 * g + k;
-            const int at = 16 * (k / 2) + 8 * (k % 2), lane = 4 * (k / 2) + 2 * (k % 2);
-            memcpy((uint8_t *)&o->plo + at, xk->qs, 8);
-            memcpy((uint8_t *)&o->qlo + at, xk->qs + 8, 8);
-            memcpy((uint8_t *)&o->phi + at, xk->qs + 16, 8);
-            memcpy((uint8_t *)&o->qhi + at, xk->qs + 24, 8);
-            for (int j = 0; j < 2; j++) {
-                ((int32_t *)&o->off)[lane + j] = -4 * xk->s;
-                ((float *)&o->da)[lane + j] = xk->d;
-            }
-        }
-    }
-}
-
-/* Word indices of the three permutes, into [first load's 32 words | second's 32]: row
- * word 9k is block k's scale and 9k + 1 .. 9k + 8 its nibbles; the loads start at row
- * words 0 / 36 (P and the scales) and 4 / 40 (Q). */
-#define Q4_OCT_P(k, w) ((k) < 4 ? 9 * (k) + 1 + (w) : 32 + 9 * (k) + 1 + (w) - 36)
-#define Q4_OCT_Q(k, w) ((k) < 4 ? 9 * (k) + 5 + (w) - 4 : 32 + 9 * (k) + 5 + (w) - 40)
-#define Q4_OCT_S(k) ((k) < 4 ? 9 * (k) : 32 + 9 * (k) - 36)
-#define Q4_OCT_LANE(F, j) F(2 * (j), 0), F(2 * (j), 1), F(2 * (j), 2), F(2 * (j), 3), \
-                          F(2 * (j) + 1, 0), F(2 * (j) + 1, 1), F(2 * (j) + 1, 2), F(2 * (j) + 1, 3)
-static const uint16_t q4_oct_pidx[32] = {Q4_OCT_LANE(Q4_OCT_P, 0), Q4_OCT_LANE(Q4_OCT_P, 1),
-                                         Q4_OCT_LANE(Q4_OCT_P, 2), Q4_OCT_LANE(Q4_OCT_P, 3)};
-static const uint16_t q4_oct_qidx[32] = {Q4_OCT_LANE(Q4_OCT_Q, 0), Q4_OCT_LANE(Q4_OCT_Q, 1),
-                                         Q4_OCT_LANE(Q4_OCT_Q, 2), Q4_OCT_LANE(Q4_OCT_Q, 3)};
-static const uint16_t q4_oct_sidx[32] = {Q4_OCT_S(0), Q4_OCT_S(0), Q4_OCT_S(1), Q4_OCT_S(1), Q4_OCT_S(2), Q4_OCT_S(2),
-                                         Q4_OCT_S(3), Q4_OCT_S(3), Q4_OCT_S(4), Q4_OCT_S(4), Q4_OCT_S(5), Q4_OCT_S(5),
-                                         Q4_OCT_S(6), Q4_OCT_S(6), Q4_OCT_S(7), Q4_OCT_S(7)};
-#undef Q4_OCT_LANE
-#undef Q4_OCT_P
-#undef Q4_OCT_Q
-#undef Q4_OCT_S
-#endif
-
-/* One token against rows r.. r + rows - 1 (wr: RB row pointers, the last repeated).
- * act_base: the token's q4_act_layout (AVX-512's groups of eight blocks, then pairs). */
+/* One token against rows r.. r + rows - 1 (wr: RB row pointers, the last repeated). */
 static inline __attribute__((always_inline)) void q4_rows_token(float *yt, int64_t r, int rows, const block_q4_0 *const wr[RB],
-                                                                const block_a8 *xb, const void *act_base,
+                                                                const block_a8 *xb, const q4_pair_act *act,
                                                                 int64_t nb, uint64_t row_bytes) {
-    const int64_t nb8 = Q4_OCT_BLOCKS(nb), nb2 = nb & ~(int64_t)1;
+    const int64_t nb2 = nb & ~(int64_t)1;
     const __m256i m4 = _mm256_set1_epi8(15);
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
-    if (nb8) {
-        const q4_oct_act *oa = (const q4_oct_act *)act_base;
-        const __m512i pidx = _mm512_loadu_si512(q4_oct_pidx), qidx = _mm512_loadu_si512(q4_oct_qidx);
-        const __m512i sidx = _mm512_loadu_si512(q4_oct_sidx), m4z = _mm512_set1_epi8(15);
-        __m512 z0 = _mm512_setzero_ps(), z1 = z0, z2 = z0, z3 = z0;
-        const int64_t pf_groups = G4_MAX(PF_GROUPS, (PF_MIN_BYTES + RB * (int64_t)row_bytes - 1) / (RB * (int64_t)row_bytes));
-        for (int64_t b = 0; b < nb8; b += 8) {
-            prefetch_far_ahead(wr[0], row_bytes, b, 8, sizeof(block_q4_0), pf_groups);
-            const q4_oct_act *a = oa + b / 8;
-#define Q4OCT(acc, i)                                                                                           \
-    do {                                                                                                        \
-        const char *p = (const char *)(wr[i] + b);                                                              \
-        const __m512i A = _mm512_loadu_si512(p), B = _mm512_loadu_si512(p + 72);                                \
-        const __m512i P = _mm512_permutex2var_epi16(A, pidx, B);                                                \
-        const __m512i Q = _mm512_permutex2var_epi16(_mm512_loadu_si512(p + 8), qidx, _mm512_loadu_si512(p + 80)); \
-        const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(A, sidx, B)));       \
-        __m512i dot = _mm512_dpbusd_epi32(a->off, _mm512_and_si512(P, m4z), a->plo);                            \
-        dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(_mm512_srli_epi16(P, 4), m4z), a->phi);                 \
-        dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(Q, m4z), a->qlo);                                       \
-        dot = _mm512_dpbusd_epi32(dot, _mm512_and_si512(_mm512_srli_epi16(Q, 4), m4z), a->qhi);                 \
-        acc = _mm512_fmadd_ps(_mm512_mul_ps(d, a->da), _mm512_cvtepi32_ps(dot), acc);                           \
-    } while (0)
-            Q4OCT(z0, 0);
-            Q4OCT(z1, 1);
-            Q4OCT(z2, 2);
-            Q4OCT(z3, 3);
-#undef Q4OCT
-        }
-#define FOLD(z) _mm256_add_ps(_mm512_castps512_ps256(z), _mm512_extractf32x8_ps(z, 1))
-        a0 = FOLD(z0);
-        a1 = FOLD(z1);
-        a2 = FOLD(z2);
-        a3 = FOLD(z3);
-#undef FOLD
-    }
-#endif
-    const q4_pair_act *pa = (const q4_pair_act *)((const char *)act_base + Q4_OCT_BYTES(nb8));
-    for (int64_t b = nb8; b < nb2; b += 2) {
+    for (int64_t b = 0; b < nb2; b += 2) {
         prefetch_group_ahead(wr[0], row_bytes, b, 2, sizeof(block_q4_0));
-        const q4_pair_act *a = pa + (b - nb8) / 2;
+        const q4_pair_act *a = act + b / 2;
 #define Q4PAIR(acc, i)                                                                                          \
     do {                                                                                                        \
         const __m256i q = _mm256_loadu2_m128i((const __m128i *)wr[i][b + 1].qs, (const __m128i *)wr[i][b].qs);  \
@@ -375,23 +257,14 @@ static inline __attribute__((always_inline)) void q4_rows_token(float *yt, int64
     for (int i = 0; i < rows; i++) yt[r + i] = out[i];
 }
 
-/* the token's activations in the layout q4_rows_token reads (Q4_ACT_BYTES(nb) bytes) */
-static void q4_act_layout(const block_a8 *x, int64_t nb, void *out) {
-    const int64_t nb8 = Q4_OCT_BLOCKS(nb);
-#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
-    q4_oct_layout(x, nb8 / 8, (q4_oct_act *)out);
-#endif
-    q4_pair_layout(x + nb8, nb - nb8, (q4_pair_act *)((char *)out + Q4_OCT_BYTES(nb8)));
-}
-
 static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-    const int64_t nb = w->cols / 32, act_bytes = Q4_ACT_BYTES(nb);
-    char *acts = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    const int64_t nb = w->cols / 32;
+    q4_pair_act *acts = (q4_pair_act *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
     for (int64_t t0 = 0; t0 < n; t0 += Q4_TOKENS) {
         const int64_t nt = G4_MIN(Q4_TOKENS, n - t0);
         for (int64_t k = 0; k < nt; k++)
-            q4_act_layout((const block_a8 *)((const char *)xv + (t0 + k) * ldx), nb, acts + k * act_bytes);
+            q4_pair_layout((const block_a8 *)((const char *)xv + (t0 + k) * ldx), nb, acts + k * (nb / 2));
         for (int64_t r = r0; r < r1; r += RB) {
             const int rows = (int)G4_MIN(RB, r1 - r);
             const block_q4_0 *wr[RB];
@@ -402,7 +275,7 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
             else
                 for (int64_t k = 0; k < nt; k++)
                     q4_rows_token(y + (t0 + k) * ldy, r, rows, wr, (const block_a8 *)((const char *)xv + (t0 + k) * ldx),
-                                  acts + k * act_bytes, nb, w->row_bytes);
+                                  acts + k * (nb / 2), nb, w->row_bytes);
         }
     }
 }
