@@ -3,9 +3,10 @@
  * weights comes from memory once and stays in cache across its token tiles, and a kernel
  * unpacks its weight rows once per tile, so tiles are as long as the work still splits
  * into enough items to keep every thread busy (up to 256 tokens: 256 tokens of a
- * 1536-wide row are 480 KB of quantized activations, in L2). Decode (one token) splits
- * the rows statically, one contiguous part per thread, so each thread streams its own
- * slice. */
+ * 1536-wide row are 480 KB of quantized activations, in L2). Decode (one token) gives
+ * each thread one contiguous slice of the bytes to stream, claimed front to back in a
+ * few large pieces, and a thread done early takes pieces of another's from the back
+ * (mv_part). */
 #include "cpu.h"
 
 #include <stdlib.h>
@@ -55,11 +56,6 @@ typedef struct mm_job {
     matmul_fn fn;
 } mm_job;
 
-static void mm_static(void *arg, int64_t r0, int64_t r1, int thread) {
-    mm_job *j = arg;
-    j->fn(j->y, j->w->rows, j->w, r0, r1, j->x, j->ldx, j->n, j->c->scratch + (int64_t)thread * j->c->scratch_floats);
-}
-
 static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
     mm_job *j = arg;
     for (int64_t i = i0; i < i1; i++) {
@@ -107,6 +103,20 @@ static const void *act_input(cpu_ctx *c, act_format fmt, const float *x, int64_t
  * 64 experts' matrices) */
 #define MV_MAX 64
 
+/* Decode's split. Equal shares of bytes do not finish together: over E2B decode on the
+ * 2-vCPU VM the thread with the second half of each job took 6-8% longer than the one
+ * with the first (whichever thread that was; kab's two halves of one big matrix finish
+ * together), and the caller waited 8-11% of its time. So the bytes of a job are cut into
+ * MV_UNITS units per thread; thread t owns units [t MV_UNITS, (t + 1) MV_UNITS) and claims
+ * them from the front, three quarters of what is left at a time (a handful of kernel
+ * calls, each continuing the previous one's prefetch), and a thread done with its own
+ * takes half of what is left of another's from the back. Claims are compare-and-swaps on
+ * one word per thread, (next unit << 32) | end unit. */
+#define MV_UNITS 32
+#define MV_THREADS_MAX 64 /* more threads than this split statically */
+
+typedef struct mv_claim { uint64_t v; char pad[56]; } mv_claim; /* a cache line each */
+
 typedef struct mv_job {
     cpu_ctx *c;
     const cpu_matvec_item *items;
@@ -114,17 +124,13 @@ typedef struct mv_job {
     int64_t ldx[MV_MAX];    /* ... and their row bytes */
     uint64_t start[MV_MAX + 1]; /* item i's rows are bytes [start[i], start[i + 1]) of the whole */
     int count;
+    uint64_t unit; /* bytes per unit */
+    mv_claim claim[MV_THREADS_MAX];
 } mv_job;
 
-/* Thread `thread`'s share: bytes [total t / T, total (t + 1) / T) of the concatenated
- * matrices, cut at row boundaries (a row goes to the thread its first byte falls to). */
-static void mv_part(void *arg, int64_t t0, int64_t t1, int thread) {
-    (void)t1;
-    const mv_job *j = arg;
-    const int T = j->c->n_threads;
-    const uint64_t total = j->start[j->count], b0 = total * (uint64_t)t0 / (uint64_t)T,
-                   b1 = total * (uint64_t)(t0 + 1) / (uint64_t)T;
-    float *scratch = j->c->scratch + (int64_t)thread * j->c->scratch_floats;
+/* bytes [b0, b1) of the concatenated matrices, cut at row boundaries (a row goes to the
+ * range its first byte falls in) */
+static void mv_bytes(const mv_job *j, uint64_t b0, uint64_t b1, float *scratch) {
     for (int i = 0; i < j->count; i++) {
         if (j->start[i + 1] <= b0 || j->start[i] >= b1) continue;
         const mat *w = j->items[i].w;
@@ -133,6 +139,52 @@ static void mv_part(void *arg, int64_t t0, int64_t t1, int thread) {
         const int64_t r0 = (int64_t)((lo + rb - 1) / rb), r1 = G4_MIN(w->rows, (int64_t)((hi + rb - 1) / rb));
         if (r0 < r1) j->c->k->matmul[w->type](j->items[i].y, w->rows, w, r0, r1, j->xq[i], j->ldx[i], 1, scratch);
     }
+}
+
+/* Claims up to `want(left)` units of thread v's remaining range, from its front (the
+ * owner) or its back (another thread); returns the first unit and sets *n, or 0 units. */
+static uint64_t mv_take(mv_job *j, int v, bool front, uint64_t *n) {
+    uint64_t old = __atomic_load_n(&j->claim[v].v, __ATOMIC_RELAXED);
+    for (;;) {
+        const uint64_t cur = old >> 32, end = old & 0xffffffffu;
+        if (cur >= end) { *n = 0; return 0; }
+        const uint64_t left = end - cur, take = front ? G4_MAX(1, left * 3 / 4) : G4_MAX(1, left / 2);
+        const uint64_t next = front ? ((cur + take) << 32) | end : (cur << 32) | (end - take);
+        if (__atomic_compare_exchange_n(&j->claim[v].v, &old, next, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            *n = take;
+            return front ? cur : end - take;
+        }
+    }
+}
+
+static void mv_part(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)t1;
+    mv_job *j = arg;
+    const int T = j->c->n_threads;
+    const uint64_t total = j->start[j->count];
+    float *scratch = j->c->scratch + (int64_t)thread * j->c->scratch_floats;
+    if (T > MV_THREADS_MAX) { /* thread t0's equal share of the bytes */
+        mv_bytes(j, total * (uint64_t)t0 / (uint64_t)T, total * (uint64_t)(t0 + 1) / (uint64_t)T, scratch);
+        return;
+    }
+    for (int k = 0; k < T; k++) { /* its own units first, then the others' */
+        const int v = (int)((t0 + k) % T);
+        uint64_t u, n;
+        while (u = mv_take(j, v, k == 0, &n), n > 0) mv_bytes(j, u * j->unit, G4_MIN(total, (u + n) * j->unit), scratch);
+    }
+}
+
+/* the job's claims: thread t owns units [t MV_UNITS, (t + 1) MV_UNITS), the last ones
+ * ending at the total */
+static void mv_start(cpu_ctx *c, mv_job *j) {
+    const uint64_t total = j->start[j->count], units = (uint64_t)c->n_threads * MV_UNITS;
+    j->unit = G4_MAX(1, (total + units - 1) / units);
+    for (int t = 0; t < c->n_threads && t < MV_THREADS_MAX; t++) {
+        const uint64_t u0 = G4_MIN((uint64_t)t * MV_UNITS, (total + j->unit - 1) / j->unit),
+                       u1 = G4_MIN((uint64_t)(t + 1) * MV_UNITS, (total + j->unit - 1) / j->unit);
+        j->claim[t].v = (u0 << 32) | u1;
+    }
+    pool_run(c->pool, mv_part, j, c->n_threads, 0);
 }
 
 void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
@@ -160,7 +212,7 @@ void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
         for (int i = 0; i < count; i++) cpu_matmul(c, items[i].y, items[i].w, items[i].x, 1);
         return;
     }
-    pool_run(c->pool, mv_part, &j, c->n_threads, 0);
+    mv_start(c, &j);
 }
 
 /* cpu_matmul_rows: work item k of the job is (item, row chunk, token tile), items in
@@ -217,8 +269,12 @@ void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const fl
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
     mm_job j = {.c = c, .y = y, .w = w, .n = n, .fn = c->k->matmul[w->type]};
     j.x = act_input(c, c->k->act[w->type], x, n, w->cols, &j.ldx);
-    if (n == 1) {
-        pool_run(c->pool, mm_static, &j, w->rows, 0);
+    if (n == 1) { /* decode's split (mv_part), one matrix */
+        const cpu_matvec_item item = {y, w, x};
+        mv_job mj = {.c = c, .items = &item, .count = 1, .start = {0, (uint64_t)w->rows * w->row_bytes}};
+        mj.xq[0] = j.x;
+        mj.ldx[0] = j.ldx;
+        mv_start(c, &mj);
         return;
     }
     j.row_chunks = (w->rows + ROW_CHUNK - 1) / ROW_CHUNK;
