@@ -29,6 +29,20 @@ static inline float hsum256(__m256 v) {
 
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
+/* The sums of four accumulators' 8 lanes, as [a0, a1, a2, a3] (three horizontal adds
+ * for the four instead of six operations each). */
+static inline __m128 hsum256x4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+/* dst[0 .. rows) = v's first rows lanes (rows <= 4). A loop over a float array here
+ * became a call to memcpy for every four rows, 1.3% of E2B's decode time. */
+static inline void store_rows(float *dst, __m128 v, int rows) {
+    if (rows == 4) _mm_storeu_ps(dst, v);
+    else _mm_maskstore_ps(dst, _mm_cmpgt_epi32(_mm_set1_epi32(rows), _mm_setr_epi32(0, 1, 2, 3)), v);
+}
+
 #define RB 4
 
 /* Signed bytes w times signed bytes a, 32 pairs -> 8 int32 lane sums, as float. |w| goes
@@ -253,8 +267,7 @@ static inline __attribute__((always_inline)) void q4_rows_token(float *yt, int64
         Q4ROW(a3, 3);
 #undef Q4ROW
     }
-    const float out[RB] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
-    for (int i = 0; i < rows; i++) yt[r + i] = out[i];
+    store_rows(yt + r, hsum256x4(a0, a1, a2, a3), rows);
 }
 
 static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,

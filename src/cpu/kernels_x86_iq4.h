@@ -147,11 +147,10 @@ IQ_INLINE void q_1_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
                 Q1ROW(a3, m3, 3);
 #undef Q1ROW
             }
-            const float out[RB] = {hsum256(a0) + _mm_cvtss_f32(_mm_movehdup_ps(m0)),
-                                   hsum256(a1) + _mm_cvtss_f32(_mm_movehdup_ps(m1)),
-                                   hsum256(a2) + _mm_cvtss_f32(_mm_movehdup_ps(m2)),
-                                   hsum256(a3) + _mm_cvtss_f32(_mm_movehdup_ps(m3))};
-            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+            /* lane 1 of each m: the offset terms */
+            const __m128 m = _mm_setr_ps(_mm_cvtss_f32(_mm_movehdup_ps(m0)), _mm_cvtss_f32(_mm_movehdup_ps(m1)),
+                                         _mm_cvtss_f32(_mm_movehdup_ps(m2)), _mm_cvtss_f32(_mm_movehdup_ps(m3)));
+            store_rows(&y[t * ldy + r], _mm_add_ps(hsum256x4(a0, a1, a2, a3), m), rows);
         }
     }
 }
@@ -184,8 +183,7 @@ static void iq4_nl_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
                 NLROW(a3, 3);
 #undef NLROW
             }
-            const float out[RB] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
-            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+            store_rows(&y[t * ldy + r], hsum256x4(a0, a1, a2, a3), rows);
         }
     }
 }
@@ -226,8 +224,7 @@ static void iq4_xs_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
 #undef XSROW
                 }
             }
-            const float out[RB] = {hsum256(c0), hsum256(c1), hsum256(c2), hsum256(c3)};
-            for (int k = 0; k < rows; k++) y[t * ldy + r + k] = out[k];
+            store_rows(&y[t * ldy + r], hsum256x4(c0, c1, c2, c3), rows);
         }
     }
 }

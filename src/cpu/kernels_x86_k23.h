@@ -196,8 +196,7 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
                     }
                 }
             }
-            const float out[RB] = {hsum256(c[0]), hsum256(c[1]), hsum256(c[2]), hsum256(c[3])};
-            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+            store_rows(&y[t * ldy + r], hsum256x4(c[0], c[1], c[2], c[3]), rows);
         }
     }
 }

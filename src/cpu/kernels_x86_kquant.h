@@ -205,8 +205,7 @@ KQ_ALWAYS_INLINE void k45_rows_tokens(float *y, int64_t ldy, int64_t r, int rows
             for (int q = 0; q < RB; q++) c[k][q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[k][q]), _mm256_set1_ps(f[k][q]), c[k][q]);
     }
     for (int k = 0; k < TK; k++) {
-        const float out[RB] = {hsum256(c[k][0]), hsum256(c[k][1]), hsum256(c[k][2]), hsum256(c[k][3])};
-        for (int i = 0; i < rows; i++) y[(t + k) * ldy + r + i] = out[i];
+        store_rows(&y[(t + k) * ldy + r], hsum256x4(c[k][0], c[k][1], c[k][2], c[k][3]), rows);
     }
 }
 
@@ -384,8 +383,7 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
                 for (int q = 0; q < RB; q++)
                     c[q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[q]), _mm256_set1_ps(q6_d(wr[q] + i * bs) * D[i]), c[q]);
             }
-            const float out[RB] = {hsum256(c[0]), hsum256(c[1]), hsum256(c[2]), hsum256(c[3])};
-            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+            store_rows(&y[t * ldy + r], hsum256x4(c[0], c[1], c[2], c[3]), rows);
         }
     }
 }
@@ -486,8 +484,7 @@ static inline __attribute__((always_inline)) void q5_0_rows_tokens(float *y, int
         }
     }
     for (int k = 0; k < T; k++) {
-        const float out[RB] = {hsum256(acc[k][0]), hsum256(acc[k][1]), hsum256(acc[k][2]), hsum256(acc[k][3])};
-        for (int i = 0; i < rows; i++) y[(t + k) * ldy + r + i] = out[i];
+        store_rows(&y[(t + k) * ldy + r], hsum256x4(acc[k][0], acc[k][1], acc[k][2], acc[k][3]), rows);
     }
 }
 

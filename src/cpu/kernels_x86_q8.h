@@ -59,8 +59,7 @@ static inline __attribute__((always_inline)) void q8_rows_tokens(float *y, int64
         }
     }
     for (int k = 0; k < TK; k++) {
-        const float out[RB] = {hsum256(acc[k][0]), hsum256(acc[k][1]), hsum256(acc[k][2]), hsum256(acc[k][3])};
-        for (int i = 0; i < rows; i++) y[(t + k) * ldy + r + i] = out[i];
+        store_rows(&y[(t + k) * ldy + r], hsum256x4(acc[k][0], acc[k][1], acc[k][2], acc[k][3]), rows);
     }
 }
 
@@ -93,8 +92,7 @@ static void matvec_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int
                 Q8ROW(a3, 3);
 #undef Q8ROW
             }
-            const float out[RB] = {hsum256(a0), hsum256(a1), hsum256(a2), hsum256(a3)};
-            for (int i = 0; i < rows; i++) y[t * ldy + r + i] = out[i];
+            store_rows(&y[t * ldy + r], hsum256x4(a0, a1, a2, a3), rows);
         }
     }
 }
