@@ -418,19 +418,23 @@ static void test_driver(void) {
     cpu_ctx_free(c);
 }
 
-/* cpu_matvec_many against one cpu_matmul per matrix: matrices of several types (all three
- * activation formats), widths and row counts (1 row; rows that do not split evenly by
- * bytes), inputs shared and not, 1-4 threads; every output row written once and nothing
- * past it. The first set shares an input between two A8 matrices and fits the 64-block
- * activation buffer (one job); the second, 6 distinct inputs against a 48-block buffer,
- * falls back to one matmul per matrix. */
+/* cpu_matvec_many and cpu_matmul with one token (both cut into cpu.c's claimed units)
+ * against the context's kernel called once over all of each matrix's rows: matrices of
+ * several types (all three activation formats), widths and row counts (1 row; rows that do
+ * not split evenly by bytes), inputs shared and not, 1, 2, 3, 4 and 7 threads (7 on this
+ * machine's few cores: preempted threads' units are taken by the others); every output row
+ * written and nothing past it. The first set shares an input between two A8 matrices and
+ * fits the 64-block activation buffer (one job); the second, 6 distinct inputs against a
+ * 48-block buffer, falls back to one matmul per matrix. */
 static void test_matvec_many(void) {
     enum { NI = 8, MAXR = 70 };
     static const int32_t types[NI] = {G4_DTYPE_Q4_0, QT_Q6_K, G4_DTYPE_F16, QT_Q4_K, G4_DTYPE_Q8_0, QT_Q5_0, G4_DTYPE_Q4_0, QT_Q5_0};
     static const int64_t rows[NI] = {37, 5, 11, 64, 3, 1, 70, 9}, cols[NI] = {256, 256, 96, 512, 256, 256, 512, 256};
     /* which input each matrix takes: items 0 and 7 share x0 in one format (quantized once) */
     static const int xin[NI] = {0, 0, 1, 2, 0, 3, 2, 0};
-    static float xs[6][512], y0[NI][MAXR + 1], y1[NI][MAXR + 1];
+    static float xs[6][512], y0[NI][MAXR + 1], y1[NI][MAXR + 1], yr[6][NI][MAXR + 1];
+    static float scratch[KERNEL_SCRATCH_FLOATS(512)];
+    const cpu_kernels *k = cpu_kernels_get();
     uint8_t *w[NI];
     mat m[NI];
     for (int i = 0; i < NI; i++) {
@@ -446,9 +450,14 @@ static void test_matvec_many(void) {
     }
     for (int v = 0; v < 6; v++)
         for (int c = 0; c < 512; c++) xs[v][c] = frand();
-    /* 7 threads on this machine's few cores: preempted threads' units are taken by the
-     * others (cpu.c's claims); 66: more than MV_THREADS_MAX, the static split */
-    static const int thread_counts[] = {1, 2, 3, 4, 7, 66};
+    for (int v = 0; v < 6; v++) /* the reference: each matrix against each input, one call */
+        for (int i = 0; i < NI; i++) {
+            int64_t ldx;
+            void *xq = quantize_act(k, k->act[types[i]], xs[v], 1, cols[i], &ldx);
+            k->matmul[types[i]](yr[v][i], rows[i], &m[i], 0, rows[i], xq ? xq : (void *)xs[v], ldx, 1, scratch);
+            free(xq);
+        }
+    static const int thread_counts[] = {1, 2, 3, 4, 7};
     for (size_t tc = 0; tc < sizeof thread_counts / sizeof thread_counts[0]; tc++)
         for (int set = 0, threads = thread_counts[tc]; set < 2; set++) {
             /* set 1: a buffer of 3 x 16 blocks, too small for its distinct inputs (the fallback) */
@@ -456,8 +465,10 @@ static void test_matvec_many(void) {
             CHECK(c != NULL);
             if (!c) return;
             cpu_matvec_item it[NI];
+            int vin[NI];
             for (int i = 0; i < NI; i++) {
-                const float *x = set == 0 ? xs[xin[i]] : xs[i % 6]; /* set 1: 6 distinct inputs */
+                vin[i] = set == 0 ? xin[i] : i % 6; /* set 1: 6 distinct inputs */
+                const float *x = xs[vin[i]];
                 for (int r = 0; r <= MAXR; r++) y0[i][r] = y1[i][r] = -7.0f;
                 cpu_matmul(c, y0[i], &m[i], x, 1);
                 it[i] = (cpu_matvec_item){y1[i], &m[i], x};
@@ -465,11 +476,13 @@ static void test_matvec_many(void) {
             cpu_matvec_many(c, it, NI);
             int ok = 1;
             for (int i = 0; i < NI; i++) {
-                for (int64_t r = 0; r < rows[i]; r++) /* every row written, and alike */
-                    ok &= y0[i][r] != -7.0f && fabsf(y0[i][r] - y1[i][r]) <= 1e-5f * (fabsf(y0[i][r]) + 1.0f);
-                for (int64_t r = rows[i]; r <= MAXR; r++) ok &= y1[i][r] == -7.0f;
+                const float *ref_y = yr[vin[i]][i];
+                for (int64_t r = 0; r < rows[i]; r++)
+                    ok &= fabsf(y0[i][r] - ref_y[r]) <= 1e-5f * (fabsf(ref_y[r]) + 1.0f) &&
+                          fabsf(y1[i][r] - ref_y[r]) <= 1e-5f * (fabsf(ref_y[r]) + 1.0f);
+                for (int64_t r = rows[i]; r <= MAXR; r++) ok &= y0[i][r] == -7.0f && y1[i][r] == -7.0f;
             }
-            CHECK_MSG(ok, "cpu_matvec_many, %d threads, input set %d, differs from cpu_matmul", threads, set);
+            CHECK_MSG(ok, "cpu_matmul / cpu_matvec_many, %d threads, input set %d, differ from one kernel call", threads, set);
             cpu_ctx_free(c);
         }
     for (int i = 0; i < NI; i++) free(w[i]);

@@ -17,6 +17,9 @@
 #define ROW_CHUNK 64       /* weight rows per work item in prefill */
 _Static_assert(TOKEN_TILE_MAX <= KERNEL_TILE_TOKENS, "kernels size their scratch for the tile");
 
+/* one thread's claim word in a decode job (mv_part), alone on its cache line */
+typedef struct mv_claim { _Alignas(64) uint64_t v; } mv_claim;
+
 cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens) {
     if (n_threads <= 0) {
         const char *env = getenv("G4_THREADS");
@@ -33,7 +36,8 @@ cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens) {
     c->xq_blocks = max_tokens * ((max_cols + 31) / 32);
     c->xq = malloc((size_t)c->xq_blocks * G4_MAX(sizeof(block_a8), sizeof(block_a16)));
     c->pool = pool_create(n_threads);
-    if (!c->scratch || !c->xq || !c->pool) { cpu_ctx_free(c); return NULL; }
+    c->claims = aligned_alloc(64, (size_t)n_threads * sizeof *c->claims);
+    if (!c->scratch || !c->xq || !c->pool || !c->claims) { cpu_ctx_free(c); return NULL; }
     return c;
 }
 
@@ -42,6 +46,7 @@ void cpu_ctx_free(cpu_ctx *c) {
     pool_free(c->pool);
     free(c->scratch);
     free(c->xq);
+    free(c->claims);
     free(c);
 }
 
@@ -111,11 +116,10 @@ static const void *act_input(cpu_ctx *c, act_format fmt, const float *x, int64_t
  * them from the front, three quarters of what is left at a time (a handful of kernel
  * calls, each continuing the previous one's prefetch), and a thread done with its own
  * takes half of what is left of another's from the back. Claims are compare-and-swaps on
- * one word per thread, (next unit << 32) | end unit. */
+ * one word per thread, (next unit << 32) | end unit, each on a cache line of its own in
+ * the context. */
 #define MV_UNITS 32
-#define MV_THREADS_MAX 64 /* more threads than this split statically */
 
-typedef struct mv_claim { uint64_t v; char pad[56]; } mv_claim; /* a cache line each */
 
 typedef struct mv_job {
     cpu_ctx *c;
@@ -124,8 +128,8 @@ typedef struct mv_job {
     int64_t ldx[MV_MAX];    /* ... and their row bytes */
     uint64_t start[MV_MAX + 1]; /* item i's rows are bytes [start[i], start[i + 1]) of the whole */
     int count;
-    uint64_t unit; /* bytes per unit */
-    mv_claim claim[MV_THREADS_MAX];
+    uint64_t unit;   /* bytes per unit */
+    mv_claim *claim; /* the context's, one per thread */
 } mv_job;
 
 /* bytes [b0, b1) of the concatenated matrices, cut at row boundaries (a row goes to the
@@ -141,8 +145,9 @@ static void mv_bytes(const mv_job *j, uint64_t b0, uint64_t b1, float *scratch) 
     }
 }
 
-/* Claims up to `want(left)` units of thread v's remaining range, from its front (the
- * owner) or its back (another thread); returns the first unit and sets *n, or 0 units. */
+/* Claims units of thread v's remaining range: 3/4 of what is left from its front (the
+ * owner) or 1/2 from its back (another thread), at least one; returns the first unit and
+ * sets *n (0 when nothing is left). */
 static uint64_t mv_take(mv_job *j, int v, bool front, uint64_t *n) {
     uint64_t old = __atomic_load_n(&j->claim[v].v, __ATOMIC_RELAXED);
     for (;;) {
@@ -163,10 +168,6 @@ static void mv_part(void *arg, int64_t t0, int64_t t1, int thread) {
     const int T = j->c->n_threads;
     const uint64_t total = j->start[j->count];
     float *scratch = j->c->scratch + (int64_t)thread * j->c->scratch_floats;
-    if (T > MV_THREADS_MAX) { /* thread t0's equal share of the bytes */
-        mv_bytes(j, total * (uint64_t)t0 / (uint64_t)T, total * (uint64_t)(t0 + 1) / (uint64_t)T, scratch);
-        return;
-    }
     for (int k = 0; k < T; k++) { /* its own units first, then the others' */
         const int v = (int)((t0 + k) % T);
         uint64_t u, n;
@@ -174,16 +175,14 @@ static void mv_part(void *arg, int64_t t0, int64_t t1, int thread) {
     }
 }
 
-/* the job's claims: thread t owns units [t MV_UNITS, (t + 1) MV_UNITS), the last ones
- * ending at the total */
+/* the job's claims: the N units (about MV_UNITS per thread) split evenly, thread t owning
+ * [t N / T, (t + 1) N / T) */
 static void mv_start(cpu_ctx *c, mv_job *j) {
-    const uint64_t total = j->start[j->count], units = (uint64_t)c->n_threads * MV_UNITS;
-    j->unit = G4_MAX(1, (total + units - 1) / units);
-    for (int t = 0; t < c->n_threads && t < MV_THREADS_MAX; t++) {
-        const uint64_t u0 = G4_MIN((uint64_t)t * MV_UNITS, (total + j->unit - 1) / j->unit),
-                       u1 = G4_MIN((uint64_t)(t + 1) * MV_UNITS, (total + j->unit - 1) / j->unit);
-        j->claim[t].v = (u0 << 32) | u1;
-    }
+    const uint64_t total = j->start[j->count], T = (uint64_t)c->n_threads, want = T * MV_UNITS;
+    j->unit = G4_MAX(1, (total + want - 1) / want);
+    j->claim = c->claims;
+    const uint64_t N = (total + j->unit - 1) / j->unit;
+    for (uint64_t t = 0; t < T; t++) j->claim[t].v = ((t * N / T) << 32) | ((t + 1) * N / T);
     pool_run(c->pool, mv_part, j, c->n_threads, 0);
 }
 

@@ -17,6 +17,7 @@ typedef struct cpu_ctx {
     int64_t scratch_floats; /* per thread: kernel_scratch_floats(k, max_cols) */
     void *xq;             /* quantized activations (block_a8 or block_a16 rows), xq_blocks blocks */
     int64_t xq_blocks;
+    struct mv_claim *claims; /* n_threads: each thread's part of the current decode job (cpu.c) */
 } cpu_ctx;
 
 /* n_threads <= 0: the number of online CPUs (G4_THREADS overrides). max_cols is the

@@ -2,7 +2,8 @@
  * for every operation: no thread is created per token. pool_run splits [0, n) into
  * chunks of `grain` items that the caller and the workers claim from an atomic counter
  * (cheap load balancing for uneven work such as MoE experts); with grain = 0 the range is
- * split statically into one contiguous part per thread (decode matvecs). */
+ * split statically into one contiguous part per thread (with n = the thread count, one
+ * index each: decode's matvecs balance their bytes themselves, cpu.c). */
 #ifndef G4_CPU_POOL_H
 #define G4_CPU_POOL_H
 
