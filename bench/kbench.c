@@ -1,8 +1,11 @@
 /* kbench.c - kernel micro-benchmark for developers: each weight type's matmul on one
  * thread, prefill (a 64-token tile against a matrix that stays in cache) in G
  * multiply-adds per second and as a fraction of the kernel table's int8 peak, and decode
- * (one token against a matrix far beyond the caches) in GB/s of weights. Best of several
- * runs, so that other jobs on the machine disturb it less than g4 bench. Not a test.
+ * (one token against a matrix far beyond the caches) in GB/s of weights; then decode's
+ * attention (one layer's scores and weighted sum for a group of 4 heads over 3072 cached
+ * F16 keys of head dim 512, E2B's global layers, the cache far beyond the caches). Best
+ * of several runs, so that other jobs on the machine disturb it less than g4 bench. Not a
+ * test.
  *   make kbench && build/bench/kbench [TYPE ...]        (G4_CPU_ISA=... picks a table) */
 #include "cpu/cpu.h"
 #include "dtype.h"
@@ -42,6 +45,35 @@ static double peak_macs(const cpu_kernels *k) {
         if (m / dt > best) best = m / dt;
     }
     return best;
+}
+
+/* decode attention over an F16 cache: 48 different layers' caches (288 MB) in turn, so
+ * that each is read from memory as in a real step */
+static int attn_bench(const cpu_kernels *k) {
+    enum { D = 512, NK = 3072, G = 4, NREG = 48 };
+    const size_t stride = D * 2, region = (size_t)NK * stride * 2; /* K then V */
+    uint8_t *pool = malloc(region * NREG);
+    float *q = malloc(G * D * sizeof(float)), *s = malloc(G * NK * sizeof(float)), *o = malloc(G * D * sizeof(float));
+    if (!pool || !q || !s || !o) { fprintf(stderr, "out of memory\n"); return 1; }
+    for (size_t i = 0; i < region * NREG / 2; i++) ((uint16_t *)pool)[i] = (uint16_t)(0x3000 | (bench_frand(&rng) > 0 ? 0x8000 : 0) | (i & 0x3ff));
+    for (int i = 0; i < G * D; i++) q[i] = bench_frand(&rng);
+    double best = 1e9;
+    for (int rep = 0; rep < 5; rep++) {
+        const double t0 = bench_now();
+        for (int r = 0; r < NREG; r++) {
+            const uint8_t *K = pool + r * region, *V = K + (size_t)NK * stride;
+            k->attn_scores_f16(s, NK, q, G, K, stride, NK, D);
+            for (int i = 0; i < G * NK; i++) s[i] = 1.0f / NK;
+            memset(o, 0, G * D * sizeof(float));
+            k->attn_wsum_f16(o, s, NK, G, V, stride, NK, D);
+        }
+        const double t = (bench_now() - t0) / NREG;
+        if (t < best) best = t;
+    }
+    printf("attention, F16 cache, %d keys x head dim %d, %d heads: %.0f us per layer (%.1f GB/s of cache, %.1f G MAC/s)\n",
+           NK, D, G, best * 1e6, 2.0 * NK * stride / best * 1e-9, 2.0 * G * NK * D / best * 1e-9);
+    free(pool); free(q); free(s); free(o);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -94,5 +126,5 @@ int main(int argc, char **argv) {
                (double)rb * drow / best_d * 1e-9);
         free(w); free(x); free(y); free(scratch); free(xq);
     }
-    return 0;
+    return attn_bench(k);
 }
