@@ -26,6 +26,21 @@
 
 #include "kernels_attn_blocks.h"
 
+/* Software prefetch. A decode step's cache rows come from memory (a 3072-token global
+ * layer of E2B is 6 MB of K and V), two keys' rows at a time in the scores and 32 rows in
+ * step in the weighted sum: streams the hardware prefetcher served poorly (perf put the
+ * samples on the key loads). The scores ask for the next 2 keys' rows a line at a time as
+ * they walk the current ones; the weighted sum for each row's current line a block of
+ * keys (ATTN_KB) ahead. kbench on the Zen 4 VM, one thread, 4 heads over 3072 keys of
+ * head dim 512 from memory: 1052 -> 633-669 us per layer; in cache (512 keys of 256)
+ * unchanged, 23 us. (AVX-512 tiles, 4 keys x 4 heads per score step and 64 values per
+ * head in the weighted sum, prefetching likewise, ran 745-797 us from memory and 23-24 in
+ * cache, and were dropped.) */
+#define ATTN_PF_V ATTN_KB
+/* bytes per cached value, for the prefetches (Q8_0: 34 per 32, taken as 1; its rows'
+ * offsets are approximate, which a prefetch allows) */
+#define ATTN_VB(T) ((T) == KV_T_F32 ? 4 : (T) == KV_T_F16 ? 2 : 1)
+
 /* 8 values of a cached row from element c (c % 8 == 0) as floats */
 ATTN_AI __m256 attn_load8(const uint8_t *row, int64_t c, const int T) {
     if (T == KV_T_F32) return _mm256_loadu_ps((const float *)row + c);
@@ -52,7 +67,7 @@ ATTN_AI __m256 attn_hsum8x8(const __m256 v[8]) {
 }
 
 /* Scores of H (1..4) heads against keys [j0, j1) of the run. */
-ATTN_AI void attn_scores_tile256(float *s, int64_t lds, const float *q, const uint8_t *kv, size_t stride, int64_t j0,
+ATTN_AI void attn_scores_tile(float *s, int64_t lds, const float *q, const uint8_t *kv, size_t stride, int64_t j0,
                               int64_t j1, int64_t D, const int H, const int T) {
     int64_t j = j0;
     for (; j + 2 <= j1; j += 2) {
@@ -61,6 +76,10 @@ ATTN_AI void attn_scores_tile256(float *s, int64_t lds, const float *q, const ui
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
         for (int64_t c = 0; c < D; c += 8) {
+            if ((c * ATTN_VB(T)) % 64 == 0) { /* the next 2 keys' rows, a line at a time */
+                _mm_prefetch((const char *)k0 + 2 * stride + c * ATTN_VB(T), _MM_HINT_T0);
+                _mm_prefetch((const char *)k0 + 3 * stride + c * ATTN_VB(T), _MM_HINT_T0);
+            }
             const __m256 v0 = attn_load8(k0, c, T), v1 = attn_load8(k1, c, T);
 #pragma GCC unroll 4
             for (int h = 0; h < H; h++) {
@@ -91,7 +110,7 @@ ATTN_AI void attn_scores_tile256(float *s, int64_t lds, const float *q, const ui
 }
 
 /* Weighted sum of keys [j0, j1) into the output of H (1..4) heads. */
-ATTN_AI void attn_wsum_tile256(float *o, const float *p, int64_t ldp, const uint8_t *kv, size_t stride, int64_t j0,
+ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t *kv, size_t stride, int64_t j0,
                             int64_t j1, int64_t D, const int H, const int T) {
     for (int64_t c = 0; c < D; c += 16) {
         __m256 a[8];
@@ -102,6 +121,8 @@ ATTN_AI void attn_wsum_tile256(float *o, const float *p, int64_t ldp, const uint
         }
         const uint8_t *v = kv + (size_t)j0 * stride;
         for (int64_t j = j0; j < j1; j++, v += stride) {
+            if ((c * ATTN_VB(T)) % 64 == 0) /* this part of the row a block of keys ahead */
+                _mm_prefetch((const char *)v + (size_t)ATTN_PF_V * stride + c * ATTN_VB(T), _MM_HINT_T0);
             const __m256 v0 = attn_load8(v, c, T), v1 = attn_load8(v, c + 8, T);
 #pragma GCC unroll 4
             for (int h = 0; h < H; h++) {
@@ -116,129 +137,6 @@ ATTN_AI void attn_wsum_tile256(float *o, const float *p, int64_t ldp, const uint
             _mm256_storeu_ps(o + h * D + c + 8, a[2 * h + 1]);
         }
     }
-}
-
-#ifdef __AVX512F__
-/* ---- AVX-512: the same tiles on 16-float vectors, wider -----------------------------
- * Scores take 4 keys per step (16 accumulators: per 16-value chunk 4 key loads and 4
- * query loads for 16 FMAs, against 6 loads per 8 FMAs above), the weighted sum 64 output
- * values per head (16 accumulators: 4 row loads and 4 broadcasts per 16 FMAs). On Zen 4,
- * which splits 512-bit operations in two, what this saves is instructions. */
-
-/* Software prefetch. A decode step's cache rows come from memory (a 3072-token global
- * layer of E2B is 6 MB of K and V), four keys' rows at a time in the scores and 32 rows
- * in step in the weighted sum: streams the hardware prefetcher served poorly. The scores
- * ask for the next 4 keys' rows a line at a time as they walk the current ones; the
- * weighted sum for each row's current chunk a block of keys (ATTN_KB) ahead. One thread,
- * D 512, 3072 keys, 4 heads, the cache far beyond the caches (scores + weighted sum):
- * 915-925 -> 740-751 us; 8 or 16 keys ahead, or 64 or 96 rows, were no better. */
-#define ATTN_PF_K 4
-#define ATTN_PF_V ATTN_KB
-/* bytes per cached value, for the prefetches (Q8_0: 34 per 32, taken as 1; its rows'
- * offsets are approximate, which a prefetch allows) */
-#define ATTN_VB(T) ((T) == KV_T_F32 ? 4 : (T) == KV_T_F16 ? 2 : 1)
-
-/* 16 values of a cached row from element c (c % 16 == 0) as floats */
-ATTN_AI __m512 attn_load16(const uint8_t *row, int64_t c, const int T) {
-    if (T == KV_T_F32) return _mm512_loadu_ps((const float *)row + c);
-    if (T == KV_T_F16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + c)));
-    const block_q8_0 *b = (const block_q8_0 *)row + c / G4_QK;
-    const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + c % G4_QK))));
-    return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)), q);
-}
-
-ATTN_AI __m256 attn_fold16(__m512 v) { return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); }
-
-ATTN_AI void attn_scores_tile512(float *s, int64_t lds, const float *q, const uint8_t *kv, size_t stride, int64_t j0,
-                                 int64_t j1, int64_t D, const int H, const int T) {
-    int64_t j = j0;
-    for (; j + 4 <= j1; j += 4) {
-        const uint8_t *k0 = kv + (size_t)j * stride;
-        __m512 a[4][4]; /* [head][key] */
-#pragma GCC unroll 4
-        for (int h = 0; h < 4; h++)
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) a[h][i] = _mm512_setzero_ps();
-        for (int64_t c = 0; c < D; c += 16) {
-            __m512 v[4];
-            if ((c * ATTN_VB(T)) % 64 == 0) /* the next keys' rows, a line at a time */
-#pragma GCC unroll 4
-                    for (int i = 0; i < 4; i++)
-                    _mm_prefetch((const char *)k0 + (size_t)(ATTN_PF_K + i) * stride + c * ATTN_VB(T), _MM_HINT_T0);
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) v[i] = attn_load16(k0 + (size_t)i * stride, c, T);
-#pragma GCC unroll 4
-            for (int h = 0; h < H; h++) {
-                const __m512 x = _mm512_loadu_ps(q + h * D + c);
-#pragma GCC unroll 4
-                for (int i = 0; i < 4; i++) a[h][i] = _mm512_fmadd_ps(x, v[i], a[h][i]);
-            }
-        }
-        /* heads 0-1 and 2-3, four keys each, through the 8-way reduction */
-        for (int h0 = 0; h0 < H; h0 += 2) {
-            __m256 f[8];
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) f[i] = h0 + i / 4 < H ? attn_fold16(a[h0 + i / 4][i % 4]) : _mm256_setzero_ps();
-            float r[8];
-            _mm256_storeu_ps(r, attn_hsum8x8(f));
-            for (int i = 0; i < 8 && h0 + i / 4 < H; i++) s[(h0 + i / 4) * lds + j + i % 4] = r[i];
-        }
-    }
-    if (j < j1) attn_scores_tile256(s, lds, q, kv, stride, j, j1, D, H, T); /* 1-3 keys left */
-}
-
-ATTN_AI void attn_wsum_tile512(float *o, const float *p, int64_t ldp, const uint8_t *kv, size_t stride, int64_t j0,
-                               int64_t j1, int64_t D, const int H, const int T) {
-    for (int64_t c = 0; c < D; c += 64) {
-        __m512 a[4][4]; /* [head][16-value part] */
-#pragma GCC unroll 4
-        for (int h = 0; h < H; h++)
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) a[h][i] = _mm512_loadu_ps(o + h * D + c + 16 * i);
-        const uint8_t *v = kv + (size_t)j0 * stride;
-        for (int64_t j = j0; j < j1; j++, v += stride) {
-            __m512 r[4];
-            /* this chunk of the row a block of keys ahead */
-            for (int64_t b = 0; b < 64 * ATTN_VB(T); b += 64)
-                _mm_prefetch((const char *)v + (size_t)ATTN_PF_V * stride + c * ATTN_VB(T) + b, _MM_HINT_T0);
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) r[i] = attn_load16(v, c + 16 * i, T);
-#pragma GCC unroll 4
-            for (int h = 0; h < H; h++) {
-                const __m512 w = _mm512_set1_ps(p[h * ldp + j]);
-#pragma GCC unroll 4
-                for (int i = 0; i < 4; i++) a[h][i] = _mm512_fmadd_ps(w, r[i], a[h][i]);
-            }
-        }
-#pragma GCC unroll 4
-        for (int h = 0; h < H; h++)
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) _mm512_storeu_ps(o + h * D + c + 16 * i, a[h][i]);
-    }
-}
-
-#endif
-
-/* the tiles kernels_attn_blocks.h calls: with AVX-512 the wide ones (the weighted sum
- * where the head dim is a multiple of 64, as every Gemma 4 one is) */
-ATTN_AI void attn_scores_tile(float *s, int64_t lds, const float *q, const uint8_t *kv, size_t stride, int64_t j0,
-                              int64_t j1, int64_t D, const int H, const int T) {
-#ifdef __AVX512F__
-    attn_scores_tile512(s, lds, q, kv, stride, j0, j1, D, H, T);
-#else
-    attn_scores_tile256(s, lds, q, kv, stride, j0, j1, D, H, T);
-#endif
-}
-
-ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t *kv, size_t stride, int64_t j0,
-                            int64_t j1, int64_t D, const int H, const int T) {
-#ifdef __AVX512F__
-    if (D % 64 == 0) {
-        attn_wsum_tile512(o, p, ldp, kv, stride, j0, j1, D, H, T);
-        return;
-    }
-#endif
-    attn_wsum_tile256(o, p, ldp, kv, stride, j0, j1, D, H, T);
 }
 
 ATTN_ENTRIES(x86_)
