@@ -62,7 +62,7 @@ help:
 	@echo "make test       build and run the unit and fixture tests"
 	@echo "make asan       the same tests built with AddressSanitizer + UBSan (build-asan/)"
 	@echo "make test-arm   the AArch64 NEON kernels vs the reference under qemu-aarch64-static (part of make test)"
-	@echo "make kbench     build/bench/kbench: each weight type's matmul on one thread (prefill G MAC/s, decode GB/s)"
+	@echo "make kbench     build/bench/kbench: each weight type's matmul on one thread (prefill G MAC/s, decode GB/s), decode attention"
 	@echo "make bench-serve  g4 serve under 8 concurrent clients (req/s, first-token latency, RSS)"
 	@echo "make fuzz       libFuzzer targets (clang) in build-fuzz/; make fuzz-run FUZZ_SECONDS=600"
 	@echo "make clean"
