@@ -4,9 +4,8 @@
  * (one token against a matrix far beyond the caches) in GB/s of weights; then decode's
  * attention (one layer's scores and weighted sum for a group of 4 heads: 3072 cached F16
  * keys of head dim 512 from memory, as E2B's global layers deep in a context; 512 keys of
- * 256 in cache, as its sliding-window layers). Best
- * of several runs, so that other jobs on the machine disturb it less than g4 bench. Not a
- * test.
+ * 256 in cache, as its sliding-window layers). Best of several runs, so that other jobs on
+ * the machine disturb it less than g4 bench. Not a test.
  *   make kbench && build/bench/kbench [TYPE ...]        (G4_CPU_ISA=... picks a table) */
 #include "cpu/cpu.h"
 #include "dtype.h"

@@ -619,8 +619,8 @@ static void test_pool(void) {
  * them (nkv = 2 heads per slot, the second one read). Tolerance 1e-5 relative to the sum
  * of |terms| of each output, as the vector ops. */
 static void test_attn(const cpu_kernels *ref, const cpu_kernels *k) {
-    /* 96: a head dim that is a multiple of 32 but not of 64 (AVX-512's weighted sum takes
-     * 64 values per head at a time) */
+    /* 96: a head dim that is a multiple of 32 but not of 64 (the weighted sum's 16-value
+     * chunks and the prefetches' 64-byte lines do not line up with it) */
     static const int Ds[] = {64, 96, 256, 512}, Gs[] = {1, 2, 3, 4, 5, 8, 9}, ns[] = {1, 2, 3, 31, 33, 70};
     for (int di = 0; di < 4; di++)
         for (int gi = 0; gi < 7; gi++)
@@ -752,8 +752,7 @@ int main(void) {
             test_matmul(ref, k, types[i], 48, 704, 15);
             test_matmul(ref, k, types[i], 64, 704, 10);
             test_matmul(ref, k, types[i], 13, 704, 3);
-            /* 23 blocks, 1 and 2 tokens: AVX-512 Q4_0 decode's groups of eight blocks, then
-             * pairs and an odd block */
+            /* 23 blocks, 1 and 2 tokens: Q4_0 decode's pairs of blocks and an odd one */
             test_matmul(ref, k, types[i], 11, 736, 1);
             test_matmul(ref, k, types[i], 6, 736, 2);
             matmul_case(ref, k, types[i], 32, 512, 12, 1); /* extremes through the Q8_0 engine */

@@ -112,14 +112,13 @@ static const void *act_input(cpu_ctx *c, act_format fmt, const float *x, int64_t
  * 2-vCPU VM the thread with the second half of each job took 6-8% longer than the one
  * with the first (whichever thread that was; kab's two halves of one big matrix finish
  * together), and the caller waited 8-11% of its time. So the bytes of a job are cut into
- * MV_UNITS units per thread; thread t owns units [t MV_UNITS, (t + 1) MV_UNITS) and claims
- * them from the front, three quarters of what is left at a time (a handful of kernel
+ * about MV_UNITS units per thread; each thread owns an equal run of them (mv_start) and
+ * claims it from the front, three quarters of what is left at a time (a handful of kernel
  * calls, each continuing the previous one's prefetch), and a thread done with its own
  * takes half of what is left of another's from the back. Claims are compare-and-swaps on
  * one word per thread, (next unit << 32) | end unit, each on a cache line of its own in
  * the context. */
 #define MV_UNITS 32
-
 
 typedef struct mv_job {
     cpu_ctx *c;

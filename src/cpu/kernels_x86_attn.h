@@ -32,11 +32,10 @@
  * samples on the key loads). The scores ask for the next 2 keys' rows a line at a time as
  * they walk the current ones; the weighted sum for each row's current line a block of
  * keys (ATTN_KB) ahead. kbench on the Zen 4 VM, one thread, 4 heads over 3072 keys of
- * head dim 512 from memory: 1052 -> 633-669 us per layer; in cache (512 keys of 256)
+ * head dim 512 from memory: 1052 -> 633-713 us per layer; in cache (512 keys of 256)
  * unchanged, 23 us. (AVX-512 tiles, 4 keys x 4 heads per score step and 64 values per
  * head in the weighted sum, prefetching likewise, ran 745-797 us from memory and 23-24 in
  * cache, and were dropped.) */
-#define ATTN_PF_V ATTN_KB
 /* bytes per cached value, for the prefetches (Q8_0: 34 per 32, taken as 1; its rows'
  * offsets are approximate, which a prefetch allows) */
 #define ATTN_VB(T) ((T) == KV_T_F32 ? 4 : (T) == KV_T_F16 ? 2 : 1)
@@ -120,9 +119,10 @@ ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t
             a[2 * h + 1] = _mm256_loadu_ps(o + h * D + c + 8);
         }
         const uint8_t *v = kv + (size_t)j0 * stride;
+        const int pf = (c * ATTN_VB(T)) % 64 == 0; /* this part of the rows starts a line */
         for (int64_t j = j0; j < j1; j++, v += stride) {
-            if ((c * ATTN_VB(T)) % 64 == 0) /* this part of the row a block of keys ahead */
-                _mm_prefetch((const char *)v + (size_t)ATTN_PF_V * stride + c * ATTN_VB(T), _MM_HINT_T0);
+            if (pf) /* ... which a block of keys ahead is asked for */
+                _mm_prefetch((const char *)v + (size_t)ATTN_KB * stride + c * ATTN_VB(T), _MM_HINT_T0);
             const __m256 v0 = attn_load8(v, c, T), v1 = attn_load8(v, c + 8, T);
 #pragma GCC unroll 4
             for (int h = 0; h < H; h++) {
