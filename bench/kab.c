@@ -8,7 +8,10 @@
  *   KAB_CHUNK=N: rows in calls of N (cpu.c's prefill work items are 64 rows)
  *   KAB_TILE=T (and KAB_TILE_BASE=T for the base table): tokens in tiles of T per call
  *   KAB_THREADS=2: a second thread takes the second half of the rows in each timed call
- *   (decode's two cores sharing the memory bus; one thread alone cannot saturate it) */
+ *   (decode's two cores sharing the memory bus; one thread alone cannot saturate it)
+ *   KAB_READ=1: each rep also times the new table's read_sum (the bandwidth probe's loop)
+ *   over the same weight bytes, split the same way, and prints the kernel's speed as a
+ *   fraction of it: decode's ratio to the probe, one matrix, the same machine state */
 #include "cpu/kernels.h"
 #include "dtype.h"
 #include "quant/quant.h"
@@ -35,9 +38,16 @@ typedef struct kab_call {
     const void *x;
     int64_t lda, n, chunk, tile;
     float *scratch;
+    int read;        /* KAB_READ's variant: read_sum instead of the kernel */
+    uint64_t *sink;  /* read_sum's results, one per half, so the reads are not dropped */
 } kab_call;
 
 static void kab_run(const kab_call *c, int64_t r0, int64_t r1) {
+    if (c->read) { /* read_sum over the rows' bytes instead of the kernel */
+        const uint64_t *p = (const uint64_t *)(c->m->data + (uint64_t)r0 * c->m->row_bytes);
+        c->sink[r0 != 0] += c->k->read_sum(p, (int64_t)((uint64_t)(r1 - r0) * c->m->row_bytes / 8));
+        return;
+    }
     for (; r0 < r1; r0 += c->chunk) /* one call, or cpu.c's prefill items */
         for (int64_t t0 = 0; t0 < c->n; t0 += c->tile)
             c->k->matmul[c->type](c->y + t0 * c->m->rows, c->m->rows, c->m, r0, r0 + c->chunk < r1 ? r0 + c->chunk : r1,
@@ -117,11 +127,15 @@ int main(int argc, char **argv) {
     const void *xa = kn.act[type] == ACT_F32 ? (const void *)x : xq;
     const int64_t lda = kn.act[type] == ACT_F32 ? cols * (int64_t)sizeof(float) : ldx;
     mat m = {w, type, rows, cols, rb};
-    double best[2] = {1e30, 1e30};
+    const char *re = getenv("KAB_READ");
+    const int variants = re && atoi(re) == 1 ? 3 : 2;
+    static uint64_t sink[2];
+    double best[3] = {1e30, 1e30, 1e30}, sum[3] = {0, 0, 0};
     for (int rep = 0; rep < reps; rep++)
-        for (int v = 0; v < 2; v++) {
-            const kab_call c = {v ? &kn : &kb, type, y[v], &m, xa, lda, n, chunk, tile[v], scratch};
-            const kab_call c2 = {v ? &kn : &kb, type, y[v], &m, xa, lda, n, chunk, tile[v], scratch2};
+        for (int v = 0; v < variants; v++) {
+            const int k = v == 2 ? 1 : v;
+            const kab_call c = {k ? &kn : &kb, type, y[k], &m, xa, lda, n, chunk, tile[k], scratch, v == 2, sink};
+            const kab_call c2 = {k ? &kn : &kb, type, y[k], &m, xa, lda, n, chunk, tile[k], scratch2, v == 2, sink};
             const double t0 = bench_now();
             if (threads == 2) {
                 helper_call = &c2;
@@ -131,6 +145,7 @@ int main(int argc, char **argv) {
             } else kab_run(&c, 0, rows);
             const double dt = bench_now() - t0;
             if (dt < best[v]) best[v] = dt;
+            sum[v] += dt;
         }
     double diff = 0;
     for (int64_t i = 0; i < n * rows; i++) diff = fmax(diff, fabs((double)y[0][i] - y[1][i]));
@@ -139,6 +154,12 @@ int main(int argc, char **argv) {
            "largest output difference %.3g\n",
            kn.isa, threads == 2 ? " 2 threads" : "", argv[1], (long long)rows, (long long)cols, (long long)n, macs / best[0] * 1e-9, macs / best[1] * 1e-9,
            best[0] / best[1], (double)rb * rows / best[1] * 1e-9, diff);
+    if (variants == 3) /* best and mean: from memory the kernel's calls vary more than read_sum's */
+        printf("  read_sum over the same bytes: best %.2f GB/s, kernel base %.1f%% new %.1f%% of it; mean %.2f GB/s, "
+               "base %.1f%% new %.1f%% (sink %llu)\n",
+               (double)rb * rows / best[2] * 1e-9, 100 * best[2] / best[0], 100 * best[2] / best[1],
+               (double)rb * rows / (sum[2] / reps) * 1e-9, 100 * sum[2] / sum[0], 100 * sum[2] / sum[1],
+               (unsigned long long)(sink[0] ^ sink[1]) & 1);
     if (threads == 2) {
         helper_call = NULL;
         pthread_barrier_wait(&go);

@@ -114,7 +114,11 @@ static void matmul_case(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
     float *kscratch = malloc((size_t)kernel_scratch_floats(k, cols) * sizeof(float));
     for (int64_t r = 0; r < rows; r++) {
         const float s = r % 2 ? 1.0f : -1.0f;
-        for (int64_t c = 0; c < cols; c++) wf[c] = extreme ? (c % 32 == 0 ? -s : s) : frand() * (r % 3 == 0 ? 0.01f : 1.0f);
+        /* random values whose size changes every 16 columns: sub-blocks (Q6_K's halves,
+         * the K-quants' 32-value blocks) then get different scales, which a kernel must
+         * tell apart (with one size throughout, they came out nearly all equal) */
+        for (int64_t c = 0; c < cols; c++)
+            wf[c] = extreme ? (c % 32 == 0 ? -s : s) : frand() * (r % 3 == 0 ? 0.01f : 1.0f) * (float)(1 + (c / 16 + r) % 4);
         quantize_row(type, wf, w + r * rb, cols);
     }
     for (int64_t i = 0; i < n * cols; i++) x[i] = extreme ? (i / cols % 2 ? -1.0f : 1.0f) : frand() * 2.0f;
@@ -746,6 +750,8 @@ int main(void) {
             test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
             test_matmul_extreme(ref, k, types[i]);
             test_matmul(ref, k, types[i], 16, 64, 261); /* more tokens than a tile: kernels loop */
+            test_matmul(ref, k, types[i], 32, 256, 261); /* the same for 256-value super-blocks (16 rows
+                                                          * of the first range in groups of 16) */
             /* 704 columns (22 blocks: 26B-A4B's expert downs, Q5_0 / Q8_0): 16-row groups
              * plus 9 / 7 rows left, 8 + 4 + 2 + 1 tokens through the sideways engines
              * (AVX-512 Q8_0 from 10 tokens), 10 = 8 + 2, and 3 tokens rows-outer */

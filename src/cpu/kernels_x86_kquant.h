@@ -13,7 +13,8 @@
  *   Q6_K: levels stored +32 (0..63), a scale per 16 values: VPMADDWD by [sc0 x8 | sc1 x8]
  *     scales both halves of a block; the +32 comes off as 32 sum_k sc_k h_k.
  * Prefill turns rows sideways (kernels_x86_int8.h's sideways_matmul; Q6_K the AVX2
- * signed engine sws_matmul in both tables): each row's levels, scales and minimums are
+ * signed engine sws_matmul, or with VNNI the zmm engine's half-scale form swz6_tokens):
+ * each row's levels, scales and minimums are
  * unpacked once per call into the per-thread scratch, and the int32 lanes of one
  * multiply chain are the rows' sums; those engines read every block's scale, so they
  * take ACT_A8S rows as they are. Q5_0, which the K-quant mixes write for short rows, is
@@ -388,10 +389,12 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
     }
 }
 
-/* Prefill (both tables): the AVX2 signed sideways engine (kernels_x86_int8.h's
- * sws_matmul, 6-bit levels). On the Xeon it beat the AVX-512 table's own 8-row VNNI
- * engine for Q6_K 1.75x (72.8 against 41.6 G multiply-adds/s, one thread, 512 x 1536,
- * 64 tokens), which kept two float sums per block for the two half scales. Rows r..r+7
+/* Prefill: with VNNI the 16-row zmm engine, each half's integer sum multiplied by its
+ * scale (kernels_x86_int8.h's swz6_tokens; one Zen 4 thread, 128 tokens: 135-141 against
+ * 97-98 G multiply-adds/s for the AVX2 signed engine, which it replaced there); without,
+ * the AVX2 signed sideways engine (sws_matmul, 6-bit levels). (On the Xeon the signed
+ * engine had beaten an earlier 8-row VNNI engine that kept two float sums per block
+ * 1.75x.) Both take this unpacker's output. Rows r..r+7
  * of each 32-value block: levels 0..63 transposed to the sideways layout, f = d of the
  * row's super-block, and o (as int32 lanes) the pair of int8 scales
  * of the block's two halves widened to int16: sign-extending the 16 scale bytes to int16
@@ -573,7 +576,11 @@ static void matmul_q5_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
 static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
     const int64_t r16 = n < 2 ? r0 : r0 + (r1 - r0) / 16 * 16;
+#ifdef __AVX512VNNI__
+    if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q6_K_sw_unpack, SWZ_Q6_HALVES);
+#else
     if (r16 > r0) sws_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q6_K_sw_unpack, 6, 0);
+#endif
     if (r16 < r1) q6_rows(y, ldy, w, r16, r1, xv, ldx, n, scratch);
 }
 
