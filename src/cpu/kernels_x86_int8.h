@@ -722,19 +722,16 @@ static inline __attribute__((always_inline)) void swz_tokens(float *y, int64_t l
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy + r, c[t]);
 }
 
-/* swz_matmul's centre for 6-bit levels with a scale per 16-value half (Q6_K), which
- * take swz6_tokens */
-#define SWZ_Q6_HALVES 32
-
-/* The same for 6-bit levels (Q6_K: levels + 32, 0..63, and an int8 scale per 16-value
- * half; the unpacker leaves f = d and the half scales as an int16 pair in o's lanes, as
- * for the AVX2 signed engine above). Each half has its own int32 chain, started at
- * -32 x the half's activation sum (h: two per token and block, the -32 included), so the
- * chain is sum (q - 32) a exactly; the two chains are multiplied by their halves' scales
- * (VPMULLD) and added, and the block's float work is then Q4_0's: one conversion, one
- * multiply, one FMA per token. |sum (q - 32) a| <= 16 x 32 x 127 per half, times |sc| <=
- * 128: below 2^24, exact in int32 (and in the float it becomes). The AVX2 engine's int16
- * sums ran at 99-101 G multiply-adds/s on one Zen 4 thread against Q4_K's 131-133. */
+/* The same for levels with an int8 scale per 16-value half and a centre c (w = f sc (q -
+ * c)): Q6_K (levels + 32, 0..63) and Q3_K (levels + 4, 0..7). The unpacker leaves f = d
+ * and the half scales as an int16 pair in o's lanes (as for the AVX2 signed engine
+ * above). Each half has its own int32 chain, started at -c x the half's activation sum
+ * (h: two per token and block, the -c included), so the chain is sum (q - c) a exactly;
+ * the two chains are multiplied by their halves' scales (VPMULLD) and added, and the
+ * block's float work is then Q4_0's: one conversion, one multiply, one FMA per token.
+ * |sum (q - 32) a| <= 16 x 32 x 127 per half, times |sc| <= 128: below 2^24, exact in
+ * int32 (and in the float it becomes). One Zen 4 thread, 128 tokens: Q6_K 135-141 G
+ * multiply-adds/s against 97-98 in the AVX2 signed engine; Q3_K against 8-row ymm. */
 static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t ldy, int64_t r, const sw_block *ba,
                                                               const sw_block *bb, const block_a8 *x, int64_t xstride,
                                                               const int32_t *h, int64_t nb, const int T) {
@@ -772,12 +769,12 @@ static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t 
 /* Rows [r0, r16) in groups of 16, every token, in chunks of SWZ_DS_TOKENS tokens;
  * scratch: 2 x nb sw_blocks, then (types with their own offsets) each chunk token's
  * d s per block, so that the offset term is one FMA with a broadcast memory operand:
- * 22 + 32 bytes per column; 6-bit levels (SWZ_Q6_HALVES, swz6_tokens) the two -32 h per
- * token and block instead: 22 + 64 bytes per column. */
+ * 22 + 32 bytes per column; with half scales (halves, swz6_tokens) the two -centre h
+ * per token and block instead: 22 + 64 bytes per column. */
 #define SWZ_DS_TOKENS 256
 static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r16,
                                                             const void *xv, int64_t ldx, int64_t n_all, float *scratch,
-                                                            sw_unpack_fn unpack, const int centre) {
+                                                            sw_unpack_fn unpack, const int centre, const int halves) {
     const int64_t nb = w->cols / 32, xstride = ldx / (int64_t)sizeof(block_a8);
     sw_block *ba = (sw_block *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *bb = ba + nb;
     float *ds = (float *)(bb + nb);
@@ -786,19 +783,19 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
         const int64_t n = G4_MIN(SWZ_DS_TOKENS, n_all - t0);
         float *yc = y + t0 * ldy;
         const char *xc = (const char *)xv + t0 * ldx;
-        if (!centre)
+        if (!centre && !halves)
             for (int64_t t = 0; t < n; t++) {
                 const block_a8 *xb = (const block_a8 *)(xc + t * ldx);
                 for (int64_t b = 0; b < nb; b++) ds[t * nb + b] = xb[b].d * (float)xb[b].s;
             }
-        if (centre == SWZ_Q6_HALVES)
+        if (halves)
             for (int64_t t = 0; t < n; t++) {
                 const block_a8 *xb = (const block_a8 *)(xc + t * ldx);
                 for (int64_t b = 0; b < nb; b++) {
                     int32_t h0 = 0;
                     for (int e = 0; e < 16; e++) h0 += xb[b].qs[e];
-                    hs[2 * (t * nb + b)] = -32 * h0;
-                    hs[2 * (t * nb + b) + 1] = -32 * (xb[b].s - h0);
+                    hs[2 * (t * nb + b)] = -centre * h0;
+                    hs[2 * (t * nb + b) + 1] = -centre * (xb[b].s - h0);
                 }
             }
         for (int64_t r = r0; r < r16; r += 16) {
@@ -816,7 +813,7 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
     do {                                                                                                          \
         if (next)                                                                                                 \
             for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1); \
-        if (centre == SWZ_Q6_HALVES)                                                                                         \
+        if (halves)                                                                                               \
             swz6_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, hs + 2 * t * nb, nb, T); \
         else                                                                                                      \
             swz_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb, nb, T, centre); \
@@ -841,7 +838,7 @@ static inline __attribute__((always_inline)) int64_t sideways_matmul(float *y, i
                                                                      const int offs) {
 #ifdef __AVX512VNNI__
     const int64_t r16 = r0 + (r1 - r0) / 16 * 16, rg = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
-    if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, unpack, offs ? 0 : 1 << (bits - 1));
+    if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, unpack, offs ? 0 : 1 << (bits - 1), 0);
     if (rg > r16) sw_matmul(y, ldy, w, r16, rg, xv, ldx, n, scratch, unpack, bits == 4 ? 8 : 4);
 #else
     const int64_t rg = r0 + (r1 - r0) / 16 * 16;

@@ -332,10 +332,48 @@ K23_INLINE void k23_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, in
     }
 }
 
+#ifdef __AVX512VNNI__
+/* Q3_K for the AVX-512 zmm engine (kernels_x86_int8.h's swz6_tokens, centre 4): rows
+ * r..r+7 as sw_blocks, levels + 4 (0..7) sideways, f = d of the row's super-block, o's
+ * lane j row j's two half scales (-32..31) as an int16 pair - k3_scales16's int16 lane
+ * 2g, 2g + 1 are block g's, so its 32-bit lane g is the pair, and one 8 x 8 transpose
+ * gives every block's, as q6_K_sw_unpack does. */
+static void q3_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+    const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q3_K);
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i lv[8][SW_ROWS], sv[SW_ROWS], t[8]; /* lv[block][row] */
+        alignas(32) float d[SW_ROWS];
+        for (int j = 0; j < SW_ROWS; j++) {
+            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
+            #pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) lv[g][j] = k3_levels(blk, g);
+            sv[j] = k3_scales16(blk);
+            d[j] = k23_h(blk + K3_D);
+        }
+        const __m256 f = _mm256_load_ps(d);
+        tr8x8_32(sv, t);
+        for (int g = 0; g < 8; g++) {
+            tr8x8_32(lv[g], out[8 * i + g].q);
+            out[8 * i + g].f = f;
+            out[8 * i + g].o = _mm256_castsi256_ps(t[g]);
+        }
+    }
+}
+#endif
+
 /* ---- Table entries -------------------------------------------------------------------
- * Decode by rows; prefill sideways, with the rows past the last group of 8 by rows. */
+ * Decode by rows; prefill sideways (Q3_K with VNNI: 16-row groups in the zmm engine
+ * first), with the rows past the last group of 8 by rows. */
 K23_INLINE void k23_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                            int64_t n, float *scratch, const int q3) {
+#ifdef __AVX512VNNI__
+    if (q3 && n >= 2 && r1 - r0 >= 16) {
+        const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
+        swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q3_K_sw_unpack, 4, 1);
+        r0 = r16;
+        if (r0 == r1) return;
+    }
+#endif
     const int64_t r8 = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
     if (n < 2 || r8 == r0) { k23_rows(y, ldy, w, r0, r1, xv, ldx, n, scratch, q3); return; }
     k23_sideways(y, ldy, w, r0, r8, xv, ldx, n, scratch, q3);
