@@ -60,7 +60,8 @@ void kernels_avx512_fill(cpu_kernels *k) {
     k->isa = "avx512";
     x86_fill_shared(k);
     /* the sideways engine: 16 unpacked rows, 22 bytes per column, and 256 tokens' d s per
-     * block, 32 more (swz_matmul), or for Q6_K their two half sums, 64 more: 86 bytes;
+     * block, 32 more (swz_matmul), or for the types with half scales (Q6_K, Q3_K, Q2_K) their
+     * two half sums, 64 more: 86 bytes;
      * Q8_0's: 34 (q8z_matmul) */
     k->scratch_per_col = 22;
     x86_fill_q8(k);

@@ -722,30 +722,52 @@ static inline __attribute__((always_inline)) void swz_tokens(float *y, int64_t l
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy + r, c[t]);
 }
 
-/* The same for levels with an int8 scale per 16-value half and a centre c (w = f sc (q -
- * c)): Q6_K (levels + 32, 0..63) and Q3_K (levels + 4, 0..7). The unpacker leaves f = d
- * and the half scales as an int16 pair in o's lanes (as for the AVX2 signed engine
- * above). Each half has its own int32 chain, started at -c x the half's activation sum
- * (h: two per token and block, the -c included), so the chain is sum (q - c) a exactly;
- * the two chains are multiplied by their halves' scales (VPMULLD) and added, and the
- * block's float work is then Q4_0's: one conversion, one multiply, one FMA per token.
- * |sum (q - 32) a| <= 16 x 32 x 127 per half, times |sc| <= 128: below 2^24, exact in
- * int32 (and in the float it becomes). One Zen 4 thread, 128 tokens: Q6_K 135-141 G
- * multiply-adds/s against 97-98 in the AVX2 signed engine; Q3_K against 8-row ymm. */
+/* The same for levels with an int8 scale per 16-value half (swz_matmul's halves):
+ *   SWZ_CENTRED, w = f sc (q - c): Q6_K (levels + 32, 0..63) and Q3_K (levels + 4, 0..7).
+ *     The unpacker leaves f = d and the half scales as an int16 pair in o's lanes (as
+ *     for the AVX2 signed engine above). Each half's int32 chain starts at -c x the
+ *     half's activation sum (h: two int32 per token and block, the -c included), so it
+ *     is sum (q - c) a exactly.
+ *   SWZ_MINS, w = f sc q - dmin m (Q2_K: levels 0..3, scales and mins 0..15): o's lanes
+ *     hold [sc0, sc1, m0, m1] as bytes and sum the rows' dmin (as float bits); chains
+ *     start at 0, and the mins come off in floats, dmin m_half x (d_a x the half's
+ *     activation sum) (h: two floats per token and block).
+ * The two chains are multiplied by their halves' scales (VPMULLD) and added, and the
+ * block's float work is then Q4_0's: one conversion, one multiply, one FMA per token (Q2_K
+ * two FMAs more). |sum (q - 32) a| <= 16 x 32 x 127 per half, times |sc| <= 128: below
+ * 2^24, exact in int32 (and in the float it becomes). One Zen 4 thread, 128 tokens: Q6_K
+ * 135-141 G multiply-adds/s against 97-98 in the AVX2 signed engine, Q3_K 131 against
+ * 62 in the 8-row one. */
+#define SWZ_CENTRED 1
+#define SWZ_MINS 2
 static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t ldy, int64_t r, const sw_block *ba,
                                                               const sw_block *bb, const block_a8 *x, int64_t xstride,
-                                                              const int32_t *h, int64_t nb, const int T) {
+                                                              const int32_t *h, int64_t nb, const int T, const int halves) {
+    const float *hf32 = (const float *)h;
     __m512 c[SWZ_TOKENS];
     #pragma GCC unroll 8
     for (int t = 0; t < T; t++) c[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const __m512i o = _mm512_castps_si512(swz_join(ba[b].o, bb[b].o));
-        const __m512i sc0 = _mm512_srai_epi32(_mm512_slli_epi32(o, 16), 16), sc1 = _mm512_srai_epi32(o, 16);
+        __m512i sc0, sc1;
+        __m512 m0 = _mm512_setzero_ps(), m1 = m0;
+        if (halves == SWZ_MINS) {
+            const __m512i b8 = _mm512_set1_epi32(255);
+            const __m512 dmin = swz_join(_mm256_castsi256_ps(ba[b].sum), _mm256_castsi256_ps(bb[b].sum));
+            sc0 = _mm512_and_si512(o, b8);
+            sc1 = _mm512_and_si512(_mm512_srli_epi32(o, 8), b8);
+            m0 = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(o, 16), b8)));
+            m1 = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_srli_epi32(o, 24)));
+        } else {
+            sc0 = _mm512_srai_epi32(_mm512_slli_epi32(o, 16), 16);
+            sc1 = _mm512_srai_epi32(o, 16);
+        }
         __m512i acc[SWZ_TOKENS], half[SWZ_TOKENS];
         #pragma GCC unroll 2
         for (int hf = 0; hf < 2; hf++) {
             #pragma GCC unroll 8
-            for (int t = 0; t < T; t++) half[t] = _mm512_set1_epi32(h[2 * (t * nb + b) + hf]);
+            for (int t = 0; t < T; t++)
+                half[t] = halves == SWZ_MINS ? _mm512_setzero_si512() : _mm512_set1_epi32(h[2 * (t * nb + b) + hf]);
             #pragma GCC unroll 4
             for (int g = 4 * hf; g < 4 * hf + 4; g++) {
                 const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(ba[b].q[g]), bb[b].q[g], 1);
@@ -759,8 +781,13 @@ static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t 
         }
         const __m512 f = swz_join(ba[b].f, bb[b].f);
         #pragma GCC unroll 8
-        for (int t = 0; t < T; t++)
+        for (int t = 0; t < T; t++) {
             c[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(f, _mm512_set1_ps(x[t * xstride + b].d)), c[t]);
+            if (halves == SWZ_MINS) {
+                c[t] = _mm512_fnmadd_ps(m0, _mm512_set1_ps(hf32[2 * (t * nb + b)]), c[t]);
+                c[t] = _mm512_fnmadd_ps(m1, _mm512_set1_ps(hf32[2 * (t * nb + b) + 1]), c[t]);
+            }
+        }
     }
     #pragma GCC unroll 8
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy + r, c[t]);
@@ -769,8 +796,8 @@ static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t 
 /* Rows [r0, r16) in groups of 16, every token, in chunks of SWZ_DS_TOKENS tokens;
  * scratch: 2 x nb sw_blocks, then (types with their own offsets) each chunk token's
  * d s per block, so that the offset term is one FMA with a broadcast memory operand:
- * 22 + 32 bytes per column; with half scales (halves, swz6_tokens) the two -centre h
- * per token and block instead: 22 + 64 bytes per column. */
+ * 22 + 32 bytes per column; with half scales (halves: SWZ_CENTRED or SWZ_MINS,
+ * swz6_tokens) the two h per token and block instead: 22 + 64 bytes per column. */
 #define SWZ_DS_TOKENS 256
 static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r16,
                                                             const void *xv, int64_t ldx, int64_t n_all, float *scratch,
@@ -791,11 +818,17 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
         if (halves)
             for (int64_t t = 0; t < n; t++) {
                 const block_a8 *xb = (const block_a8 *)(xc + t * ldx);
+                float *hf = (float *)hs;
                 for (int64_t b = 0; b < nb; b++) {
                     int32_t h0 = 0;
                     for (int e = 0; e < 16; e++) h0 += xb[b].qs[e];
-                    hs[2 * (t * nb + b)] = -centre * h0;
-                    hs[2 * (t * nb + b) + 1] = -centre * (xb[b].s - h0);
+                    if (halves == SWZ_MINS) {
+                        hf[2 * (t * nb + b)] = xb[b].d * (float)h0;
+                        hf[2 * (t * nb + b) + 1] = xb[b].d * (float)(xb[b].s - h0);
+                    } else {
+                        hs[2 * (t * nb + b)] = -centre * h0;
+                        hs[2 * (t * nb + b) + 1] = -centre * (xb[b].s - h0);
+                    }
                 }
             }
         for (int64_t r = r0; r < r16; r += 16) {
@@ -814,7 +847,7 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
         if (next)                                                                                                 \
             for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1); \
         if (halves)                                                                                               \
-            swz6_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, hs + 2 * t * nb, nb, T); \
+            swz6_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, hs + 2 * t * nb, nb, T, halves); \
         else                                                                                                      \
             swz_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb, nb, T, centre); \
     } while (0)

@@ -18,7 +18,10 @@
  * VPMADDUBSW serves both ISAs (as in Q6_K's decode); VNNI would only save the adds.
  *
  * Decode: rows four at a time, each super-block step prefetching the rows ahead as one
- * linear stream (kernels_x86_int8.h's prefetch_group_ahead explains why). Prefill (n >= 2): 8 rows turned
+ * linear stream (kernels_x86_int8.h's prefetch_group_ahead explains why). Prefill (n >= 2)
+ * with AVX-512 VNNI: 16-row groups in the zmm engine's half-scale form (kernels_x86_int8.h's
+ * swz6_tokens; q3_K_sw_unpack / q2_K_sw_unpack below; one Zen 4 thread at 128 tokens,
+ * Q3_K 62 -> 131 and Q2_K 63 -> 119 G MAC/s), and otherwise 8 rows turned
  * sideways as kernels_x86_int8.h's sw_matmul does - 32-bit lane j of a vector holds four
  * consecutive levels of row j - so one VPMADDUBSW against a broadcast activation group
  * advances 8 rows, and each unpacked row group serves every token of the call. Per
@@ -359,17 +362,51 @@ static void q3_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
         }
     }
 }
+
+/* Q2_K likewise (swz6_tokens' SWZ_MINS form): levels 0..3 sideways, f = d, o's lane j row
+ * j's [sc0, sc1, m0, m1] bytes of the block's halves, sum row j's dmin as float bits. The
+ * 16 scale bytes (scale | min << 4 per sub-block) split into scale and min bytes, and the
+ * 16-bit pairs of block g interleaved as [sc pair, m pair] put block g in 32-bit lane g;
+ * one 8 x 8 transpose gives every block's. */
+static void q2_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+    const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q2_K);
+    const __m128i m4 = _mm_set1_epi8(15);
+    for (int64_t i = 0; i < nsb; i++) {
+        __m256i lv[8][SW_ROWS], sv[SW_ROWS], t[8]; /* lv[block][row] */
+        alignas(32) float d[SW_ROWS], dmin[SW_ROWS];
+        for (int j = 0; j < SW_ROWS; j++) {
+            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
+            #pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) lv[g][j] = k23_p2(blk + K2_QS, g);
+            const __m128i v = _mm_loadu_si128((const __m128i *)(blk + K2_SCALES));
+            const __m128i sc = _mm_and_si128(v, m4), mn = _mm_and_si128(_mm_srli_epi16(v, 4), m4);
+            sv[j] = _mm256_setr_m128i(_mm_unpacklo_epi16(sc, mn), _mm_unpackhi_epi16(sc, mn));
+            d[j] = k23_h(blk + K2_D);
+            dmin[j] = k23_h(blk + K2_DMIN);
+        }
+        const __m256 f = _mm256_load_ps(d);
+        const __m256i dm = _mm256_castps_si256(_mm256_load_ps(dmin));
+        tr8x8_32(sv, t);
+        for (int g = 0; g < 8; g++) {
+            tr8x8_32(lv[g], out[8 * i + g].q);
+            out[8 * i + g].f = f;
+            out[8 * i + g].o = _mm256_castsi256_ps(t[g]);
+            out[8 * i + g].sum = dm;
+        }
+    }
+}
 #endif
 
 /* ---- Table entries -------------------------------------------------------------------
- * Decode by rows; prefill sideways (Q3_K with VNNI: 16-row groups in the zmm engine
- * first), with the rows past the last group of 8 by rows. */
+ * Decode by rows; prefill sideways (with VNNI 16-row groups in the zmm engine first),
+ * with the rows past the last group of 8 by rows. */
 K23_INLINE void k23_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                            int64_t n, float *scratch, const int q3) {
 #ifdef __AVX512VNNI__
-    if (q3 && n >= 2 && r1 - r0 >= 16) {
+    if (n >= 2 && r1 - r0 >= 16) {
         const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
-        swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q3_K_sw_unpack, 4, 1);
+        if (q3) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q3_K_sw_unpack, 4, SWZ_CENTRED);
+        else swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q2_K_sw_unpack, 0, SWZ_MINS);
         r0 = r16;
         if (r0 == r1) return;
     }

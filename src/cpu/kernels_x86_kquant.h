@@ -577,7 +577,7 @@ static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
                         int64_t n, float *scratch) {
     const int64_t r16 = n < 2 ? r0 : r0 + (r1 - r0) / 16 * 16;
 #ifdef __AVX512VNNI__
-    if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q6_K_sw_unpack, 32, 1);
+    if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q6_K_sw_unpack, 32, SWZ_CENTRED);
 #else
     if (r16 > r0) sws_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q6_K_sw_unpack, 6, 0);
 #endif
