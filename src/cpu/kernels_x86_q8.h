@@ -165,9 +165,11 @@ static inline __attribute__((always_inline)) __m512i dpwssd_bcast(__m512i acc, _
 static inline __attribute__((always_inline)) void q8z_tokens(float *y, int64_t ldy, int64_t r, const q8z_block *blk,
                                                              const char *x, int64_t ldx, int64_t nb, const int T) {
     __m512 c[8];
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++) c[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m512i acc[8];
+        #pragma GCC unroll 8
         for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_si512();
         #pragma GCC unroll 16
         for (int k = 0; k < 16; k++) {
@@ -181,6 +183,7 @@ static inline __attribute__((always_inline)) void q8z_tokens(float *y, int64_t l
             c[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), _mm512_mul_ps(blk[b].f, _mm512_set1_ps(d)), c[t]);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy + r, c[t]);
 }
 
