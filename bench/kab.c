@@ -44,7 +44,8 @@ typedef struct kab_call {
 
 static void kab_run(const kab_call *c, int64_t r0, int64_t r1) {
     if (c->read) { /* read_sum over the rows' bytes instead of the kernel */
-        const uint64_t *p = (const uint64_t *)(c->m->data + (uint64_t)r0 * c->m->row_bytes);
+        /* rounded down to 8 bytes (a row of 1260 bytes may start anywhere) */
+        const uint64_t *p = (const uint64_t *)((uintptr_t)(c->m->data + (uint64_t)r0 * c->m->row_bytes) & ~(uintptr_t)7);
         c->sink[r0 != 0] += c->k->read_sum(p, (int64_t)((uint64_t)(r1 - r0) * c->m->row_bytes / 8));
         return;
     }

@@ -750,8 +750,8 @@ int main(void) {
             test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
             test_matmul_extreme(ref, k, types[i]);
             test_matmul(ref, k, types[i], 16, 64, 261); /* more tokens than a tile: kernels loop */
-            test_matmul(ref, k, types[i], 32, 256, 261); /* the same for 256-value super-blocks (16 rows
-                                                          * of the first range in groups of 16) */
+            test_matmul(ref, k, types[i], 64, 256, 261); /* the same for 256-value super-blocks (the
+                                                          * first range's 33 rows: 2 groups of 16, 1 left) */
             /* 704 columns (22 blocks: 26B-A4B's expert downs, Q5_0 / Q8_0): 16-row groups
              * plus 9 / 7 rows left, 8 + 4 + 2 + 1 tokens through the sideways engines
              * (AVX-512 Q8_0 from 10 tokens), 10 = 8 + 2, and 3 tokens rows-outer */

@@ -74,8 +74,8 @@ typedef enum { ACT_F32 = 0, ACT_A8 = 1, ACT_A16 = 2, ACT_A8S = 3 } act_format;
  * slack (kernel_scratch_floats). The AVX2 sideways prefill keeps KERNEL_TILE_TOKENS
  * tokens of activations as unsigned bytes (256 bytes per column) and 16 rows unpacked
  * and transposed (22 bytes per column) there: 70 floats per column; AVX-512 needs the
- * 16 rows and, for Q6_K (which takes the AVX2 engine), 64 tokens of activations: 22
- * floats per column; the scalar and NEON tables 3 floats per column (the K-quant kernels 8
+ * 16 rows and 256 tokens' activation terms (one float, or for the types with half
+ * scales two 32-bit values, per token and 32 columns): 22 floats per column; the scalar and NEON tables 3 floats per column (the K-quant kernels 8
  * floats per 32 columns). KERNEL_SCRATCH_FLOATS is the most any table needs (for tests
  * that run every table from one buffer); the context allocates the table's own, so
  * that a phone's NEON build does not carry x86's 256-token buffer. */

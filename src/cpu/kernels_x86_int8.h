@@ -9,7 +9,8 @@
  * register accumulator per row, prefetching the rows ahead as one stream. Prefill: Q4_0,
  * Q4_1, Q5_0, Q5_1, Q4_K and Q5_K turn weight rows sideways (sideways_matmul, below: 16
  * rows with centred levels on AVX2, 16 rows in a zmm with VNNI, 8 rows in sw_matmul for
- * what is left). MATMUL_TILE's 2-row x 4-token tiles (Q5_0's rows past the last group)
+ * what is left); with VNNI the zmm engine also takes IQ4_NL/IQ4_XS (kernels_x86_iq4.h)
+ * and, in its half-scale form, Q6_K, Q3_K and Q2_K (swz6_tokens). MATMUL_TILE's 2-row x 4-token tiles (Q5_0's rows past the last group)
  * unpack each weight block once for four tokens, with the sign trick: |w| is the unsigned
  * operand and w's sign moves onto the activation (VPSIGNB also zeroes it where w is 0).
  * (Q8_0 takes 16-bit activations: kernels_x86_q8.h.) Q4_0 decode keeps its nibbles
@@ -319,7 +320,8 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
 typedef struct sw_block {
     __m256i q[8]; /* q[g] lane j: levels 4g..4g+3 of row j */
     __m256 f, o;  /* per-row scale and offset of this block */
-    __m256i sum;  /* the AVX2 signed engine's (sw_to_signed, below): 128 x row j's level sum */
+    __m256i sum;  /* the AVX2 signed engine's (sw_to_signed, below): 128 x row j's level sum;
+                   * Q2_K's in the zmm engine (q2_K_sw_unpack): row j's dmin as float bits */
 } sw_block;
 
 /* out[g] lane j = in[j] lane g: an 8 x 8 transpose of 32-bit lanes. */
@@ -484,7 +486,10 @@ static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     }
 }
 
+#ifndef __AVX512VNNI__
 /* ---- AVX2 prefill: signed weights sideways, unsigned activations ----------------------
+ * (Not compiled with VNNI: its 256 tokens of activations need 70 floats of scratch per
+ * column, and the AVX-512 table gives 22; the zmm engine below serves every type there.)
  * Without VNNI, VPMADDUBSW and the VPADDW that accumulates it are two of the four vector
  * pipes' instructions per 32 multiply-adds, and the 4-byte activation broadcast a third:
  * sw_matmul's loop is bound by instruction count, not multiplies (measured on Zen 3: 36%
@@ -657,6 +662,7 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
         }
     }
 }
+#endif /* !__AVX512VNNI__ */
 
 #ifdef __AVX512VNNI__
 /* ---- AVX-512 VNNI prefill: 16 rows sideways in one zmm, 8 tokens -----------------------
@@ -664,10 +670,11 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
  * (rows r..r+15). VPDPBUSD takes the activation group as an embedded broadcast (a 4-byte
  * memory operand {1to16}, dpbusd_bcast), so one instruction is 64 multiply-adds with no
  * separate broadcast and no int16 stage, and 8 tokens share each weight vector (8 int32 and 8
- * float accumulators: 32 registers leave room). Per 16 rows x 8 tokens x 32 values that
- * is 64 VPDPBUSD, 16 vector assemblies and about 50 float instructions, against about 420
- * instructions for the 8-row ymm engine (sw_matmul). Levels may be 4-, 5- or 6-bit:
- * nothing is summed in 16 bits. */
+ * float accumulators: 32 registers leave room; the half-scale form swz6_tokens keeps 24).
+ * Per 16 rows x 8 tokens x 32 values that is 64 VPDPBUSD, 16 vector assemblies and about
+ * 50 float instructions, against about 420 instructions for the 8-row ymm engine
+ * (sw_matmul). Levels may be any unsigned bytes (2- to 6-bit, IQ4's kv + 128): nothing is
+ * summed in 16 bits. */
 #define SWZ_TOKENS 8
 
 /* acc += q (unsigned bytes) . *p (4 signed bytes broadcast to all 16 lanes), the

@@ -20,7 +20,8 @@
  *     with two variable shifts into an 8-lane vector per super-block and row, and folded
  *     with the 8 blocks' d_a. Prefill: 8 rows sideways, as Q4_0 but with signed levels
  *     (AVX2: one int16 pair sum per VPMADDWD, since 2 x 127 x 127 already nearly fills
- *     int16; each |w| is computed once per 4 tokens), or the unsigned table (VNNI).
+ *     int16; each |w| is computed once per 4 tokens), or the unsigned table (VNNI, where
+ *     16-row groups go to the zmm engine, kernels_x86_int8.h's swz_matmul, below).
  *
  * Single-thread figures on the 2-vCPU EPYC build machine (AVX2 table; make kbench, 1536
  * columns; best of several runs while other jobs shared the machine): prefill with 64

@@ -15,7 +15,8 @@
  * applies both halves' scales while widening to int32, so each block leaves the integer
  * domain once, with one float factor d * d_a. Q2_K's minimum is an integer too (m_j times
  * the 16-value activation sums, VPMADDWD again), taken off with a factor dmin * d_a.
- * VPMADDUBSW serves both ISAs (as in Q6_K's decode); VNNI would only save the adds.
+ * VPMADDUBSW serves both ISAs in decode and the 8-row engine (as in Q6_K's decode); VNNI
+ * prefill runs VPDPBUSD in the zmm engine instead (below).
  *
  * Decode: rows four at a time, each super-block step prefetching the rows ahead as one
  * linear stream (kernels_x86_int8.h's prefetch_group_ahead explains why). Prefill (n >= 2)
