@@ -521,8 +521,13 @@ static inline __m256i sw_half_scales(__m256 o, const int hi) {
     return _mm256_shuffle_epi8(_mm256_castps_si256(o), hi ? _mm256_add_epi8(lo_pat, _mm256_set1_epi8(2)) : lo_pat);
 }
 
-/* Centres nb unpacked blocks in place: q - h, the level sums, and o := h f - o (6-bit:
- * the sums scaled per half, o kept, it holds the scales). */
+/* The levels of the types with an int8 scale per 16-value half, which the unpacker puts
+ * in o as above: Q6_K's 6-bit ones and Q3_K's 3-bit ones (q3_K_sw_unpack, levels + 4,
+ * pair sums at most 2 x 255 x 4, so 4 groups, a half, per int16 sum). */
+#define SW_HALVES(bits) ((bits) == 6 || (bits) == 3)
+
+/* Centres nb unpacked blocks in place: q - h, the level sums, and o := h f - o (half
+ * scales: the sums scaled per half, o kept, it holds the scales). */
 static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
     const __m256i h = _mm256_set1_epi8((char)(1 << (bits - 1))), ones8 = _mm256_set1_epi8(1);
     const __m256 hf = _mm256_set1_ps((float)(1 << (bits - 1)));
@@ -533,7 +538,7 @@ static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
             blk[b].q[g] = _mm256_sub_epi8(blk[b].q[g], h);
             s16[g / 4] = _mm256_add_epi16(s16[g / 4], _mm256_maddubs_epi16(ones8, blk[b].q[g]));
         }
-        if (bits == 6) {
+        if (SW_HALVES(bits)) {
             const __m256i s = _mm256_add_epi32(_mm256_madd_epi16(s16[0], sw_half_scales(blk[b].o, 0)),
                                                _mm256_madd_epi16(s16[1], sw_half_scales(blk[b].o, 1)));
             blk[b].sum = _mm256_slli_epi32(s, 7);
@@ -547,18 +552,18 @@ static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
 /* 16 rows (blocks a and b: rows r..r+7 and r+8..r+15) x T tokens for one 32-value block.
  * Token t's unsigned activation bytes for the block are at u + 32 t (the T tokens' bytes
  * lie together, so one pointer walks them), its block (for the scale) x + t * xstride.
- * depth: groups per int16 sum (8, 4, or 2 for 6-bit levels, whose halves are scaled);
- * offs: add the centring term. */
+ * depth: groups per int16 sum (8, 4, or 2 for 6-bit levels); halves: the int16 sums are
+ * widened by their half's scales (SW_HALVES); offs: add the centring term. */
 static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const sw_block *ba, const sw_block *bb,
                                                           const uint8_t *u, const block_a8 *x, int64_t xstride,
-                                                          const int T, const int depth, const int offs) {
+                                                          const int T, const int depth, const int halves, const int offs) {
     const __m256i one = _mm256_set1_epi16(1);
     __m256i acc[3][2];
     #pragma GCC unroll 4
     for (int g0 = 0; g0 < 8; g0 += depth) {
         /* what widens the int16 sums: 1, or (6-bit levels) the half's scales */
-        const __m256i wa = depth == 2 ? sw_half_scales(ba->o, g0 >= 4) : one;
-        const __m256i wb = depth == 2 ? sw_half_scales(bb->o, g0 >= 4) : one;
+        const __m256i wa = halves ? sw_half_scales(ba->o, g0 >= 4) : one;
+        const __m256i wb = halves ? sw_half_scales(bb->o, g0 >= 4) : one;
         __m256i s[3][2];
         #pragma GCC unroll 8
         for (int g = g0; g < g0 + depth; g++) {
@@ -600,11 +605,11 @@ static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const s
 static inline __attribute__((always_inline)) void sws_tokens(float *y, int64_t ldy, int64_t r, const sw_block *ba,
                                                              const sw_block *bb, const uint8_t *ub, const block_a8 *x,
                                                              int64_t ldx, int64_t nb, const int T, const int depth,
-                                                             const int offs) {
+                                                             const int halves, const int offs) {
     __m256 c[3][2];
     for (int t = 0; t < T; t++) c[t][0] = c[t][1] = _mm256_setzero_ps();
     const int64_t xstride = ldx / (int64_t)sizeof(block_a8);
-    for (int64_t b = 0; b < nb; b++) sws_acc(c, ba + b, bb + b, ub + b * T * 32, x + b, xstride, T, depth, offs);
+    for (int64_t b = 0; b < nb; b++) sws_acc(c, ba + b, bb + b, ub + b * T * 32, x + b, xstride, T, depth, halves, offs);
     for (int t = 0; t < T; t++) {
         _mm256_storeu_ps(y + t * ldy + r, c[t][0]);
         _mm256_storeu_ps(y + t * ldy + r + 8, c[t][1]);
@@ -618,7 +623,7 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
                                                             const void *xv, int64_t ldx, int64_t n, float *scratch,
                                                             sw_unpack_fn unpack, const int bits, const int offs) {
     const int64_t nb = w->cols / 32;
-    const int TT = bits == 4 ? 3 : 2, depth = bits == 4 ? 8 : bits == 5 ? 4 : 2;
+    const int TT = bits == 4 ? 3 : 2, depth = bits == 4 ? 8 : bits == 6 ? 2 : 4, halves = SW_HALVES(bits);
     uint8_t *ub = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
     sw_block *ba = (sw_block *)(ub + (size_t)SWS_TILE * nb * 32), *bb = ba + nb;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
@@ -649,7 +654,7 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
         for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1)
             int64_t t = 0;
 #define SWS_CALL(T) sws_tokens(y + (t0 + t) * ldy, ldy, r, ba, bb, ub + t * nb * 32, \
-                               (const block_a8 *)((const char *)xv + (t0 + t) * ldx), ldx, nb, T, depth, offs)
+                               (const block_a8 *)((const char *)xv + (t0 + t) * ldx), ldx, nb, T, depth, halves, offs)
             if (TT == 3) {
                 for (; t + 3 <= nt; t += 3) { SWS_PREFETCH; SWS_CALL(3); }
                 if (nt - t == 2) { SWS_PREFETCH; SWS_CALL(2); }

@@ -22,7 +22,9 @@
  * linear stream (kernels_x86_int8.h's prefetch_group_ahead explains why). Prefill (n >= 2)
  * with AVX-512 VNNI: 16-row groups in the zmm engine's half-scale form (kernels_x86_int8.h's
  * swz6_tokens; q3_K_sw_unpack / q2_K_sw_unpack below; one Zen 4 thread at 128 tokens,
- * Q3_K 62 -> 131 and Q2_K 63 -> 119 G MAC/s), and otherwise 8 rows turned
+ * Q3_K 62 -> 131 and Q2_K 63 -> 119 G MAC/s); on AVX2, Q3_K's 16-row groups in the signed
+ * engine (sws_matmul, 3-bit levels with half scales: 62 -> 97, and 31 -> 53 at 9
+ * tokens); and otherwise 8 rows turned
  * sideways as kernels_x86_int8.h's sw_matmul does - 32-bit lane j of a vector holds four
  * consecutive levels of row j - so one VPMADDUBSW against a broadcast activation group
  * advances 8 rows, and each unpacked row group serves every token of the call. Per
@@ -336,8 +338,8 @@ K23_INLINE void k23_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, in
     }
 }
 
-#ifdef __AVX512VNNI__
-/* Q3_K for the AVX-512 zmm engine (kernels_x86_int8.h's swz6_tokens, centre 4): rows
+/* Q3_K for the 16-row engines (kernels_x86_int8.h: with VNNI swz6_tokens, centre 4;
+ * without, the AVX2 signed engine sws_matmul, 3-bit levels centred on 4): rows
  * r..r+7 as sw_blocks, levels + 4 (0..7) sideways, f = d of the row's super-block, o's
  * lane j row j's two half scales (-32..31) as an int16 pair - k3_scales16's int16 lane
  * 2g, 2g + 1 are block g's, so its 32-bit lane g is the pair, and one 8 x 8 transpose
@@ -364,6 +366,7 @@ static void q3_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     }
 }
 
+#ifdef __AVX512VNNI__
 /* Q2_K likewise (swz6_tokens' SWZ_MINS form): levels 0..3 sideways, f = d, o's lane j row
  * j's [sc0, sc1, m0, m1] bytes of the block's halves, sum row j's dmin as float bits. The
  * 16 scale bytes (scale | min << 4 per sub-block) split into scale and min bytes, and the
@@ -408,6 +411,13 @@ K23_INLINE void k23_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int6
         const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
         if (q3) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q3_K_sw_unpack, 4, SWZ_CENTRED);
         else swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q2_K_sw_unpack, 0, SWZ_MINS);
+        r0 = r16;
+        if (r0 == r1) return;
+    }
+#else
+    if (q3 && n >= 2 && r1 - r0 >= 16) {
+        const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
+        sws_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q3_K_sw_unpack, 3, 0);
         r0 = r16;
         if (r0 == r1) return;
     }
