@@ -668,6 +668,35 @@ static void test_attn(const cpu_kernels *ref, const cpu_kernels *k) {
                             ok &= fabs((double)s0[g * lds + j] - s1[g * lds + j]) <= 1e-5 * mag + 1e-30;
                         }
                     CHECK_MSG(ok, "%s attn_scores type %d G=%d D=%d n=%d", k->isa, t, G, (int)D, (int)n);
+                    /* a key's score, bit for bit, whatever the call around it: each head alone,
+                     * and keys from the second on (the pairs shift by one), as session.c's
+                     * stacked rows need (their heads share a call; their windows start and
+                     * end at different keys) */
+                    float *s2 = calloc((size_t)(G * lds), sizeof(float));
+                    int same = 1;
+                    for (int32_t g = 0; g < G; g++) ks(s2 + g * lds, lds, q + g * D, 1, kv1, stride, n, D);
+                    for (int32_t g = 0; g < G; g++)
+                        for (int64_t j = 0; j < n; j++) same &= s2[g * lds + j] == s1[g * lds + j];
+                    if (n > 1) {
+                        ks(s2, lds, q, G, (const uint8_t *)kv1 + stride, stride, n - 1, D);
+                        for (int32_t g = 0; g < G; g++)
+                            for (int64_t j = 0; j + 1 < n; j++) same &= s2[g * lds + j] == s1[g * lds + j + 1];
+                    }
+                    CHECK_MSG(same, "%s attn_scores type %d G=%d D=%d n=%d: a score depends on its call", k->isa, t, G, (int)D, (int)n);
+                    free(s2);
+                    if (n > 1) { /* a zero weight on the first key adds nothing, bit for bit */
+                        float *pz = malloc((size_t)(G * lds) * sizeof(float)), *oa = malloc((size_t)(G * D) * sizeof(float)),
+                              *ob = malloc((size_t)(G * D) * sizeof(float));
+                        memcpy(pz, p, (size_t)(G * lds) * sizeof(float));
+                        for (int32_t g = 0; g < G; g++) pz[g * lds] = 0.0f;
+                        memcpy(oa, o0, (size_t)(G * D) * sizeof(float));
+                        memcpy(ob, o0, (size_t)(G * D) * sizeof(float));
+                        kw(oa, pz, lds, G, kv1, stride, n, D);
+                        kw(ob, pz + 1, lds, G, (const uint8_t *)kv1 + stride, stride, n - 1, D);
+                        CHECK_MSG(!memcmp(oa, ob, (size_t)(G * D) * sizeof(float)), "%s attn_wsum type %d G=%d D=%d n=%d: a zero weight changed the sum",
+                                  k->isa, t, G, (int)D, (int)n);
+                        free(pz); free(oa); free(ob);
+                    }
                     rw(o0, p, lds, G, kv1, stride, n, D);
                     kw(o1, p, lds, G, kv1, stride, n, D);
                     ok = 1;

@@ -94,17 +94,21 @@ ATTN_AI void attn_scores_tile(float *s, int64_t lds, const float *q, const uint8
             s[h * lds + j + 1] = r[2 * h + 1];
         }
     }
-    if (j < j1) { /* an odd last key */
+    if (j < j1) { /* an odd last key, reduced by the pairs' tree (attn_hsum8x8): a key's
+                   * score must not depend on whether it has a partner, since session.c
+                   * stacks rows whose windows end at different keys into one call */
         const uint8_t *k0 = kv + (size_t)j * stride;
-        __m256 a[4];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++) a[i] = _mm256_setzero_ps();
+        __m256 a[8];
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
         for (int64_t c = 0; c < D; c += 8) {
             const __m256 v0 = attn_load8(k0, c, T);
 #pragma GCC unroll 4
-            for (int h = 0; h < H; h++) a[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * D + c), v0, a[h]);
+            for (int h = 0; h < H; h++) a[2 * h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + h * D + c), v0, a[2 * h]);
         }
-        for (int h = 0; h < H; h++) s[h * lds + j] = hsum256(a[h]);
+        float r[8];
+        _mm256_storeu_ps(r, attn_hsum8x8(a));
+        for (int h = 0; h < H; h++) s[h * lds + j] = r[2 * h];
     }
 }
 

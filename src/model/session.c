@@ -134,10 +134,15 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
     s->tmp = falloc(widest, &ok);
     s->cpu = cpu_ctx_create(p.n_threads, (int64_t)G4_MAX(G4_MAX(H, qw), (size_t)max_ff), s->n_ubatch);
     ok = ok && s->cpu;
-    /* attention's scores: per thread the largest q-head group of a layer x n_ctx floats */
-    int32_t max_group = 1;
-    for (int32_t l = 0; l < hp->n_layer; l++) max_group = G4_MAX(max_group, hp->n_head / hp->layer[l].n_kv_head);
-    s->scores_per_thread = (size_t)s->n_ctx * (size_t)max_group;
+    /* attention's scores: per thread the largest q-head group of a layer x n_ctx floats,
+     * then that many heads' queries and outputs (attention_rows' stacked rows) */
+    int32_t max_group = 1, max_dim = 1;
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        max_group = G4_MAX(max_group, hp->n_head / hp->layer[l].n_kv_head);
+        max_dim = G4_MAX(max_dim, hp->layer[l].head_dim);
+    }
+    s->max_group = max_group;
+    s->scores_per_thread = ((size_t)s->n_ctx + 2 * (size_t)max_dim) * (size_t)max_group;
     s->scores = falloc(s->scores_per_thread * (size_t)(s->cpu ? s->cpu->n_threads : 1), &ok);
     if (hp->n_embd_per_layer) s->ple = falloc(nu * (size_t)hp->n_layer * (size_t)hp->n_embd_per_layer, &ok);
     if (hp->n_expert) {
@@ -313,7 +318,61 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
  * cached row serves every head of the part). One work item per (row, KV head, part of the
  * group): the group is split into `parts` only as far as needed to give every thread an
  * item (E2B decode, 1 KV head and 2 threads: 2 parts of 4 heads; prefill: 1 part). */
-typedef struct attn_job { g4_session *s; int32_t l, parts; } attn_job;
+typedef struct attn_job { g4_session *s; int32_t l, parts, rows; } attn_job;
+
+/* Rows t0 .. t0 + R - 1 of one session at consecutive positions, KV head kh, all G heads
+ * of its group, as one call with the R rows' heads stacked into a group of R G (their
+ * queries copied together): scored over the union of the rows' windows in one pass over
+ * each cached row, each row's scores softmaxed over its own window and zeroed outside it,
+ * and summed. A layer whose group is smaller than the model's largest (26B-A4B's sliding
+ * layers: 2 q heads per KV head, its global ones 8) otherwise runs the kernels' 4-head
+ * tiles half full. Each row's result is the one it gets alone, bit for bit: a key's score
+ * does not depend on the call around it, and a zero weight adds nothing to the weighted
+ * sum, which goes key by key (test_kernels' test_attn checks both), so float models stay
+ * batch-invariant (test_fixtures: chunked prefill against one pass). */
+static void attention_rows(g4_session *s, int32_t l, int32_t t0, int32_t R, int32_t kh, int thread) {
+    const g4_hparams *hp = &s->m->hp;
+    const layer_config *lc = &hp->layer[l];
+    const int32_t D = lc->head_dim, nkv = lc->n_kv_head, G = hp->n_head / nkv, GR = G * R, h0 = kh * G;
+    const size_t qw = (size_t)hp->n_head * (size_t)D;
+    const cpu_kernels *k = s->cpu->k;
+    const kv_layer *kv = &s->row_sess[t0]->kv[lc->kv_source];
+    const g4_kv_type kt = s->row_sess[t0]->kv_type;
+    const size_t hb = kv_bytes(kt, D), stride = (size_t)nkv * hb;
+    const int32_t p0 = s->row_pos[t0], p1 = p0 + R - 1;
+    const int32_t J0 = lc->swa ? G4_MAX(0, p0 - hp->sliding_window + 1) : 0, nw = p1 - J0 + 1;
+    /* this thread's scores (GR x nw <= max_group x n_ctx floats), then the stacked q and o */
+    float *sc = s->scores + (size_t)thread * s->scores_per_thread;
+    float *qb = sc + (size_t)s->n_ctx * (size_t)s->max_group, *ob = qb + (size_t)s->max_group * (size_t)D;
+    for (int32_t i = 0; i < R; i++)
+        memcpy(qb + (size_t)i * G * D, s->q + (size_t)(t0 + i) * qw + (size_t)h0 * D, (size_t)G * (size_t)D * sizeof *qb);
+    const attn_scores_fn scores = kt == G4_KV_F16 ? k->attn_scores_f16 : kt == G4_KV_Q8_0 ? k->attn_scores_q8 : k->attn_scores_f32;
+    const attn_wsum_fn wsum = kt == G4_KV_F16 ? k->attn_wsum_f16 : kt == G4_KV_Q8_0 ? k->attn_wsum_q8 : k->attn_wsum_f32;
+    /* the union [J0, p1] as runs of consecutive slots (the ring holds W - 1 + n_ubatch
+     * positions, so the union of a chunk's rows never wraps onto itself) */
+    for (int32_t j = J0; j <= p1;) {
+        const int32_t slot = j % kv->capacity, len = G4_MIN(p1 - j + 1, kv->capacity - slot);
+        scores(sc + (j - J0), nw, qb, GR, (const uint8_t *)kv->k + ((size_t)slot * (size_t)nkv + (size_t)kh) * hb, stride, len, D);
+        j += len;
+    }
+    for (int32_t i = 0; i < R; i++) { /* row i sees [j0_i, p0 + i] */
+        const int32_t p = p0 + i, lo = (lc->swa ? G4_MAX(0, p - hp->sliding_window + 1) : 0) - J0, hi = p - J0 + 1;
+        for (int32_t g = 0; g < G; g++) {
+            float *row = sc + (size_t)(i * G + g) * (size_t)nw;
+            memset(row, 0, (size_t)lo * sizeof *row);
+            k->softmax(row + lo, hi - lo);
+            memset(row + hi, 0, (size_t)(nw - hi) * sizeof *row);
+        }
+    }
+    memset(ob, 0, (size_t)GR * (size_t)D * sizeof *ob);
+    for (int32_t j = J0; j <= p1;) {
+        const int32_t slot = j % kv->capacity, len = G4_MIN(p1 - j + 1, kv->capacity - slot);
+        wsum(ob, sc + (j - J0), nw, GR, (const uint8_t *)kv->v + ((size_t)slot * (size_t)nkv + (size_t)kh) * hb, stride, len, D);
+        j += len;
+    }
+    for (int32_t i = 0; i < R; i++)
+        memcpy(s->o + (size_t)(t0 + i) * qw + (size_t)h0 * D, ob + (size_t)i * G * D, (size_t)G * (size_t)D * sizeof *ob);
+}
 
 static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
     const attn_job *jb = arg;
@@ -324,6 +383,20 @@ static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
     const int32_t parts = jb->parts, per = (group + parts - 1) / parts; /* heads per part */
     const size_t qw = (size_t)hp->n_head * (size_t)D;
     const cpu_kernels *k = s->cpu->k;
+    if (jb->rows > 1) { /* items (tile of rows, KV head); a tile that is not one session's
+                         * consecutive positions (rows of several sessions) goes row by row */
+        for (int64_t it = i0; it < i1; it++) {
+            const int32_t t0 = (int32_t)(it / nkv) * jb->rows, kh = (int32_t)(it % nkv);
+            const int32_t R = G4_MIN(jb->rows, s->n_rows - t0);
+            bool one = true;
+            for (int32_t i = 1; i < R; i++)
+                one = one && s->row_sess[t0 + i] == s->row_sess[t0] && s->row_pos[t0 + i] == s->row_pos[t0] + i;
+            if (one) attention_rows(s, jb->l, t0, R, kh, thread);
+            else
+                for (int32_t i = 0; i < R; i++) attention_rows(s, jb->l, t0 + i, 1, kh, thread);
+        }
+        return;
+    }
     for (int64_t it = i0; it < i1; it++) {
         const int64_t rk = it / parts;
         const int32_t t = (int32_t)(rk / nkv), kh = (int32_t)(rk % nkv), part = (int32_t)(it % parts);
@@ -364,8 +437,14 @@ static void attention(g4_session *s, int32_t l, int32_t n) {
     const int32_t nkv = hp->layer[l].n_kv_head, group = hp->n_head / nkv, threads = s->cpu->n_threads;
     int32_t parts = 1; /* the fewest parts (heads per part ceil(group / parts)) that give every thread an item */
     while ((int64_t)n * nkv * parts < threads && parts < group) parts++;
-    attn_job jb = {s, l, parts};
-    cpu_parallel(s->cpu, attention_items, &jb, (int64_t)n * nkv * parts, 1);
+    /* rows stacked per item up to the largest group's heads (attention_rows), as long as
+     * every thread still gets two items */
+    int32_t rows = s->max_group / group;
+    while (rows > 1 && (int64_t)((n + rows - 1) / rows) * nkv < 2 * threads) rows /= 2;
+    attn_job jb = {s, l, parts, G4_MAX(rows, 1)};
+    s->n_rows = n;
+    if (jb.rows > 1) cpu_parallel(s->cpu, attention_items, &jb, (int64_t)((n + jb.rows - 1) / jb.rows) * nkv, 1);
+    else cpu_parallel(s->cpu, attention_items, &jb, (int64_t)n * nkv * parts, 1);
 }
 
 /* The per-head work between the projections and the cache: q heads get their RMS norm and

@@ -33,7 +33,10 @@ struct g4_session {
 
     /* scratch for a chunk of up to n_ubatch tokens */
     float *x, *h, *q, *k, *v, *o, *a, *g, *u, *ple, *tmp, *scores;
-    size_t scores_per_thread; /* floats of s->scores per thread: n_ctx x the largest q-head group */
+    size_t scores_per_thread; /* floats of s->scores per thread: (n_ctx + 2 x the largest head
+                               * dim) x the largest q-head group (scores, then stacked q and o) */
+    int32_t max_group;        /* the largest q-head group of a layer (q heads per KV head) */
+    int32_t n_rows;           /* rows of the chunk in attention (its row tiles' bound) */
     float *moe_acc, *dense;   /* (n_ubatch, H) */
     float *router;            /* (n_ubatch, n_expert): router probabilities per row */
     float *moe_y;             /* (n_ubatch, H): one expert's down-projection outputs */
