@@ -317,7 +317,9 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
  * kernel table's grouped entries (kernels.h attn_scores / attn_wsum: one pass over each
  * cached row serves every head of the part). One work item per (row, KV head, part of the
  * group): the group is split into `parts` only as far as needed to give every thread an
- * item (E2B decode, 1 KV head and 2 threads: 2 parts of 4 heads; prefill: 1 part). */
+ * item (E2B decode, 1 KV head and 2 threads: 2 parts of 4 heads; prefill: 1 part). Where a
+ * layer's group is smaller than the model's largest, prefill items are (tile of rows, KV
+ * head) instead, the rows' heads stacked into one group (attention_rows, below). */
 typedef struct attn_job { g4_session *s; int32_t l, parts, rows; } attn_job;
 
 /* Rows t0 .. t0 + R - 1 of one session at consecutive positions, KV head kh, all G heads
