@@ -44,6 +44,15 @@ static inline void store_rows(float *dst, __m128 v, int rows) {
     else _mm_maskstore_ps(dst, _mm_cmpgt_epi32(_mm_set1_epi32(rows), _mm_setr_epi32(0, 1, 2, 3)), v);
 }
 
+/* Sum of the first 16 activations of a block (the second half's is s minus it): a signed
+ * byte sum by SAD of a ^ 0x80 against zero, less 16 x 128. For the weight types with a
+ * scale per 16 values (swz_matmul's halves, kernels_x86_k23.h). */
+static inline int32_t a8_half_sum(const block_a8 *xb) {
+    const __m128i lo = _mm_loadu_si128((const __m128i *)xb->qs);
+    const __m128i sad = _mm_sad_epu8(_mm_xor_si128(lo, _mm_set1_epi8((char)0x80)), _mm_setzero_si128());
+    return _mm_cvtsi128_si32(sad) + _mm_extract_epi16(sad, 4) - 128 * 16;
+}
+
 #define RB 4
 
 /* Signed bytes w times signed bytes a, 32 pairs -> 8 int32 lane sums, as float. |w| goes
@@ -832,8 +841,7 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
                 const block_a8 *xb = (const block_a8 *)(xc + t * ldx);
                 float *hf = (float *)hs;
                 for (int64_t b = 0; b < nb; b++) {
-                    int32_t h0 = 0;
-                    for (int e = 0; e < 16; e++) h0 += xb[b].qs[e];
+                    const int32_t h0 = a8_half_sum(xb + b);
                     if (halves == SWZ_MINS) {
                         hf[2 * (t * nb + b)] = xb[b].d * (float)h0;
                         hf[2 * (t * nb + b) + 1] = xb[b].d * (float)(xb[b].s - h0);

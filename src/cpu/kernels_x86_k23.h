@@ -117,14 +117,6 @@ static inline void k2_scales16(const uint8_t *blk, __m256i *sc, __m256i *m) {
     *m = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m4));
 }
 
-/* Sum of the first 16 activations of a block (the second half's is s minus it): a signed
- * byte sum by SAD of a ^ 0x80 against zero, less 16 x 128. */
-static inline int32_t k23_half_sum(const block_a8 *xb) {
-    const __m128i lo = _mm_loadu_si128((const __m128i *)xb->qs);
-    const __m128i sad = _mm_sad_epu8(_mm_xor_si128(lo, _mm_set1_epi8((char)0x80)), _mm_setzero_si128());
-    return _mm_cvtsi128_si32(sad) + _mm_extract_epi16(sad, 4) - 128 * 16;
-}
-
 /* ---- Decode: four rows at a time ------------------------------------------------------
  * Per token, scratch holds da[nb] (the blocks' d_a) and hs[2 nb] (int16: each block's two
  * 16-value activation sums, |s| <= 16 x 127). Per row and super-block, fs[g] = d d_a[g] is
@@ -155,7 +147,7 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
         const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
         kq_act(xb, nb, da);
         for (int64_t b = 0; b < nb; b++) {
-            const int32_t s0 = k23_half_sum(xb + b);
+            const int32_t s0 = a8_half_sum(xb + b);
             hs[2 * b] = (int16_t)s0;
             hs[2 * b + 1] = (int16_t)(xb[b].s - s0);
         }
@@ -298,7 +290,7 @@ K23_INLINE __m256 k23_sw_acc(__m256 acc, const k23_sw *b, const __m256i *mm, con
 
 /* The activation side of block xb for k23_sw_acc. */
 static inline void k23_act_sums(const block_a8 *xb, int32_t *as, const int q3) {
-    const int32_t s0 = k23_half_sum(xb), s1 = xb->s - s0;
+    const int32_t s0 = a8_half_sum(xb), s1 = xb->s - s0;
     if (q3) { /* 4 s in the low int16 of the lane, 0 in the high one */
         as[0] = (int32_t)(uint16_t)(int16_t)(4 * s0);
         as[1] = (int32_t)(uint16_t)(int16_t)(4 * s1);
@@ -339,31 +331,12 @@ K23_INLINE void k23_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, in
 }
 
 /* Q3_K for the 16-row engines (kernels_x86_int8.h: with VNNI swz6_tokens, centre 4;
- * without, the AVX2 signed engine sws_matmul, 3-bit levels centred on 4): rows
- * r..r+7 as sw_blocks, levels + 4 (0..7) sideways, f = d of the row's super-block, o's
- * lane j row j's two half scales (-32..31) as an int16 pair - k3_scales16's int16 lane
- * 2g, 2g + 1 are block g's, so its 32-bit lane g is the pair, and one 8 x 8 transpose
- * gives every block's, as q6_K_sw_unpack does. */
+ * without, the AVX2 signed engine sws_matmul, 3-bit levels centred on 4): levels + 4
+ * (0..7), f = d, o the half scales (-32..31), by kernels_x86_kquant.h's sw_halves_unpack. */
+static inline float k3_d(const uint8_t *blk) { return k23_h(blk + K3_D); }
+
 static void q3_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
-    const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q3_K);
-    for (int64_t i = 0; i < nsb; i++) {
-        __m256i lv[8][SW_ROWS], sv[SW_ROWS], t[8]; /* lv[block][row] */
-        alignas(32) float d[SW_ROWS];
-        for (int j = 0; j < SW_ROWS; j++) {
-            const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
-            #pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) lv[g][j] = k3_levels(blk, g);
-            sv[j] = k3_scales16(blk);
-            d[j] = k23_h(blk + K3_D);
-        }
-        const __m256 f = _mm256_load_ps(d);
-        tr8x8_32(sv, t);
-        for (int g = 0; g < 8; g++) {
-            tr8x8_32(lv[g], out[8 * i + g].q);
-            out[8 * i + g].f = f;
-            out[8 * i + g].o = _mm256_castsi256_ps(t[g]);
-        }
-    }
+    sw_halves_unpack(w, r, out, sizeof(block_q3_K), k3_levels, k3_scales16, k3_d);
 }
 
 #ifdef __AVX512VNNI__

@@ -389,29 +389,25 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
     }
 }
 
-/* Prefill: with VNNI the 16-row zmm engine, each half's integer sum multiplied by its
- * scale (kernels_x86_int8.h's swz6_tokens; one Zen 4 thread, 128 tokens: 135-141 against
- * 97-98 G multiply-adds/s for the AVX2 signed engine, which it replaced there); without,
- * the AVX2 signed sideways engine (sws_matmul, 6-bit levels). (On the Xeon the signed
- * engine had beaten an earlier 8-row VNNI engine that kept two float sums per block
- * 1.75x.) Both take this unpacker's output. Rows r..r+7
- * of each 32-value block: levels 0..63 transposed to the sideways layout, f = d of the
- * row's super-block, and o (as int32 lanes) the pair of int8 scales
- * of the block's two halves widened to int16: sign-extending the 16 scale bytes to int16
- * puts block g's pair in 32-bit lane g, so one 8 x 8 transpose gives every block's o. */
-static void q6_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
-    const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q6_K);
-    for (int64_t i = 0; i < nsb; i++) {
+/* Rows r..r+7 of a type with an int8 scale per 16-value half as sw_blocks (Q6_K here,
+ * Q3_K in kernels_x86_k23.h): levels(blk, g) gives super-block blk's block g, transposed
+ * sideways; f = d(blk); o's lane j row j's pair of half scales, from scales16(blk), whose
+ * int16 lane k is sub-block k's, so that its 32-bit lane g is block g's pair and one 8 x 8
+ * transpose gives every block's. Always inlined, the three functions with it. */
+KQ_ALWAYS_INLINE void sw_halves_unpack(const mat *w, int64_t r, sw_block *out, int64_t bs,
+                                       __m256i (*levels)(const uint8_t *, int), __m256i (*scales16)(const uint8_t *),
+                                       float (*d)(const uint8_t *)) {
+    for (int64_t i = 0; i < w->cols / QK_K; i++) {
         __m256i lv[8][SW_ROWS], sv[SW_ROWS], t[8]; /* lv[block][row] */
-        alignas(32) float d[SW_ROWS];
+        alignas(32) float dv[SW_ROWS];
         for (int j = 0; j < SW_ROWS; j++) {
             const uint8_t *blk = w->data + (uint64_t)(r + j) * w->row_bytes + i * bs;
             #pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) lv[g][j] = q6_levels(blk, g);
-            sv[j] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192)));
-            d[j] = q6_d(blk);
+            for (int g = 0; g < 8; g++) lv[g][j] = levels(blk, g);
+            sv[j] = scales16(blk);
+            dv[j] = d(blk);
         }
-        const __m256 f = _mm256_load_ps(d);
+        const __m256 f = _mm256_load_ps(dv);
         tr8x8_32(sv, t);
         for (int g = 0; g < 8; g++) {
             tr8x8_32(lv[g], out[8 * i + g].q);
@@ -419,6 +415,19 @@ static void q6_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
             out[8 * i + g].o = _mm256_castsi256_ps(t[g]);
         }
     }
+}
+
+/* Q6_K's 16 scales sign-extended to int16, lane k = sub-block k */
+static inline __m256i q6_scales16(const uint8_t *blk) { return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(blk + 192))); }
+
+/* Prefill: with VNNI the 16-row zmm engine, each half's integer sum multiplied by its
+ * scale (kernels_x86_int8.h's swz6_tokens; one Zen 4 thread, 128 tokens: 135-141 against
+ * 97-98 G multiply-adds/s for the AVX2 signed engine, which it replaced there); without,
+ * the AVX2 signed sideways engine (sws_matmul, 6-bit levels). (On the Xeon the signed
+ * engine had beaten an earlier 8-row VNNI engine that kept two float sums per block
+ * 1.75x.) Both take this unpacker's output: levels 0..63, f = d, o the half scales. */
+static void q6_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+    sw_halves_unpack(w, r, out, sizeof(block_q6_K), q6_levels, q6_scales16, q6_d);
 }
 
 /* ---- Q5_0 ----------------------------------------------------------------------------

@@ -322,36 +322,44 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
  * head) instead, the rows' heads stacked into one group (attention_rows, below). */
 typedef struct attn_job { g4_session *s; int32_t l, parts, rows; } attn_job;
 
-/* Rows t0 .. t0 + R - 1 of one session at consecutive positions, KV head kh, all G heads
- * of its group, as one call with the R rows' heads stacked into a group of R G (their
- * queries copied together): scored over the union of the rows' windows in one pass over
- * each cached row, each row's scores softmaxed over its own window and zeroed outside it,
- * and summed. A layer whose group is smaller than the model's largest (26B-A4B's sliding
- * layers: 2 q heads per KV head, its global ones 8) otherwise runs the kernels' 4-head
- * tiles half full. Each row's result is the one it gets alone, bit for bit: a key's score
- * does not depend on the call around it, and a zero weight adds nothing to the weighted
- * sum, which goes key by key (test_kernels' test_attn checks both), so float models stay
+/* Rows t0 .. t0 + R - 1 of one session at consecutive positions against KV head kh: q
+ * heads [h0, h0 + G) of each (a part of the group, or all of it), as one call. One row
+ * works in place; R rows have their heads stacked into a group of R G (queries copied
+ * together), scored over the union of the rows' windows in one pass over each cached
+ * row, each row's scores softmaxed over its own window and zeroed outside it, and summed.
+ * A layer whose group is smaller than the model's largest (26B-A4B's sliding layers: 2 q
+ * heads per KV head, its global ones 8) otherwise runs the kernels' 4-head tiles half
+ * full. Each row's result is the one it gets alone, bit for bit: a key's score does not
+ * depend on the call around it, and a zero weight adds nothing to the weighted sum, which
+ * goes key by key (test_kernels' test_attn checks both), so float models stay
  * batch-invariant (test_fixtures: chunked prefill against one pass). */
-static void attention_rows(g4_session *s, int32_t l, int32_t t0, int32_t R, int32_t kh, int thread) {
+static void attention_rows(g4_session *s, int32_t l, int32_t t0, int32_t R, int32_t kh, int32_t h0, int32_t G,
+                           int thread) {
     const g4_hparams *hp = &s->m->hp;
     const layer_config *lc = &hp->layer[l];
-    const int32_t D = lc->head_dim, nkv = lc->n_kv_head, G = hp->n_head / nkv, GR = G * R, h0 = kh * G;
+    const int32_t D = lc->head_dim, nkv = lc->n_kv_head, GR = G * R;
     const size_t qw = (size_t)hp->n_head * (size_t)D;
     const cpu_kernels *k = s->cpu->k;
     const kv_layer *kv = &s->row_sess[t0]->kv[lc->kv_source];
-    const g4_kv_type kt = s->row_sess[t0]->kv_type;
-    const size_t hb = kv_bytes(kt, D), stride = (size_t)nkv * hb;
+    const g4_kv_type kt = s->row_sess[t0]->kv_type; /* batched rows may differ */
+    const size_t hb = kv_bytes(kt, D);               /* bytes of one head's cached row */
+    const size_t stride = (size_t)nkv * hb;          /* from one slot's head kh to the next slot's */
     const int32_t p0 = s->row_pos[t0], p1 = p0 + R - 1;
     const int32_t J0 = lc->swa ? G4_MAX(0, p0 - hp->sliding_window + 1) : 0, nw = p1 - J0 + 1;
-    /* this thread's scores (GR x nw <= max_group x n_ctx floats), then the stacked q and o */
+    /* this thread's scores (head g at sc[g * nw + (j - J0)]: GR x nw <= max_group x n_ctx
+     * floats), then room for the stacked q and o */
     float *sc = s->scores + (size_t)thread * s->scores_per_thread;
-    float *qb = sc + (size_t)s->n_ctx * (size_t)s->max_group, *ob = qb + (size_t)s->max_group * (size_t)D;
-    for (int32_t i = 0; i < R; i++)
-        memcpy(qb + (size_t)i * G * D, s->q + (size_t)(t0 + i) * qw + (size_t)h0 * D, (size_t)G * (size_t)D * sizeof *qb);
+    float *qb = s->q + (size_t)t0 * qw + (size_t)h0 * D, *ob = s->o + (size_t)t0 * qw + (size_t)h0 * D;
+    if (R > 1) {
+        qb = sc + (size_t)s->n_ctx * (size_t)s->max_group;
+        ob = qb + (size_t)s->max_group * (size_t)D;
+        for (int32_t i = 0; i < R; i++)
+            memcpy(qb + (size_t)i * G * D, s->q + (size_t)(t0 + i) * qw + (size_t)h0 * D, (size_t)G * (size_t)D * sizeof *qb);
+    }
     const attn_scores_fn scores = kt == G4_KV_F16 ? k->attn_scores_f16 : kt == G4_KV_Q8_0 ? k->attn_scores_q8 : k->attn_scores_f32;
     const attn_wsum_fn wsum = kt == G4_KV_F16 ? k->attn_wsum_f16 : kt == G4_KV_Q8_0 ? k->attn_wsum_q8 : k->attn_wsum_f32;
-    /* the union [J0, p1] as runs of consecutive slots (the ring holds W - 1 + n_ubatch
-     * positions, so the union of a chunk's rows never wraps onto itself) */
+    /* the window [J0, p1] as runs of consecutive slots (the cache is a ring, at most two
+     * runs; it holds W - 1 + n_ubatch positions, so a chunk's union never wraps onto itself) */
     for (int32_t j = J0; j <= p1;) {
         const int32_t slot = j % kv->capacity, len = G4_MIN(p1 - j + 1, kv->capacity - slot);
         scores(sc + (j - J0), nw, qb, GR, (const uint8_t *)kv->k + ((size_t)slot * (size_t)nkv + (size_t)kh) * hb, stride, len, D);
@@ -372,65 +380,35 @@ static void attention_rows(g4_session *s, int32_t l, int32_t t0, int32_t R, int3
         wsum(ob, sc + (j - J0), nw, GR, (const uint8_t *)kv->v + ((size_t)slot * (size_t)nkv + (size_t)kh) * hb, stride, len, D);
         j += len;
     }
-    for (int32_t i = 0; i < R; i++)
-        memcpy(s->o + (size_t)(t0 + i) * qw + (size_t)h0 * D, ob + (size_t)i * G * D, (size_t)G * (size_t)D * sizeof *ob);
+    if (R > 1)
+        for (int32_t i = 0; i < R; i++)
+            memcpy(s->o + (size_t)(t0 + i) * qw + (size_t)h0 * D, ob + (size_t)i * G * D, (size_t)G * (size_t)D * sizeof *ob);
 }
 
 static void attention_items(void *arg, int64_t i0, int64_t i1, int thread) {
     const attn_job *jb = arg;
     g4_session *s = jb->s;
     const g4_hparams *hp = &s->m->hp;
-    const layer_config *lc = &hp->layer[jb->l];
-    const int32_t D = lc->head_dim, nkv = lc->n_kv_head, group = hp->n_head / nkv;
-    const int32_t parts = jb->parts, per = (group + parts - 1) / parts; /* heads per part */
-    const size_t qw = (size_t)hp->n_head * (size_t)D;
-    const cpu_kernels *k = s->cpu->k;
-    if (jb->rows > 1) { /* items (tile of rows, KV head); a tile that is not one session's
-                         * consecutive positions (rows of several sessions) goes row by row */
-        for (int64_t it = i0; it < i1; it++) {
+    const int32_t l = jb->l, nkv = hp->layer[l].n_kv_head, group = hp->n_head / nkv;
+    for (int64_t it = i0; it < i1; it++) {
+        if (jb->rows > 1) { /* (tile of rows, KV head); a tile that is not one session's
+                             * consecutive positions (rows of several sessions) goes row by row */
             const int32_t t0 = (int32_t)(it / nkv) * jb->rows, kh = (int32_t)(it % nkv);
             const int32_t R = G4_MIN(jb->rows, s->n_rows - t0);
             bool one = true;
             for (int32_t i = 1; i < R; i++)
                 one = one && s->row_sess[t0 + i] == s->row_sess[t0] && s->row_pos[t0 + i] == s->row_pos[t0] + i;
-            if (one) attention_rows(s, jb->l, t0, R, kh, thread);
+            if (one) attention_rows(s, l, t0, R, kh, kh * group, group, thread);
             else
-                for (int32_t i = 0; i < R; i++) attention_rows(s, jb->l, t0 + i, 1, kh, thread);
+                for (int32_t i = 0; i < R; i++) attention_rows(s, l, t0 + i, 1, kh, kh * group, group, thread);
+            continue;
         }
-        return;
-    }
-    for (int64_t it = i0; it < i1; it++) {
+        /* (row, KV head, part of the group) */
+        const int32_t parts = jb->parts, per = (group + parts - 1) / parts; /* heads per part */
         const int64_t rk = it / parts;
         const int32_t t = (int32_t)(rk / nkv), kh = (int32_t)(rk % nkv), part = (int32_t)(it % parts);
         const int32_t h0 = kh * group + part * per, G = G4_MIN(per, group - part * per); /* q heads [h0, h0+G) */
-        if (G <= 0) continue;
-        const int32_t p = s->row_pos[t];
-        const kv_layer *kv = &s->row_sess[t]->kv[lc->kv_source];
-        const g4_kv_type kt = s->row_sess[t]->kv_type;  /* batched rows may differ */
-        const size_t hb = kv_bytes(kt, D);               /* bytes of one head's cached row */
-        const size_t stride = (size_t)nkv * hb;          /* from one slot's head kh to the next slot's */
-        const int32_t j0 = lc->swa ? G4_MAX(0, p - hp->sliding_window + 1) : 0, nw = p - j0 + 1;
-        /* scores of head g at sc[g * nw + (j - j0)]: G x window floats of this thread's share */
-        float *sc = s->scores + (size_t)thread * s->scores_per_thread;
-        const float *qh = s->q + (size_t)t * qw + (size_t)h0 * (size_t)D;
-        float *oh = s->o + (size_t)t * qw + (size_t)h0 * (size_t)D;
-        const attn_scores_fn scores = kt == G4_KV_F16 ? k->attn_scores_f16 : kt == G4_KV_Q8_0 ? k->attn_scores_q8 : k->attn_scores_f32;
-        const attn_wsum_fn wsum = kt == G4_KV_F16 ? k->attn_wsum_f16 : kt == G4_KV_Q8_0 ? k->attn_wsum_q8 : k->attn_wsum_f32;
-        /* the window [j0, p] as runs of consecutive slots (the cache is a ring: at most two) */
-        for (int32_t j = j0; j <= p;) {
-            const int32_t slot = j % kv->capacity, len = G4_MIN(p - j + 1, kv->capacity - slot);
-            const uint8_t *kr = (const uint8_t *)kv->k + ((size_t)slot * (size_t)nkv + (size_t)kh) * hb;
-            scores(sc + (j - j0), nw, qh, G, kr, stride, len, D);
-            j += len;
-        }
-        for (int32_t g = 0; g < G; g++) k->softmax(sc + (size_t)g * (size_t)nw, nw);
-        memset(oh, 0, (size_t)G * (size_t)D * sizeof *oh);
-        for (int32_t j = j0; j <= p;) {
-            const int32_t slot = j % kv->capacity, len = G4_MIN(p - j + 1, kv->capacity - slot);
-            const uint8_t *vr = (const uint8_t *)kv->v + ((size_t)slot * (size_t)nkv + (size_t)kh) * hb;
-            wsum(oh, sc + (j - j0), nw, G, vr, stride, len, D);
-            j += len;
-        }
+        if (G > 0) attention_rows(s, l, t, 1, kh, h0, G, thread);
     }
 }
 
