@@ -1,5 +1,6 @@
 /* kernels_ref_k23.c - scalar integer kernels for Q2_K and Q3_K weights x block_a8
- * activations: the reference (oracle) that the SIMD versions in kernels_x86_k23.h and
+ * activations (ACT_A8S: one scale per 256 values, which every block carries, so this
+ * per-block algebra holds for them as for ACT_A8): the reference (oracle) that the SIMD versions in kernels_x86_k23.h and
  * kernels_neon_k23.h are tested against. Before these, both types went through
  * kernels_ref.c's matmul_generic (dequantize each row to floats, then a float dot), which
  * every SIMD table also inherited; they are the 2- and 3-bit types of the popular
@@ -97,5 +98,5 @@ static void matmul_k23(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t 
 
 void kernels_ref_fill_k23(cpu_kernels *k) {
     k->matmul[QT_Q2_K] = k->matmul[QT_Q3_K] = matmul_k23;
-    k->act[QT_Q2_K] = k->act[QT_Q3_K] = ACT_A8;
+    k->act[QT_Q2_K] = k->act[QT_Q3_K] = ACT_A8S;
 }

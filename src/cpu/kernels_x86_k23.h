@@ -42,7 +42,8 @@
  *   (same runs)    Q4_K 50 G MAC/s, 6.6 GB/s; Q6_K 40 G MAC/s, 7.0 GB/s
  * Decode at 2-3 bits per weight is near the instruction limit rather than DRAM's: Q3_K,
  * with the hmask to merge, draws about 85% of Q6_K's bytes/s. Taking the offsets off
- * once per super-block (below) rather than per block gave decode about 30%. */
+ * once per super-block (below) rather than per block gave decode about 30%, and summing a
+ * super-block in int32 with ACT_A8S activations (below) 1.3-1.5x more. */
 #ifndef G4_KERNELS_X86_K23_H
 #define G4_KERNELS_X86_K23_H
 
@@ -118,14 +119,25 @@ static inline void k2_scales16(const uint8_t *blk, __m256i *sc, __m256i *m) {
 }
 
 /* ---- Decode: four rows at a time ------------------------------------------------------
- * Per token, scratch holds da[nb] (the blocks' d_a) and hs[2 nb] (int16: each block's two
- * 16-value activation sums, |s| <= 16 x 127). Per row and super-block, fs[g] = d d_a[g] is
- * one 8-lane product stored for broadcast, and the offset term is one VPMADDWD of 16
- * int16 factors with the 16 activation sums - lane g = k_2g s_2g + k_2g+1 s_2g+1 - and
- * one FNMADD by e d_a[g]: Q2_K's minimum (k = m, e = dmin), and Q3_K's -4 (k = the
- * scale, e = 4 d: sum s (u - 4) a = s sum u a - 4 s sum a). So the per-block work is
- * levels, VPMADDUBSW, VPMADDWD by the scale pair, convert and FMA. The scale pair of
- * block g comes from one VPSHUFB of the 8 scales of its half of the super-block. */
+ * Activations are ACT_A8S: one scale D per super-block of 256 values, so a super-block's
+ * eight blocks add up in int32 and leave the integer domain once. Per token, scratch
+ * holds D[nsb] and hs[2 nb] (int16: each block's two 16-value activation sums, |s| <=
+ * 16 x 127). Per row and block: levels, VPMADDUBSW, and the pair sums times the block's
+ * scale pair added into int32 lanes (VPDPWSSD with VNNI, else VPMADDWD and an add): lanes
+ * 0-3 carry sub-block 2g, 4-7 sub-block 2g+1. Per row and super-block the offset term is
+ * one VPMADDWD of 16 int16 factors with the 16 activation sums: Q3_K's -4 (k = the scale:
+ * sum s (u - 4) a = s sum u a - 4 s sum a) comes off the int32 sums before their one
+ * conversion, Q2_K's minimum (k = m) is one FNMADD by dmin D. The int32 sums stay small:
+ * per lane at most 8 blocks x 2 x 7 x 127 x 2 x 32 (Q3_K) plus 4 x 2 x 32 x 2032 of
+ * offset, under 2^21, so the conversion is exact. Against per-block float work with
+ * ACT_A8 (one convert, one FMA and a broadcast scale per row and block), 1536 columns,
+ * kab, Zen 4: AVX-512 table, one thread, Q2_K 1.49x in cache / 1.47x from memory (34 ->
+ * 50 G multiply-adds/s), Q3_K 1.42x / 1.39x (28 -> 38); two threads from memory
+ * 1.33-1.39x; AVX2 table 1.26-1.31x. E2B Q3_K_M decode, 2 threads: 20.7-21.5 ->
+ * 24.1-25.7 tok/s. The accuracy cost, on the demo model's held-out text against the
+ * unquantized file (g4 perplexity --kl-base): KL 0.1726 -> 0.1725 nats (Q2_K), 0.0571
+ * -> 0.0574 (Q3_K_M). The scale pair of block g comes from one VPSHUFB of the 8 scales of
+ * its half of the super-block. */
 
 /* [s_2g x 8 | s_2g+1 x 8] for g%4 = k, from hv = the scales of sub-blocks 8 (g/4) ..
  * 8 (g/4) + 7 in both 128-bit halves (int16 lane 2k is at bytes 4k, 4k+1). */
@@ -141,11 +153,11 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
                          int64_t n, float *scratch, const int q3) {
     const int64_t nsb = w->cols / QK_K, nb = w->cols / 32;
     const int64_t bs = q3 ? (int64_t)sizeof(block_q3_K) : (int64_t)sizeof(block_q2_K);
-    float *da = scratch;
-    int16_t *hs = (int16_t *)(scratch + nb);
+    float *D = scratch;
+    int16_t *hs = (int16_t *)(scratch + nsb);
     for (int64_t t = 0; t < n; t++) {
         const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-        kq_act(xb, nb, da);
+        for (int64_t i = 0; i < nsb; i++) D[i] = xb[8 * i].d;
         for (int64_t b = 0; b < nb; b++) {
             const int32_t s0 = a8_half_sum(xb + b);
             hs[2 * b] = (int16_t)s0;
@@ -159,29 +171,18 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
             __m256 c[RB] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
             for (int64_t i = 0; i < nsb; i++) {
                 const uint8_t *bk[RB] = {wr[0] + i * bs, wr[1] + i * bs, wr[2] + i * bs, wr[3] + i * bs};
-                const __m256 dav = _mm256_loadu_ps(da + 8 * i);
                 const __m256i hsv = _mm256_loadu_si256((const __m256i *)(hs + 16 * i));
-                alignas(32) float fs[RB][8];
-                __m256i sa[RB], sb[RB]; /* scales of sub-blocks 0..7 / 8..15, in both halves */
+                __m256i sa[RB], sb[RB], acc[RB], off[RB]; /* scales of sub-blocks 0..7 / 8..15, in both halves */
                 prefetch_group_ahead(wr[0], w->row_bytes, i, 1, bs);
                 #pragma GCC unroll 4
                 for (int q = 0; q < RB; q++) {
                     __m256i s16, k16;
-                    float d, e;
-                    if (q3) {
-                        s16 = k16 = k3_scales16(bk[q]);
-                        d = k23_h(bk[q] + K3_D);
-                        e = 4.0f * d;
-                    } else {
-                        k2_scales16(bk[q], &s16, &k16);
-                        d = k23_h(bk[q] + K2_D);
-                        e = k23_h(bk[q] + K2_DMIN);
-                    }
-                    const __m256i off = _mm256_madd_epi16(k16, hsv);
-                    c[q] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(off), _mm256_mul_ps(_mm256_set1_ps(e), dav), c[q]);
-                    _mm256_store_ps(fs[q], _mm256_mul_ps(_mm256_set1_ps(d), dav));
+                    if (q3) s16 = k16 = k3_scales16(bk[q]);
+                    else k2_scales16(bk[q], &s16, &k16);
+                    off[q] = _mm256_madd_epi16(k16, hsv);
                     sa[q] = _mm256_permute2x128_si256(s16, s16, 0x00);
                     sb[q] = _mm256_permute2x128_si256(s16, s16, 0x11);
+                    acc[q] = q3 ? _mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), off[q]), 2) : _mm256_setzero_si256();
                 }
                 #pragma GCC unroll 8 /* constant g: the shifts and shuffles fold to immediates */
                 for (int g = 0; g < 8; g++) {
@@ -189,9 +190,15 @@ K23_INLINE void k23_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_
                     #pragma GCC unroll 4
                     for (int q = 0; q < RB; q++) {
                         const __m256i u = q3 ? k3_levels(bk[q], g) : k23_p2(bk[q] + K2_QS, g);
-                        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), K23_PAIR(g < 4 ? sa[q] : sb[q], g % 4));
-                        c[q] = _mm256_fmadd_ps(_mm256_set1_ps(fs[q][g]), _mm256_cvtepi32_ps(p), c[q]);
+                        acc[q] = kq_madd_acc(acc[q], _mm256_maddubs_epi16(u, a), K23_PAIR(g < 4 ? sa[q] : sb[q], g % 4));
                     }
+                }
+                #pragma GCC unroll 4
+                for (int q = 0; q < RB; q++) {
+                    const float d = k23_h(bk[q] + (q3 ? K3_D : K2_D)) * D[i];
+                    c[q] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(acc[q]), c[q]);
+                    if (!q3)
+                        c[q] = _mm256_fnmadd_ps(_mm256_set1_ps(k23_h(bk[q] + K2_DMIN) * D[i]), _mm256_cvtepi32_ps(off[q]), c[q]);
                 }
             }
             store_rows(&y[t * ldy + r], hsum256x4(c[0], c[1], c[2], c[3]), rows);
