@@ -12,10 +12,15 @@
  * rows' levels are unpacked once as signed bytes (Q2_K: q in 0..3; Q3_K: q in -4..3, the
  * 2 low bits minus 4 where the hmask bit is clear) and used for every token of the tile.
  * Per token, SDOT gives each half's int32 sum per row (folded to [r0 r1 r2 r3]); the
- * halves' integer scales are applied in int32 (|scale| <= 32, |sum| <= 16 x 4 x 127), so each block
- * leaves the integer domain once, with one FMA by [d]_rows x d_a. Q2_K's minimum is an
- * integer too: [m_lo]_rows s_lo + [m_hi]_rows s_hi (the 16-value activation sums, from
- * one across-vector add), taken off with one FMS by [dmin]_rows x d_a. The per-row
+ * halves' integer scales are applied in int32 (|scale| <= 32, |sum| <= 16 x 4 x 127) and,
+ * as the activations are ACT_A8S (one d_a per 256 values), a super-block's 8 blocks add
+ * up in int32 (at most 8 x 2 x 32 x 8128 < 2^23, exact as a float) and leave the integer
+ * domain once, with one FMA by [d]_rows x d_a. Q2_K's minimum is an integer too: [m_lo]_rows
+ * s_lo + [m_hi]_rows s_hi (the 16-value activation sums, from one across-vector add),
+ * summed likewise and taken off with one FMS by [dmin]_rows x d_a (per block, before
+ * ACT_A8S: two conversions, two scale products and two FMAs per block; not timed, as
+ * there is no ARM machine here; the x86 kernels gained 1.3-1.5x from the same change).
+ * The per-row
  * scales are unpacked in scalar code once per super-block and row group (amortised over
  * 256 values x the tile's tokens). quant-formats.md §6.0 has the layouts. */
 #ifndef G4_KERNELS_NEON_K23_H
@@ -91,6 +96,7 @@ NK23_INLINE void nk23_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, in
             const int nt = tok_group(xv, ldx, t, n, x);
             float32x4_t c[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
             for (int64_t i = 0; i < nsb; i++) {
+                int32x4_t acc[4] = {z, z, z, z}, macc[4] = {z, z, z, z}; /* the super-block's int32 sums per token */
                 const uint8_t *b[4] = {p[0] + i * bs, p[1] + i * bs, p[2] + i * bs, p[3] + i * bs};
                 int32_t sr[4][16], mr[4][16], S[16][4], M[16][4]; /* per row, then per sub-block x row */
                 float dr[4], mnr[4];
@@ -113,14 +119,17 @@ NK23_INLINE void nk23_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, in
                                                        vdotq_s32(z, l2.lo, alo), vdotq_s32(z, l3.lo, alo));
                         const int32x4_t shi = nkq_fold(vdotq_s32(z, l0.hi, ahi), vdotq_s32(z, l1.hi, ahi),
                                                        vdotq_s32(z, l2.hi, ahi), vdotq_s32(z, l3.hi, ahi));
-                        const int32x4_t s = vmlaq_s32(vmulq_s32(slo, slo_sc), shi, shi_sc);
-                        c[k] = vfmaq_f32(c[k], vcvtq_f32_s32(s), vmulq_n_f32(D, xb->d));
+                        acc[k] = vmlaq_s32(vmlaq_s32(acc[k], slo, slo_sc), shi, shi_sc);
                         if (!q3) { /* [m_lo]_rows s_lo + [m_hi]_rows s_hi */
                             const int32_t hlo = vaddlvq_s8(alo), hhi = xb->s - hlo;
-                            const int32x4_t ms = vmlaq_n_s32(vmulq_n_s32(vld1q_s32(M[2 * g]), hlo), vld1q_s32(M[2 * g + 1]), hhi);
-                            c[k] = vfmsq_f32(c[k], vcvtq_f32_s32(ms), vmulq_n_f32(DM, xb->d));
+                            macc[k] = vmlaq_n_s32(vmlaq_n_s32(macc[k], vld1q_s32(M[2 * g]), hlo), vld1q_s32(M[2 * g + 1]), hhi);
                         }
                     }
+                }
+                for (int k = 0; k < nt; k++) { /* ACT_A8S: one d_a for the super-block's 8 blocks */
+                    const float da = x[k][8 * i].d;
+                    c[k] = vfmaq_f32(c[k], vcvtq_f32_s32(acc[k]), vmulq_n_f32(D, da));
+                    if (!q3) c[k] = vfmsq_f32(c[k], vcvtq_f32_s32(macc[k]), vmulq_n_f32(DM, da));
                 }
             }
             for (int k = 0; k < nt; k++) store_rows(y + (t + k) * ldy + r, c[k], rows);
@@ -140,7 +149,7 @@ static void neon_matmul_q3_K(float *y, int64_t ldy, const mat *w, int64_t r0, in
     nk23_matmul(y, ldy, w, r0, r1, xv, ldx, n, 1);
 }
 
-/* The Q2_K / Q3_K entries of the NEON table (act[] is ACT_A8 already, from the reference). */
+/* The Q2_K / Q3_K entries of the NEON table (act[] is ACT_A8S already, from the reference). */
 static inline void neon_fill_k23(cpu_kernels *k) {
     k->matmul[QT_Q2_K] = neon_matmul_q2_K;
     k->matmul[QT_Q3_K] = neon_matmul_q3_K;
