@@ -1,9 +1,11 @@
-/* bench_util.h - the clock and the random numbers the developer benchmarks (kbench.c,
- * kab.c) share. */
+/* bench_util.h - the clock, the random numbers and the weight buffers the developer
+ * benchmarks (kbench.c, kab.c) share. */
 #ifndef G4_BENCH_UTIL_H
 #define G4_BENCH_UTIL_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static inline double bench_now(void) {
@@ -16,6 +18,16 @@ static inline double bench_now(void) {
 static inline float bench_frand(uint32_t *rng) {
     *rng = *rng * 1664525u + 1013904223u;
     return (float)(*rng >> 8) / 8388608.0f - 1.0f;
+}
+
+/* A buffer for weights, in 2 MiB pages where the kernel gives them, as g4 maps model
+ * files (src/format/mapfile.c): decode from memory in 4 KiB pages pays a TLB miss every
+ * 4 KiB that the model's decode does not. Free with free(). */
+static inline void *bench_weights_alloc(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    void *p = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
+    if (p) (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+    return p;
 }
 
 #endif

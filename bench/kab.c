@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kab: %s %lld x %lld, %lld tokens: not comparable\n", argv[1], (long long)rows, (long long)cols, (long long)n);
         return 2;
     }
-    uint8_t *w = malloc(rb * (size_t)rows);
+    uint8_t *w = bench_weights_alloc(rb * (size_t)rows);
     float *x = malloc((size_t)(n * cols) * sizeof(float)), *y[2];
     y[0] = malloc((size_t)(n * rows) * sizeof(float));
     y[1] = malloc((size_t)(n * rows) * sizeof(float));

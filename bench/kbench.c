@@ -22,7 +22,7 @@ static uint32_t rng = 12345;
  * hundreds of MB row by row would take longer than the benchmark) */
 static uint8_t *make_weights(int32_t type, int64_t rows, int64_t cols, uint64_t *rb) {
     if (!dtype_row_bytes(type, cols, rb)) return NULL;
-    uint8_t *w = malloc(*rb * (size_t)rows);
+    uint8_t *w = bench_weights_alloc(*rb * (size_t)rows);
     float *row = malloc((size_t)cols * sizeof(float));
     if (!w || !row) { free(w); free(row); return NULL; }
     for (int64_t r = 0; r < rows; r++) {
