@@ -108,11 +108,16 @@ expect 0 "bench without prefill" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 0
 grep -q '"pp":null,"tg":{"n":3,' "$tmp/out" && pass=$((pass + 1)) \
     || { fail=$((fail + 1)); echo "FAIL test_cli: bench -p 0: $(head -c 300 "$tmp/out")"; }
 expect 0 "bench without decode" -- $G4 bench tests/data/tiny-e2b -t 1 -r 2 -p 8 -n 0 --json
-grep -q '"pp":{"n":8,.*"tg":null,"ttft":{"n":32,.*"major_page_faults":[0-9]*}$' "$tmp/out" && pass=$((pass + 1)) \
+grep -Eq '"pp":\{"n":8,.*"tg":null,"ttft":\{"n":32,.*"major_page_faults":[0-9]*,"weights_in_2m_pages":(null|[0-9.]+)\}$' "$tmp/out" && pass=$((pass + 1)) \
     || { fail=$((fail + 1)); echo "FAIL test_cli: bench -n 0: $(head -c 300 "$tmp/out")"; }
 expect 0 "bench text output without decode" -- $G4 bench tests/data/tiny-e2b -t 1 -r 1 -p 8 -n 0
+# and, on Linux, how much of the mapped model the kernel maps in 2 MiB pages
 grep -q '^pp8 ' "$tmp/out" && ! grep -q '^tg' "$tmp/out" && pass=$((pass + 1)) \
     || { fail=$((fail + 1)); echo "FAIL test_cli: bench -n 0 text: $(head -c 300 "$tmp/out")"; }
+if [ -r /proc/self/smaps ]; then
+    grep -Eq '^weights +[0-9]+% of the resident model mapped in 2 MiB pages$' "$tmp/out" && pass=$((pass + 1)) \
+        || { fail=$((fail + 1)); echo "FAIL test_cli: bench's 2 MiB page line: $(head -c 400 "$tmp/out")"; }
+fi
 expect 2 "bench with nothing to time" -- $G4 bench tests/data/tiny-e2b -p 0 -n 0
 expect 2 "bench with a negative prompt" -- $G4 bench tests/data/tiny-e2b -p -4
 expect 2 "bench with a depth but no decode" -- $G4 bench tests/data/tiny-e2b -n 0 -d 8
