@@ -27,6 +27,7 @@
 #include <math.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
 int32_t kv_capacity(const g4_hparams *hp, int32_t l, int32_t n_ctx, int32_t n_ubatch) {
     return hp->layer[l].swa ? G4_MIN(n_ctx, hp->sliding_window - 1 + n_ubatch + G4_SWA_ROLLBACK) : n_ctx;
@@ -73,6 +74,27 @@ uint64_t g4_session_kv_bytes(const g4_model *m, const g4_session_params *params)
     return total;
 }
 
+/* A KV buffer of n bytes: anonymous memory, zero until written and only resident where
+ * written, as calloc's, but in 2 MiB pages where the kernel offers them (Linux's
+ * transparent huge pages; advice only). Decode reads the whole cache of every global
+ * layer at every step, a stream that in 4 KiB pages misses the TLB every 4 KiB (as the
+ * weights did: mapfile.c): E2B Q4_0 decode 4096 tokens deep, 2 threads, 10 alternating
+ * pairs of runs, median 18.2 tok/s with the cache in 4 KiB pages against 20.0 in 2 MiB
+ * ones, 8 pairs of 10 ahead; peak RSS unchanged (1.36 GB). NULL, with *ok cleared, when
+ * the memory is refused. */
+static void *kv_map(size_t n, bool *ok) {
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) { *ok = false; return NULL; }
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, n, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void kv_unmap(void *p, size_t n) {
+    if (p) munmap(p, n ? n : 1);
+}
+
 static void *falloc(size_t n, bool *ok) {
     void *p = g4_calloc(n, sizeof(float));
     if (!p) *ok = false;
@@ -115,8 +137,9 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
         int32_t cap = kv_capacity(hp, l, s->n_ctx, s->n_ubatch);
         const size_t bytes = (size_t)cap * (size_t)lc->n_kv_head * kv_bytes(s->kv_type, lc->head_dim);
         s->kv[l].capacity = cap;
-        s->kv[l].k = falloc((bytes + 3) / 4, &ok); /* falloc counts floats */
-        s->kv[l].v = falloc((bytes + 3) / 4, &ok);
+        s->kv[l].bytes = bytes;
+        s->kv[l].k = kv_map(bytes, &ok);
+        s->kv[l].v = kv_map(bytes, &ok);
     }
     const size_t nu = (size_t)s->n_ubatch, H = (size_t)hp->n_embd;
     const size_t qw = (size_t)hp->n_head * (size_t)max_d, kvw = (size_t)max_kv * (size_t)max_d;
@@ -177,7 +200,7 @@ g4_status g4_session_create(g4_session **out, g4_model *m, const g4_session_para
 void g4_session_free(g4_session *s) {
     if (!s) return;
     if (s->kv)
-        for (int32_t l = 0; l < s->m->hp.n_layer; l++) { free(s->kv[l].k); free(s->kv[l].v); }
+        for (int32_t l = 0; l < s->m->hp.n_layer; l++) { kv_unmap(s->kv[l].k, s->kv[l].bytes); kv_unmap(s->kv[l].v, s->kv[l].bytes); }
     free(s->kv);
     cpu_ctx_free(s->cpu);
     float *bufs[] = {s->x, s->h, s->a, s->q, s->o, s->k, s->v, s->g, s->u, s->tmp, s->scores, s->ple,

@@ -16,6 +16,7 @@ typedef struct kv_layer {
     void *k, *v;      /* (capacity, n_kv_head, head_dim) values in the session's kv_type; a
                          head's row is kv_bytes(kv_type, head_dim) bytes */
     int32_t capacity; /* slots; position p lives in slot p % capacity */
+    size_t bytes;     /* of k and of v each, as mapped (kv_map) */
 } kv_layer;
 
 struct g4_session {
