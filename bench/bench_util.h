@@ -24,9 +24,11 @@ static inline float bench_frand(uint32_t *rng) {
  * files (src/format/mapfile.c): decode from memory in 4 KiB pages pays a TLB miss every
  * 4 KiB that the model's decode does not. Free with free(). */
 static inline void *bench_weights_alloc(size_t bytes) {
-    const size_t huge = (size_t)2 << 20;
-    void *p = aligned_alloc(huge, (bytes + huge - 1) / huge * huge);
-    if (p) (void)madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+    const size_t huge = (size_t)2 << 20, n = (bytes + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, n);
+#ifdef MADV_HUGEPAGE
+    if (p) (void)madvise(p, n, MADV_HUGEPAGE);
+#endif
     return p;
 }
 

@@ -19,7 +19,6 @@
 #include "g4.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,10 +59,9 @@ static bool parse_int(const char *s, int32_t *out) {
  * 1.03-1.10x slower (README, Speed). g4 advises huge pages (mapfile.c), but a file the
  * page cache already held in small folios stays in them until evicted. */
 static double huge_fraction(const char *path, double *rss_bytes) {
-    char real[4096], line[4096];
-    if (!realpath(path, real)) return -1;
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f) return -1;
+    char line[4096], *real = realpath(path, NULL);
+    FILE *f = real ? fopen("/proc/self/smaps", "r") : NULL;
+    if (!f) { free(real); return -1; }
     const size_t n = strlen(real);
     bool in = false;
     double rss = 0, pmd = 0;
@@ -76,6 +74,7 @@ static double huge_fraction(const char *path, double *rss_bytes) {
         else if (in && sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1) pmd += (double)kb;
     }
     fclose(f);
+    free(real);
     *rss_bytes = rss * 1024;
     return rss > 0 ? pmd / rss : -1;
 }

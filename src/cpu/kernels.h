@@ -7,21 +7,21 @@
  * tokens t in [0, n). Activations come in the format the weight type pairs with:
  *   ACT_F32 - float rows (F32/F16/BF16 weights, and the generic dequantizing path);
  *   ACT_A8  - rows of block_a8: int8 values with a float scale per 32 and their sum
- *             (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL/XS weights: int8 x int8
- *             products, int32 sums, one float scale per block pair) - the VNNI /
- *             dot-product instructions' native shape. The sum corrects for offsets and
- *             minimums (Q4_0's -8, Q4_1's m).
+ *             (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL/XS weights: int8 x int8 products, int32
+ *             sums, one float scale per block pair) - the VNNI / dot-product
+ *             instructions' native shape. The sum corrects for offsets and minimums
+ *             (Q4_0's -8, Q4_1's m).
  *   ACT_A8S - rows of block_a8 whose blocks share one scale per 256 values (d = max|x|
  *             over the 256 / 127; a row's last group may be shorter): the K-quants
- *             (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), as llama.cpp's Q8_K does for them. A super-block's
+ *             (Q2_K to Q6_K), as llama.cpp's Q8_K does for them. A super-block's
  *             sub-block scales are small integers, so with one activation scale per
  *             super-block its whole dot product is an integer sum (VPMADDWD by the
  *             sub-block scales), converted and scaled once, where per-32 activation
  *             scales cost a conversion, a broadcast and an FMA per 32 values. K-quant
  *             decode is compute-bound (the unpacking), and this made the x86 decode
  *             kernels 1.11-1.49x faster (kernels_x86_kquant.h; Q2_K and Q3_K
- *             1.26-1.49x, kernels_x86_k23.h); the cost is a little
- *             accuracy (README, Speed). Every block still carries d, so kernels written
+ *             1.26-1.49x, kernels_x86_k23.h); the cost is a little accuracy (README,
+ *             Speed). Every block still carries d, so kernels written
  *             for ACT_A8 read these rows unchanged.
  *   ACT_A16 - rows of block_a16: 16-bit values with a float scale per 32 (Q8_0 weights).
  *             Q8_0 is the type people choose to be indistinguishable from the original,

@@ -17,10 +17,9 @@
  * up in int32 (at most 8 x 2 x 32 x 8128 < 2^23, exact as a float) and leave the integer
  * domain once, with one FMA by [d]_rows x d_a. Q2_K's minimum is an integer too: [m_lo]_rows
  * s_lo + [m_hi]_rows s_hi (the 16-value activation sums, from one across-vector add),
- * summed likewise and taken off with one FMS by [dmin]_rows x d_a (per block, before
- * ACT_A8S: two conversions, two scale products and two FMAs per block; not timed, as
- * there is no ARM machine here; the x86 kernels gained 1.3-1.5x from the same change).
- * The per-row
+ * summed likewise and taken off with one FMS by [dmin]_rows x d_a (before ACT_A8S: two
+ * conversions, two scale products and two FMAs per block; not timed, as there is no ARM
+ * machine here; the x86 kernels gained 1.3-1.5x from the same change). The per-row
  * scales are unpacked in scalar code once per super-block and row group (amortised over
  * 256 values x the tile's tokens). quant-formats.md §6.0 has the layouts. */
 #ifndef G4_KERNELS_NEON_K23_H

@@ -1,10 +1,10 @@
 /* kernels_ref_k23.c - scalar integer kernels for Q2_K and Q3_K weights x block_a8
  * activations (ACT_A8S: one scale per 256 values, which every block carries, so this
- * per-block algebra holds for them as for ACT_A8): the reference (oracle) that the SIMD versions in kernels_x86_k23.h and
- * kernels_neon_k23.h are tested against. Before these, both types went through
- * kernels_ref.c's matmul_generic (dequantize each row to floats, then a float dot), which
- * every SIMD table also inherited; they are the 2- and 3-bit types of the popular
- * Q2_K / Q3_K_S / Q3_K_M GGUF mixes.
+ * per-block algebra holds for them as for ACT_A8): the reference (oracle) that the SIMD
+ * versions in kernels_x86_k23.h and kernels_neon_k23.h are tested against. Before these,
+ * both types went through kernels_ref.c's matmul_generic (dequantize each row to floats,
+ * then a float dot), which every SIMD table also inherited; they are the 2- and 3-bit
+ * types of the popular Q2_K / Q3_K_S / Q3_K_M GGUF mixes.
  *
  * Both types cut a 256-value super-block into 16 sub-blocks of 16 values, each with its
  * own small integer scale (quant-formats.md §6.0, and kquants.c's dequantizers):

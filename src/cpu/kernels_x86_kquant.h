@@ -31,10 +31,6 @@
 
 #define KQ_ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* Per-token activation scales da[b] = d_a, for 8-lane loads (Q2_K/Q3_K's decode). */
-static inline void kq_act(const block_a8 *x, int64_t nb, float *da) {
-    for (int64_t b = 0; b < nb; b++) da[b] = x[b].d;
-}
 
 /* ---- Q4_K / Q5_K ---------------------------------------------------------------------
  * Block bytes: d, dmin (fp16) at 0 and 2, twelve scale bytes at 4; Q4_K's 128 nibble bytes

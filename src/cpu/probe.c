@@ -46,7 +46,9 @@ static void measure(int n_threads, double out[2]) {
     if (!c || !buf) { free(buf); cpu_ctx_free(c); return; }
     /* in 2 MiB pages where the kernel gives them: the bandwidth memory delivers, not one
      * limited by a TLB miss every 4 KiB (the weights are mapped so too, mapfile.c) */
+#ifdef MADV_HUGEPAGE
     (void)madvise(buf, BW_BYTES, MADV_HUGEPAGE);
+#endif
     memset(buf, 1, BW_BYTES); /* fault every page in before timing */
     bw_job bj = {.k = c->k, .buf = buf, .n = (int64_t)(BW_BYTES / 8)};
     double best = 0;

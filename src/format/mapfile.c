@@ -39,7 +39,9 @@ g4_status mapfile_open(mapfile *mf, const char *path, g4_error *err) {
          * entry each. Decode streams every weight once per token, and with 4 KiB entries
          * it missed the TLB every 4 KiB, a page walk that the hardware prefetcher, which
          * stops at page boundaries, does not hide (README, Speed). */
+#ifdef MADV_HUGEPAGE
         (void)madvise(p, (size_t)mf->size, MADV_HUGEPAGE);
+#endif
     }
     close(fd);
     mf->path = g4_strdup(path);
