@@ -302,6 +302,30 @@ static void test_vector_ops(const cpu_kernels *ref, const cpu_kernels *k) {
               "%s gelu_mul extremes: %g %g %g %g", k->isa, g[0], g[1], g[2], g[3]);
 }
 
+/* RMS norm against the scalar table: the same floats (kernels.h), with and without a
+ * weight, in place and not, lengths with and without a vector tail, rows of small,
+ * ordinary and large values (squares from 1e-20 to 1e12 summed in double). */
+static void test_rmsnorm(const cpu_kernels *ref, const cpu_kernels *k) {
+    static const int ns[] = {1, 3, 8, 13, 256, 512, 1539, 2048};
+    static float x[2048], w[2048], a[2048], b[2048];
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++)
+        for (int v = 0; v < 6; v++) {
+            const int n = ns[c];
+            const float mag = v < 2 ? 1e-10f : v < 4 ? 1.0f : 1e6f;
+            for (int i = 0; i < n; i++) { x[i] = mag * frand(); w[i] = 1.0f + 0.5f * frand(); }
+            const float *wv = v % 2 ? w : NULL;
+            ref->rmsnorm(a, x, wv, n, 1e-6f);
+            k->rmsnorm(b, x, wv, n, 1e-6f);
+            CHECK_MSG(!memcmp(a, b, (size_t)n * sizeof *a), "%s rmsnorm n=%d mag %g weight %d", k->isa, n, mag, v % 2);
+            memcpy(b, x, (size_t)n * sizeof *b); /* in place */
+            k->rmsnorm(b, b, wv, n, 1e-6f);
+            CHECK_MSG(!memcmp(a, b, (size_t)n * sizeof *a), "%s rmsnorm in place n=%d", k->isa, n);
+        }
+    float z[3] = {0, 0, 0}; /* all zero: eps keeps it finite */
+    k->rmsnorm(z, z, NULL, 3, 1e-6f);
+    CHECK_MSG(z[0] == 0.0f && z[2] == 0.0f, "%s rmsnorm of zeros: %g", k->isa, z[0]);
+}
+
 /* Soft-capping against the scalar tanhf: 1e-6 relative over values from 1e-6 to 3000 of
  * both signs, both sides of the 0.55 switch between the kernels' two formulas. */
 static void test_softcap(const cpu_kernels *ref, const cpu_kernels *k) {
@@ -763,6 +787,7 @@ int main(void) {
         test_kv_q8(ref, k);
         test_attn(ref, k);
         test_softcap(ref, k);
+        test_rmsnorm(ref, k);
         test_softmax(ref, k);
         test_peak(k);
         test_read_sum(ref, k);

@@ -163,6 +163,14 @@ typedef struct cpu_kernels {
      * relative of it). Per prompt row, head and layer: done in scalar code with libm's
      * expf and fmaxf it was 7% of a 3.7K-token prefill. */
     void (*softmax)(float *x, int64_t n);
+    /* RMS norm: y = x / sqrt(mean(x^2) + eps) * w (w NULL: no weight) over n values, y may
+     * be x; the sum of squares in double (each square exact there; sums in another order
+     * differ by ~1e-16 relative, which rounding the mean to float absorbs but for
+     * ~1e-9 of inputs), the scaling as (x * inv) * w in float: the same floats in every
+     * table (test_kernels). A decode step norms ~10 rows of 256-1536 per
+     * layer on the calling thread while the others wait: in scalar code that was ~1% of
+     * E2B decode. */
+    void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, float eps);
 } cpu_kernels;
 
 static inline int64_t kernel_scratch_floats(const cpu_kernels *k, int64_t cols) {

@@ -356,4 +356,5 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->gelu_mul = neon_gelu_mul;
     k->softcap = neon_softcap;
     k->softmax = neon_softmax;
+    k->rmsnorm = neon_rmsnorm;
 }

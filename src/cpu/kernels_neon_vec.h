@@ -1,5 +1,5 @@
 /* kernels_neon_vec.h - the element-wise float entries of the NEON table (kernels.h's
- * gelu_mul, softcap, softmax), with the same polynomial exp and tanh as the x86 tables
+ * gelu_mul, softcap, softmax, rmsnorm), with the same polynomial exp and tanh as the x86 tables
  * (kernels_x86_int8.h's exp8 / tanh8), 4 lanes. The scalar ones call libm's expf / tanhf
  * per value: on a phone that is the GeGLU over every prompt token's feed-forward
  * activations and the soft-capping of 262144 logits per decoded token. Included by
@@ -91,6 +91,26 @@ static void neon_softmax(float *x, int64_t n) {
     const float inv = (float)(1.0 / sum);
     for (i = 0; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
     for (; i < n; i++) x[i] *= inv;
+}
+
+/* kernels.h's rmsnorm: squares summed in double, 4 values (two 2-double FMAs) per step */
+static void neon_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
+    float64x2_t s0 = vdupq_n_f64(0.0), s1 = s0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vld1q_f32(x + i);
+        const float64x2_t a = vcvt_f64_f32(vget_low_f32(v)), b = vcvt_high_f64_f32(v);
+        s0 = vfmaq_f64(s0, a, a);
+        s1 = vfmaq_f64(s1, b, b);
+    }
+    double ss = vaddvq_f64(vaddq_f64(s0, s1));
+    for (int64_t t = i; t < n; t++) ss += (double)x[t] * x[t];
+    const float inv = 1.0f / sqrtf((float)(ss / (double)n) + eps);
+    for (i = 0; i + 4 <= n; i += 4) {
+        const float32x4_t v = vmulq_n_f32(vld1q_f32(x + i), inv);
+        vst1q_f32(y + i, w ? vmulq_f32(v, vld1q_f32(w + i)) : v);
+    }
+    for (; i < n; i++) y[i] = w ? x[i] * inv * w[i] : x[i] * inv;
 }
 
 #endif

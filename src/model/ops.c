@@ -4,18 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
-    /* four partial sums: one chain of double adds waited 4 cycles per element */
-    double p[4] = {0, 0, 0, 0};
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int k = 0; k < 4; k++) p[k] += (double)x[i + k] * x[i + k];
-    for (; i < n; i++) p[0] += (double)x[i] * x[i];
-    const double ss = (p[0] + p[1]) + (p[2] + p[3]);
-    float inv = 1.0f / sqrtf((float)(ss / (double)n) + eps);
-    for (i = 0; i < n; i++) y[i] = w ? x[i] * inv * w[i] : x[i] * inv;
-}
-
 void ops_rope_table(float *cs, int32_t D, const float *freq, int64_t pos) {
     const int32_t half = D / 2;
     for (int32_t i = 0; i < half; i++) {

@@ -22,9 +22,6 @@ static inline void ops_matmul_many(cpu_ctx *c, const cpu_matvec_item *items, int
         for (int i = 0; i < count; i++) cpu_matmul(c, items[i].y, items[i].w, items[i].x, n);
 }
 
-/* y = x / sqrt(mean(x^2) + eps) * w  (w NULL: no weight), over n elements; y may be x. */
-void ops_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps);
-
 /* The rotation of position pos for a head of D values: cs[i] = cos(pos * freq[i]) and
  * cs[D/2 + i] = sin(pos * freq[i]), i < D/2, with the angle rounded to fp32 as
  * transformers computes it. Computed once per row and table, shared by every head and

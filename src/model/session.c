@@ -290,14 +290,22 @@ const float *g4_session_logits(const g4_session *s, int32_t i) {
 /* Per-row RMS norms, each optionally added into a residual row, split over the threads.
  * Run on the caller alone, the prefill's per-row norms and adds were about 5% of its wall
  * time with 2 threads (perf, E2B Q4_0 pp512), the other thread spinning meanwhile. */
-typedef struct norm_job { float *y; const float *x; const float *w; float *res; int64_t H; float eps; } norm_job;
+typedef struct norm_job {
+    const cpu_kernels *k;
+    float *y;
+    const float *x;
+    const float *w;
+    float *res;
+    int64_t H;
+    float eps;
+} norm_job;
 
 static void norm_rows_part(void *arg, int64_t t0, int64_t t1, int thread) {
     (void)thread;
     const norm_job *j = arg;
     for (int64_t t = t0; t < t1; t++) {
         float *y = j->y + t * j->H;
-        ops_rmsnorm(y, j->x + t * j->H, j->w, j->H, j->eps);
+        j->k->rmsnorm(y, j->x + t * j->H, j->w, j->H, j->eps);
         if (j->res)
             for (int64_t i = 0; i < j->H; i++) j->res[t * j->H + i] += y[i];
     }
@@ -305,7 +313,7 @@ static void norm_rows_part(void *arg, int64_t t0, int64_t t1, int thread) {
 
 /* y[t] = RMS(x[t]; w) for n rows of H; then res[t] += y[t] when res is not NULL. */
 static void norm_rows(g4_session *s, float *y, const float *x, const float *w, float *res, int32_t n) {
-    norm_job j = {y, x, w, res, s->m->hp.n_embd, s->m->hp.rms_eps};
+    norm_job j = {s->cpu->k, y, x, w, res, s->m->hp.n_embd, s->m->hp.rms_eps};
     cpu_parallel(s->cpu, norm_rows_part, &j, n, 4);
 }
 
@@ -328,7 +336,7 @@ static void per_layer_inputs(g4_session *s, const int32_t *tok, int32_t n) {
         for (int64_t l = 0; l < hp->n_layer; l++) {
             float *pl = pt + l * P;
             for (int64_t i = 0; i < P; i++) pl[i] *= proj_scale;
-            ops_rmsnorm(pl, pl, m->ple_proj_norm, P, hp->rms_eps);
+            s->cpu->k->rmsnorm(pl, pl, m->ple_proj_norm, P, hp->rms_eps);
             for (int64_t i = 0; i < P; i++) pl[i] = (pl[i] + s->tmp[l * P + i] * m->ple_embd_scale) * 0.70710678118654752f;
         }
     }
@@ -469,7 +477,7 @@ static void q_heads(void *arg, int64_t i0, int64_t i1, int thread) {
     for (int64_t i = i0; i < i1; i++) {
         const int64_t t = i / hp->n_head, hd = i % hp->n_head;
         float *qh = s->q + t * qw + hd * D;
-        ops_rmsnorm(qh, qh, s->m->layers[j->l].q_norm, D, hp->rms_eps);
+        s->cpu->k->rmsnorm(qh, qh, s->m->layers[j->l].q_norm, D, hp->rms_eps);
         ops_rope(qh, (int32_t)D, j->freq, j->cs + t * D);
     }
 }
@@ -487,9 +495,9 @@ static void kv_rows(void *arg, int64_t t0, int64_t t1, int thread) {
         const size_t slot = (size_t)(s->row_pos[t] % kv->capacity);
         for (int64_t hd = 0; hd < nkv; hd++) {
             float *kh = s->k + t * kvw + hd * D, *vh = s->v + t * kvw + hd * D;
-            ops_rmsnorm(kh, kh, w->k_norm, D, hp->rms_eps);
+            s->cpu->k->rmsnorm(kh, kh, w->k_norm, D, hp->rms_eps);
             ops_rope(kh, (int32_t)D, j->freq, j->cs + t * D);
-            ops_rmsnorm(vh, vh, NULL, D, hp->rms_eps);
+            s->cpu->k->rmsnorm(vh, vh, NULL, D, hp->rms_eps);
         }
         /* the slot's rows; a Q8_0 head row is whole blocks (D % 32 == 0), so the nkv
          * heads quantize as one row of kvw values */
@@ -596,7 +604,7 @@ static void moe_rows(g4_session *s, const layer_weights *w, const float *r, cons
     float *ri = s->a; /* (n, H): the router inputs, then the gathered expert inputs */
     const float hs = 1.0f / sqrtf((float)H);
     for (int32_t t = 0; t < n; t++) {
-        ops_rmsnorm(ri + t * H, r + t * H, NULL, H, hp->rms_eps);
+        s->cpu->k->rmsnorm(ri + t * H, r + t * H, NULL, H, hp->rms_eps);
         for (int64_t i = 0; i < H; i++) ri[t * H + i] = ri[t * H + i] * w->router_scale[i] * hs;
     }
     ops_matmul(s->cpu, s->router, &w->router, ri, n);
@@ -694,10 +702,10 @@ static void ffn_block(g4_session *s, int32_t l, int32_t n) {
     moe_rows(s, w, s->x, s->h, s->moe_acc, n);
     for (int32_t t = 0; t < n; t++) {
         float *r = s->x + t * H, *d = s->dense + t * H, *mo = s->moe_acc + t * H;
-        ops_rmsnorm(d, d, w->post_ffn_norm_1, H, hp->rms_eps);
-        ops_rmsnorm(mo, mo, w->post_ffn_norm_2, H, hp->rms_eps);
+        s->cpu->k->rmsnorm(d, d, w->post_ffn_norm_1, H, hp->rms_eps);
+        s->cpu->k->rmsnorm(mo, mo, w->post_ffn_norm_2, H, hp->rms_eps);
         for (int64_t i = 0; i < H; i++) d[i] += mo[i];
-        ops_rmsnorm(d, d, w->post_ffn_norm, H, hp->rms_eps);
+        s->cpu->k->rmsnorm(d, d, w->post_ffn_norm, H, hp->rms_eps);
         for (int64_t i = 0; i < H; i++) r[i] += d[i];
     }
 }
