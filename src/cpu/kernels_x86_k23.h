@@ -24,7 +24,10 @@
  * swz6_tokens; q3_K_sw_unpack / q2_K_sw_unpack below; one Zen 4 thread at 128 tokens,
  * Q3_K 62 -> 131 and Q2_K 63 -> 119 G MAC/s); on AVX2, Q3_K's 16-row groups in the signed
  * engine (sws_matmul, 3-bit levels with half scales: 62 -> 97, and 31 -> 53 at 9
- * tokens); and otherwise 8 rows turned
+ * tokens) and Q2_K's in k2_sideways16 (below: 16 rows x 2 tokens per pass, a
+ * super-block in int32; kab, one Zen 4 thread, 1536 columns: 59 -> 94 G MAC/s at 64
+ * tokens, 53 -> 82 at 16 with 2816 columns, as a 26B-A4B expert; 41 -> 53 at 4);
+ * and otherwise 8 rows turned
  * sideways as kernels_x86_int8.h's sw_matmul does - 32-bit lane j of a vector holds four
  * consecutive levels of row j - so one VPMADDUBSW against a broadcast activation group
  * advances 8 rows, and each unpacked row group serves every token of the call. Per
@@ -337,6 +340,125 @@ K23_INLINE void k23_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, in
     }
 }
 
+#ifndef __AVX512VNNI__
+/* AVX2 Q2_K prefill, 16 rows at a time: two 8-row groups unpacked as k23_sideways does
+ * (k23_sw_unpack), each activation group broadcast once for both; T tokens (2, or 1 for
+ * the last) per pass over the unpacked rows, so each level vector loaded serves 2 x T
+ * VPMADDUBSW. A super-block's activations share one scale (ACT_A8S), so its 8 blocks add
+ * up in int32 - the scaled sums (|.| <= 8 x 2 x 16 x 3 x 127 x 15 < 2^21) and the
+ * minimums' m_lo s_lo + m_hi s_hi (< 2^19), both exact in float - and leave the integer
+ * domain once per super-block, where k23_sideways converts and scales every block. The
+ * activations' half sums ([s_lo, s_hi] int16 pairs) are computed once per call and
+ * token instead of once per 8 rows. */
+K23_INLINE void k2_sb16(__m256 c[][2], const k23_sw *A, const k23_sw *B, const __m256i *mA, const __m256i *mB,
+                        const __m256 *dA, const __m256 *dB, const block_a8 *const *x, const int32_t *const *as,
+                        int64_t i, const int T) {
+    /* the scaled sums, then the minimums' terms in a second pass, so that the first keeps
+     * its 4 int16 and 4 int32 sums and the level and activation vectors in the 16
+     * registers (in one pass with the 8 blocks unrolled it spilled) */
+    __m256i acc[2][2], mac[2][2];
+    for (int t = 0; t < T; t++) acc[t][0] = acc[t][1] = mac[t][0] = mac[t][1] = _mm256_setzero_si256();
+    #pragma GCC unroll 1
+    for (int k = 0; k < 8; k++) {
+        const int64_t b = 8 * i + k;
+        #pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            __m256i s[2][2];
+            #pragma GCC unroll 4
+            for (int g = 4 * h; g < 4 * h + 4; g++) {
+                const __m256i qa = A[b].q[g], qb = B[b].q[g];
+                #pragma GCC unroll 2
+                for (int t = 0; t < T; t++) {
+                    const __m256i a = _mm256_set1_epi32(((const int32_t *)x[t][b].qs)[g]);
+                    const __m256i pa = _mm256_maddubs_epi16(qa, a), pb = _mm256_maddubs_epi16(qb, a);
+                    s[t][0] = g > 4 * h ? _mm256_add_epi16(s[t][0], pa) : pa;
+                    s[t][1] = g > 4 * h ? _mm256_add_epi16(s[t][1], pb) : pb;
+                    /* chains, not trees: reassociated, the products are all live and spill */
+                    __asm__("" : "+v"(s[t][0]), "+v"(s[t][1]));
+                }
+            }
+            #pragma GCC unroll 2
+            for (int t = 0; t < T; t++) {
+                acc[t][0] = _mm256_add_epi32(acc[t][0], _mm256_madd_epi16(s[t][0], h ? A[b].shi : A[b].slo));
+                acc[t][1] = _mm256_add_epi32(acc[t][1], _mm256_madd_epi16(s[t][1], h ? B[b].shi : B[b].slo));
+            }
+        }
+    }
+    #pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        const int64_t b = 8 * i + k;
+        #pragma GCC unroll 2
+        for (int t = 0; t < T; t++) {
+            const __m256i a = _mm256_set1_epi32(as[t][b]);
+            mac[t][0] = _mm256_add_epi32(mac[t][0], _mm256_madd_epi16(mA[b], a));
+            mac[t][1] = _mm256_add_epi32(mac[t][1], _mm256_madd_epi16(mB[b], a));
+        }
+    }
+    #pragma GCC unroll 2
+    for (int t = 0; t < T; t++) {
+        const __m256 D = _mm256_set1_ps(x[t][8 * i].d);
+        c[t][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t][0]), _mm256_mul_ps(dA[2 * i], D), c[t][0]);
+        c[t][0] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mac[t][0]), _mm256_mul_ps(dA[2 * i + 1], D), c[t][0]);
+        c[t][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t][1]), _mm256_mul_ps(dB[2 * i], D), c[t][1]);
+        c[t][1] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mac[t][1]), _mm256_mul_ps(dB[2 * i + 1], D), c[t][1]);
+    }
+}
+
+/* Tokens [t, t + T) against the 16 unpacked rows (k2_sb16 per super-block); stores 16
+ * outputs per token. */
+K23_INLINE void k2_tokens16(float *y, int64_t ldy, int64_t r, const k23_sw *A, const k23_sw *B, const __m256i *mA,
+                            const __m256i *mB, const __m256 *dA, const __m256 *dB, const void *xv, int64_t ldx,
+                            const int32_t *as, int64_t nb, int64_t t, const int T) {
+    const block_a8 *x[2];
+    const int32_t *a[2];
+    for (int k = 0; k < T; k++) {
+        x[k] = (const block_a8 *)((const char *)xv + (t + k) * ldx);
+        a[k] = as + (t + k) * nb;
+    }
+    __m256 c[2][2];
+    for (int k = 0; k < T; k++) c[k][0] = c[k][1] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb / 8; i++) k2_sb16(c, A, B, mA, mB, dA, dB, x, a, i, T);
+    for (int k = 0; k < T; k++) {
+        _mm256_storeu_ps(y + (t + k) * ldy + r, c[k][0]);
+        _mm256_storeu_ps(y + (t + k) * ldy + r + 8, c[k][1]);
+    }
+}
+
+/* Rows [r0, r16) in groups of 16, every token; the caller covers the rest. scratch
+ * (32-byte aligned): 2 x nb k23_sw and 2 x nb minimum vectors (rows r.. r+7, then r+8..
+ * r+15), 2 x 2 nsb d / dmin vectors, then KERNEL_TILE_TOKENS x nb int32 activation
+ * pairs: per 32 columns 1744 bytes, within the AVX2 table's scratch (kernels.h). */
+static void k2_sideways16(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r16, const void *xv, int64_t ldx,
+                          int64_t n, float *scratch) {
+    const int64_t nb = w->cols / 32, nsb = w->cols / QK_K;
+    k23_sw *A = (k23_sw *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31), *B = A + nb;
+    __m256i *mA = (__m256i *)(B + nb), *mB = mA + nb;
+    __m256 *dA = (__m256 *)(mB + nb), *dB = dA + 2 * nsb;
+    int32_t *as = (int32_t *)(dB + 2 * nsb);
+    for (int64_t t0 = 0; t0 < n; t0 += KERNEL_TILE_TOKENS) {
+        const int64_t nt = G4_MIN(KERNEL_TILE_TOKENS, n - t0);
+        const char *xt = (const char *)xv + t0 * ldx;
+        for (int64_t t = 0; t < nt; t++)
+            for (int64_t b = 0; b < nb; b++) k23_act_sums((const block_a8 *)(xt + t * ldx) + b, as + t * nb + b, 0);
+        for (int64_t r = r0; r < r16; r += 16) {
+            k23_sw_unpack(w, r, A, mA, dA, 0);
+            k23_sw_unpack(w, r + 8, B, mB, dB, 0);
+            /* the next 16 rows into L2 while these compute, a slice per token pair (as
+             * sws_matmul does) */
+            const char *next = r + 16 < r16 ? (const char *)w->data + (uint64_t)(r + 16) * w->row_bytes : NULL;
+            const int64_t next_bytes = 16 * (int64_t)w->row_bytes, step = (next_bytes / ((nt + 1) / 2) + 63) / 64 * 64;
+            int64_t pf = 0, t = 0;
+            for (; t < nt; t += 2) {
+                if (next)
+                    for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1);
+                if (nt - t >= 2) k2_tokens16(y + t0 * ldy, ldy, r, A, B, mA, mB, dA, dB, xt, ldx, as, nb, t, 2);
+                else k2_tokens16(y + t0 * ldy, ldy, r, A, B, mA, mB, dA, dB, xt, ldx, as, nb, t, 1);
+            }
+        }
+    }
+}
+#endif
+
 /* Q3_K for the 16-row engines (kernels_x86_int8.h: with VNNI swz6_tokens, centre 4;
  * without, the AVX2 signed engine sws_matmul, 3-bit levels centred on 4): levels + 4
  * (0..7), f = d, o the half scales (-32..31), by kernels_x86_kquant.h's sw_halves_unpack. */
@@ -395,9 +517,10 @@ K23_INLINE void k23_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int6
         if (r0 == r1) return;
     }
 #else
-    if (q3 && n >= 2 && r1 - r0 >= 16) {
+    if (n >= 2 && r1 - r0 >= 16) {
         const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
-        sws_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q3_K_sw_unpack, 3, 0);
+        if (q3) sws_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q3_K_sw_unpack, 3, 0);
+        else k2_sideways16(y, ldy, w, r0, r16, xv, ldx, n, scratch);
         r0 = r16;
         if (r0 == r1) return;
     }
