@@ -150,14 +150,14 @@ static void mv_bytes(const mv_job *j, uint64_t b0, uint64_t b1, float *scratch) 
 /* Claims units of thread v's remaining range: half of what is left, at least one, from
  * its front (the owner) or its back (another thread); returns the first unit and
  * sets *n (0 when nothing is left). */
-static uint64_t mv_take(mv_job *j, int v, bool front, uint64_t *n) {
-    uint64_t old = __atomic_load_n(&j->claim[v].v, __ATOMIC_RELAXED);
+static uint64_t claim_take(mv_claim *claim, int v, bool front, uint64_t *n) {
+    uint64_t old = __atomic_load_n(&claim[v].v, __ATOMIC_RELAXED);
     for (;;) {
         const uint64_t cur = old >> 32, end = old & 0xffffffffu;
         if (cur >= end) { *n = 0; return 0; }
         const uint64_t left = end - cur, take = G4_MAX(1, left / 2);
         const uint64_t next = front ? ((cur + take) << 32) | end : (cur << 32) | (end - take);
-        if (__atomic_compare_exchange_n(&j->claim[v].v, &old, next, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        if (__atomic_compare_exchange_n(&claim[v].v, &old, next, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
             *n = take;
             return front ? cur : end - take;
         }
@@ -173,18 +173,22 @@ static void mv_part(void *arg, int64_t t0, int64_t t1, int thread) {
     for (int k = 0; k < T; k++) { /* its own units first, then the others' */
         const int v = (int)((t0 + k) % T);
         uint64_t u, n;
-        while (u = mv_take(j, v, k == 0, &n), n > 0) mv_bytes(j, u * j->unit, G4_MIN(total, (u + n) * j->unit), scratch);
+        while (u = claim_take(j->claim, v, k == 0, &n), n > 0) mv_bytes(j, u * j->unit, G4_MIN(total, (u + n) * j->unit), scratch);
     }
 }
 
-/* the job's claims: the N units (about MV_UNITS per thread) split evenly, thread t owning
- * [t N / T, (t + 1) N / T) */
+/* N units split evenly among the context's claims, thread t owning [t N / T, (t + 1) N / T) */
+static void claims_split(cpu_ctx *c, uint64_t N) {
+    const uint64_t T = (uint64_t)c->n_threads;
+    for (uint64_t t = 0; t < T; t++) c->claims[t].v = ((t * N / T) << 32) | ((t + 1) * N / T);
+}
+
+/* the job's claims: its bytes in about MV_UNITS units per thread */
 static void mv_start(cpu_ctx *c, mv_job *j) {
-    const uint64_t total = j->start[j->count], T = (uint64_t)c->n_threads, want = T * MV_UNITS;
+    const uint64_t total = j->start[j->count], want = (uint64_t)c->n_threads * MV_UNITS;
     j->unit = G4_MAX(1, (total + want - 1) / want);
     j->claim = c->claims;
-    const uint64_t N = (total + j->unit - 1) / j->unit;
-    for (uint64_t t = 0; t < T; t++) j->claim[t].v = ((t * N / T) << 32) | ((t + 1) * N / T);
+    claims_split(c, (total + j->unit - 1) / j->unit);
     pool_run(c->pool, mv_part, j, c->n_threads, 0);
 }
 
@@ -217,7 +221,14 @@ void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
 }
 
 /* cpu_matmul_rows: work item k of the job is (item, row chunk, token tile), items in
- * order; first[i] is item i's first work item. */
+ * order; first[i] is item i's first work item. Each thread takes a contiguous run of
+ * items (rows_part), so it streams an expert's rows in order: claimed one at a time from
+ * a shared counter, consecutive 64-row chunks went to alternate threads and every claim
+ * bounced the counter's cache line between them. 26B-A4B Q4_K_M prefill, 2 threads,
+ * alternating in one process: pp32 +12% (10 of 10 pairs), pp256 +2.7% (5 of 6), pp512
+ * +4.3% (4 of 4). (Dense matmuls keep the shared counter: contiguous runs there gave
+ * E2B pp32 +1.8% but pp512 -5%. Kernels prefetching the 16 rows past their range, for
+ * the run's next item, added nothing.) */
 typedef struct rows_job {
     cpu_ctx *c;
     const cpu_rows_item *items;
@@ -227,24 +238,36 @@ typedef struct rows_job {
     int count;
 } rows_job;
 
-static void rows_part(void *arg, int64_t k0, int64_t k1, int thread) {
+static void rows_item(const rows_job *j, int64_t k, float *scratch) {
+    int lo = 0, hi = j->count - 1; /* the item with first[i] <= k < first[i + 1] */
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (j->first[mid] <= k) lo = mid;
+        else hi = mid - 1;
+    }
+    const int i = lo;
+    const cpu_rows_item *it = &j->items[i];
+    const int64_t n_tiles = (it->n + TOKEN_TILE_MAX - 1) / TOKEN_TILE_MAX, local = k - j->first[i];
+    const int64_t rc = local / n_tiles, tt = local % n_tiles;
+    const int64_t t0 = tt * TOKEN_TILE_MAX, nt = G4_MIN(TOKEN_TILE_MAX, it->n - t0);
+    const int64_t r0 = rc * ROW_CHUNK, r1 = G4_MIN(r0 + ROW_CHUNK, it->w->rows);
+    j->c->k->matmul[it->w->type](it->y + t0 * it->w->rows, it->w->rows, it->w, r0, r1,
+                                 (const char *)j->x + (it->row0 + t0) * j->ldx, j->ldx, nt, scratch);
+}
+
+/* Thread `t0`'s share of the work items (one call per thread), claimed as decode's bytes
+ * are (mv_part): its own contiguous run first, half of what is left at a time, then
+ * halves of the others' from their backs. */
+static void rows_part(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)t1;
     const rows_job *j = arg;
     float *scratch = j->c->scratch + (int64_t)thread * j->c->scratch_floats;
-    for (int64_t k = k0; k < k1; k++) {
-        int lo = 0, hi = j->count - 1; /* the item with first[i] <= k < first[i + 1] */
-        while (lo < hi) {
-            const int mid = (lo + hi + 1) / 2;
-            if (j->first[mid] <= k) lo = mid;
-            else hi = mid - 1;
-        }
-        const int i = lo;
-        const cpu_rows_item *it = &j->items[i];
-        const int64_t n_tiles = (it->n + TOKEN_TILE_MAX - 1) / TOKEN_TILE_MAX, local = k - j->first[i];
-        const int64_t rc = local / n_tiles, tt = local % n_tiles;
-        const int64_t t0 = tt * TOKEN_TILE_MAX, nt = G4_MIN(TOKEN_TILE_MAX, it->n - t0);
-        const int64_t r0 = rc * ROW_CHUNK, r1 = G4_MIN(r0 + ROW_CHUNK, it->w->rows);
-        j->c->k->matmul[it->w->type](it->y + t0 * it->w->rows, it->w->rows, it->w, r0, r1,
-                                     (const char *)j->x + (it->row0 + t0) * j->ldx, j->ldx, nt, scratch);
+    const int T = j->c->n_threads;
+    for (int q = 0; q < T; q++) {
+        const int v = (int)((t0 + q) % T);
+        uint64_t u, n;
+        while (u = claim_take(j->c->claims, v, q == 0, &n), n > 0)
+            for (uint64_t k = u; k < u + n; k++) rows_item(j, (int64_t)k, scratch);
     }
 }
 
@@ -264,7 +287,8 @@ void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const fl
     for (int i = 0; i < count; i++)
         first[i + 1] = first[i] + (items[i].w->rows + ROW_CHUNK - 1) / ROW_CHUNK * ((items[i].n + TOKEN_TILE_MAX - 1) / TOKEN_TILE_MAX);
     j.first = first;
-    pool_run(c->pool, rows_part, &j, first[count], 1);
+    claims_split(c, (uint64_t)first[count]);
+    pool_run(c->pool, rows_part, &j, c->n_threads, 0);
 }
 
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
