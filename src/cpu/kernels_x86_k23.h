@@ -428,6 +428,9 @@ K23_INLINE void k2_tokens16(float *y, int64_t ldy, int64_t r, const k23_sw *A, c
  * (32-byte aligned): 2 x nb k23_sw and 2 x nb minimum vectors (rows r.. r+7, then r+8..
  * r+15), 2 x 2 nsb d / dmin vectors, then KERNEL_TILE_TOKENS x nb int32 activation
  * pairs: per 32 columns 1744 bytes, within the AVX2 table's scratch (kernels.h). */
+_Static_assert(2 * (sizeof(k23_sw) + sizeof(__m256i)) + 16 + KERNEL_TILE_TOKENS * sizeof(int32_t) <=
+                   KERNEL_SCRATCH_PER_COL_MAX * 32 * sizeof(float),
+               "k2_sideways16's scratch per 32 columns must fit the AVX2 table's");
 static void k2_sideways16(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r16, const void *xv, int64_t ldx,
                           int64_t n, float *scratch) {
     const int64_t nb = w->cols / 32, nsb = w->cols / QK_K;
