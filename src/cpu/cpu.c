@@ -6,7 +6,8 @@
  * 1536-wide row are 480 KB of quantized activations, in L2). Decode (one token) gives
  * each thread one contiguous slice of the bytes to stream, claimed front to back in a
  * few large pieces, and a thread done early takes pieces of another's from the back
- * (mv_part). */
+ * (mv_part); a prompt's batch of MoE experts (cpu_matmul_rows) splits its work items
+ * among the threads the same way (rows_part). */
 #include "cpu.h"
 
 #include <stdlib.h>
