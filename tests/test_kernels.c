@@ -565,6 +565,45 @@ static void test_matmul_rows(void) {
     }
 }
 
+/* cpu_matvec_geglu (decode's GeGLU and down-projection, the GeGLU and the activations'
+ * quantization done in slices inside the job) against gelu_mul then cpu_matmul: the same
+ * g and the same outputs bit for bit, for weight types of each activation format (Q4_0:
+ * block_a8, Q4_K: ACT_A8S, Q8_0: block_a16, F16: the floats themselves), widths of one
+ * slice, several and a short last one (704 = 512 + 192), 1-3 threads. */
+static void test_matvec_geglu(void) {
+    static const int32_t types[] = {G4_DTYPE_Q4_0, QT_Q4_K, G4_DTYPE_Q8_0, G4_DTYPE_F16};
+    static const int64_t widths[] = {256, 1536, 704};
+    enum { ROWS = 37, MAXC = 1536 };
+    static float g0[MAXC], g1[MAXC], u[MAXC], y0[ROWS], y1[ROWS], row[MAXC];
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+            const int64_t cols = widths[wi];
+            if (types[ti] == QT_Q4_K && cols % 256) continue;
+            uint64_t rb;
+            dtype_row_bytes(types[ti], cols, &rb);
+            uint8_t *w = malloc(rb * ROWS);
+            for (int r = 0; r < ROWS; r++) {
+                for (int64_t c = 0; c < cols; c++) row[c] = frand();
+                quantize_row(types[ti], row, w + r * rb, cols);
+            }
+            const mat m = {w, types[ti], ROWS, cols, rb};
+            for (int threads = 1; threads <= 3; threads++) {
+                cpu_ctx *c = cpu_ctx_create(threads, MAXC, 1);
+                CHECK(c != NULL);
+                if (!c) { free(w); return; }
+                for (int64_t e = 0; e < cols; e++) { g0[e] = g1[e] = 4.0f * frand(); u[e] = frand(); }
+                c->k->gelu_mul(g0, u, cols);
+                cpu_matmul(c, y0, &m, g0, 1);
+                cpu_matvec_geglu(c, y1, &m, g1, u);
+                CHECK_MSG(!memcmp(g0, g1, (size_t)cols * sizeof *g0) && !memcmp(y0, y1, sizeof y0),
+                          "cpu_matvec_geglu %s x %lld, %d threads, differs from gelu_mul + cpu_matmul",
+                          g4_dtype_name(types[ti]), (long long)cols, threads);
+                cpu_ctx_free(c);
+            }
+            free(w);
+        }
+}
+
 static int hits[10007];
 static void mark(void *arg, int64_t i0, int64_t i1, int thread) {
     (void)arg; (void)thread;
@@ -828,6 +867,7 @@ int main(void) {
     test_driver();
     test_matvec_many();
     test_matmul_rows();
+    test_matvec_geglu();
     test_pool();
     test_isa_choice();
     return test_report("test_kernels");

@@ -36,6 +36,13 @@ void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n);
 typedef struct cpu_matvec_item { float *y; const mat *w; const float *x; } cpu_matvec_item;
 void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count);
 
+/* One token's GeGLU and down-projection (decode): g = gelu(g) * u over w->cols values,
+ * then y = W g. The GeGLU and the quantization of its result are done inside the matvec
+ * job, in slices claimed by whichever threads arrive first, rather than on the calling
+ * thread while the others wait. g and the quantized row are the same as
+ * gelu_mul followed by cpu_matmul would give. */
+void cpu_matvec_geglu(cpu_ctx *c, float *y, const mat *w, float *g, const float *u);
+
 /* Several matrices over consecutive row ranges of one input (prefill of a MoE layer:
  * each chosen expert over the rows routed to it): item i computes y_i (n_i, w_i->rows) =
  * W_i x[row0_i .. row0_i + n_i), x being (rows, cols) with every w_i->cols == cols.

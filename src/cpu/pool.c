@@ -26,14 +26,6 @@
  * once (a fraction of a microsecond). */
 #define YIELD_EVERY 256
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ volatile("yield")
-#else
-#define cpu_relax() ((void)0)
-#endif
-
 static inline void spin_wait(int spins) {
     if (spins % YIELD_EVERY == YIELD_EVERY - 1) sched_yield();
     else cpu_relax();

@@ -18,4 +18,13 @@ void pool_free(cpu_pool *p);
 int pool_threads(const cpu_pool *p);
 void pool_run(cpu_pool *p, pool_fn fn, void *arg, int64_t n, int64_t grain);
 
+/* One round of a spin-wait: the CPU's pause hint. */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ volatile("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 #endif

@@ -551,6 +551,10 @@ static void mlp(g4_session *s, float *out, const mat *gate, const mat *up, const
     const int64_t F = gate->rows;
     const cpu_matvec_item gu[2] = {{s->g, gate, u}, {s->u, up, u}};
     ops_matmul_many(s->cpu, gu, 2, n);
+    if (n == 1) { /* the GeGLU inside the down-projection's job */
+        cpu_matvec_geglu(s->cpu, out, down, s->g, s->u);
+        return;
+    }
     s->cpu->k->gelu_mul(s->g, s->u, (int64_t)n * F);
     ops_matmul(s->cpu, out, down, s->g, n);
 }
