@@ -18,7 +18,8 @@
 #define ROW_CHUNK 64       /* weight rows per work item in prefill */
 _Static_assert(TOKEN_TILE_MAX <= KERNEL_TILE_TOKENS, "kernels size their scratch for the tile");
 
-/* one thread's claim word in a decode job (mv_part), alone on its cache line */
+/* one thread's claim word in a decode job (mv_part) or a batch of MoE experts
+ * (rows_part), alone on its cache line */
 typedef struct mv_claim { _Alignas(64) uint64_t v; } mv_claim;
 
 cpu_ctx *cpu_ctx_create(int n_threads, int64_t max_cols, int64_t max_tokens) {
@@ -135,7 +136,7 @@ typedef struct mv_prologue {
     const float *u;
     void *dst;         /* g quantized (NULL for ACT_F32: the kernels read g) */
     act_format fmt;
-    int64_t cols, n;   /* n: slices, 0 for no prologue */
+    int64_t cols, n;   /* n: slices */
     _Alignas(64) int64_t next; /* slices claimed (atomic) */
     _Alignas(64) int64_t done; /* slices finished (atomic) */
 } mv_prologue;
@@ -149,7 +150,6 @@ typedef struct mv_job {
     uint64_t start[MV_MAX + 1]; /* item i's rows are bytes [start[i], start[i + 1]) of the whole */
     int count;
     uint64_t unit;   /* bytes per unit */
-    mv_claim *claim; /* the context's, one per thread */
 } mv_job;
 
 /* bytes [b0, b1) of the concatenated matrices, cut at row boundaries (a row goes to the
@@ -182,6 +182,19 @@ static uint64_t claim_take(mv_claim *claim, int v, bool front, uint64_t *n) {
     }
 }
 
+/* Thread t0's pass over the context's claims (one call per thread): its own run first,
+ * half of what is left at a time, then halves of the others' from their backs; fn gets
+ * each claimed range of units [u0, u1). */
+typedef void (*claim_fn)(const void *arg, uint64_t u0, uint64_t u1, float *scratch);
+static void claims_work(const cpu_ctx *c, int64_t t0, claim_fn fn, const void *arg, float *scratch) {
+    const int T = c->n_threads;
+    for (int k = 0; k < T; k++) {
+        const int v = (int)((t0 + k) % T);
+        uint64_t u, n;
+        while (u = claim_take(c->claims, v, k == 0, &n), n > 0) fn(arg, u, u + n, scratch);
+    }
+}
+
 /* Claims prologue slices until none is left, then waits until all are finished (a thread
  * arriving late finds them done and goes straight to the matvec). */
 static void mv_prologue_run(const cpu_kernels *k, mv_prologue *p) {
@@ -197,18 +210,17 @@ static void mv_prologue_run(const cpu_kernels *k, mv_prologue *p) {
     while (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) < p->n) cpu_relax();
 }
 
+/* units [u0, u1) of a decode job: their bytes */
+static void mv_units(const void *arg, uint64_t u0, uint64_t u1, float *scratch) {
+    const mv_job *j = arg;
+    mv_bytes(j, u0 * j->unit, G4_MIN(j->start[j->count], u1 * j->unit), scratch);
+}
+
 static void mv_part(void *arg, int64_t t0, int64_t t1, int thread) {
     (void)t1;
     mv_job *j = arg;
     if (j->pro) mv_prologue_run(j->c->k, j->pro);
-    const int T = j->c->n_threads;
-    const uint64_t total = j->start[j->count];
-    float *scratch = j->c->scratch + (int64_t)thread * j->c->scratch_floats;
-    for (int k = 0; k < T; k++) { /* its own units first, then the others' */
-        const int v = (int)((t0 + k) % T);
-        uint64_t u, n;
-        while (u = claim_take(j->claim, v, k == 0, &n), n > 0) mv_bytes(j, u * j->unit, G4_MIN(total, (u + n) * j->unit), scratch);
-    }
+    claims_work(j->c, t0, mv_units, j, j->c->scratch + (int64_t)thread * j->c->scratch_floats);
 }
 
 /* N units split evenly among the context's claims, thread t owning [t N / T, (t + 1) N / T) */
@@ -221,7 +233,6 @@ static void claims_split(cpu_ctx *c, uint64_t N) {
 static void mv_start(cpu_ctx *c, mv_job *j) {
     const uint64_t total = j->start[j->count], want = (uint64_t)c->n_threads * MV_UNITS;
     j->unit = G4_MAX(1, (total + want - 1) / want);
-    j->claim = c->claims;
     claims_split(c, (total + j->unit - 1) / j->unit);
     pool_run(c->pool, mv_part, j, c->n_threads, 0);
 }
@@ -258,11 +269,6 @@ void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
  * and +0.5% (medians +0.7%, +0.3%); the logits are bit for bit the same. */
 void cpu_matvec_geglu(cpu_ctx *c, float *y, const mat *w, float *g, const float *u) {
     const act_format fmt = c->k->act[w->type];
-    if (fmt != ACT_F32 && w->cols / 32 > c->xq_blocks) { /* not for a session's matrices: xq holds max_cols */
-        c->k->gelu_mul(g, u, w->cols);
-        cpu_matmul(c, y, w, g, 1);
-        return;
-    }
     const cpu_matvec_item item = {y, w, g};
     mv_prologue pro = {.g = g, .u = u, .dst = fmt == ACT_F32 ? NULL : c->xq, .fmt = fmt, .cols = w->cols,
                        .n = (w->cols + PRO_SLICE - 1) / PRO_SLICE};
@@ -290,6 +296,7 @@ typedef struct rows_job {
     int count;
 } rows_job;
 
+/* work item k of the job */
 static void rows_item(const rows_job *j, int64_t k, float *scratch) {
     int lo = 0, hi = j->count - 1; /* the item with first[i] <= k < first[i + 1] */
     while (lo < hi) {
@@ -307,20 +314,16 @@ static void rows_item(const rows_job *j, int64_t k, float *scratch) {
                                  (const char *)j->x + (it->row0 + t0) * j->ldx, j->ldx, nt, scratch);
 }
 
-/* Thread `t0`'s share of the work items (one call per thread), claimed as decode's bytes
- * are (mv_part): its own contiguous run first, half of what is left at a time, then
- * halves of the others' from their backs. */
+/* work items [u0, u1), one after another */
+static void rows_units(const void *arg, uint64_t u0, uint64_t u1, float *scratch) {
+    for (uint64_t k = u0; k < u1; k++) rows_item(arg, (int64_t)k, scratch);
+}
+
+/* Thread t0's share of the work items (one call per thread), claimed as decode's bytes are */
 static void rows_part(void *arg, int64_t t0, int64_t t1, int thread) {
     (void)t1;
     const rows_job *j = arg;
-    float *scratch = j->c->scratch + (int64_t)thread * j->c->scratch_floats;
-    const int T = j->c->n_threads;
-    for (int q = 0; q < T; q++) {
-        const int v = (int)((t0 + q) % T);
-        uint64_t u, n;
-        while (u = claim_take(j->c->claims, v, q == 0, &n), n > 0)
-            for (uint64_t k = u; k < u + n; k++) rows_item(j, (int64_t)k, scratch);
-    }
+    claims_work(j->c, t0, rows_units, j, j->c->scratch + (int64_t)thread * j->c->scratch_floats);
 }
 
 void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const float *x, int64_t rows, int64_t cols) {

@@ -17,7 +17,8 @@ typedef struct cpu_ctx {
     int64_t scratch_floats; /* per thread: kernel_scratch_floats(k, max_cols) */
     void *xq;             /* quantized activations (block_a8 or block_a16 rows), xq_blocks blocks */
     int64_t xq_blocks;
-    struct mv_claim *claims; /* n_threads: each thread's part of the current decode job (cpu.c) */
+    struct mv_claim *claims; /* n_threads: each thread's part of the current decode job or
+                              * batch of MoE experts (cpu.c) */
 } cpu_ctx;
 
 /* n_threads <= 0: the number of online CPUs (G4_THREADS overrides). max_cols is the
@@ -36,8 +37,8 @@ void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n);
 typedef struct cpu_matvec_item { float *y; const mat *w; const float *x; } cpu_matvec_item;
 void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count);
 
-/* One token's GeGLU and down-projection (decode): g = gelu(g) * u over w->cols values,
- * then y = W g. The GeGLU and the quantization of its result are done inside the matvec
+/* One token's GeGLU and down-projection (decode): g = gelu(g) * u over w->cols values
+ * (at most the context's max_cols, as for every matmul), then y = W g. The GeGLU and the quantization of its result are done inside the matvec
  * job, in slices claimed by whichever threads arrive first, rather than on the calling
  * thread while the others wait. g and the quantized row are the same as
  * gelu_mul followed by cpu_matmul would give. */

@@ -1004,18 +1004,21 @@ static inline void x86_gelu_mul(float *g, const float *u, int64_t n) {
 /* kernels.h's rmsnorm: the squares summed in double, 16 values (four 4-double FMAs, four
  * chains: one waits out the FMA latency) per step; the same float scale as the scalar
  * table's, then (x * inv) * w. */
+static inline __m256d x86_sq4_acc(__m256d acc, const float *p) { /* acc + p[0..4)^2 in double */
+    const __m256d a = _mm256_cvtps_pd(_mm_loadu_ps(p));
+    return _mm256_fmadd_pd(a, a, acc);
+}
+
 static inline void x86_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps) {
     __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
     int64_t i = 0;
-#define SQ(acc, o) acc = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + (o))), _mm256_cvtps_pd(_mm_loadu_ps(x + i + (o))), acc)
     for (; i + 16 <= n; i += 16) {
-        SQ(s0, 0);
-        SQ(s1, 4);
-        SQ(s2, 8);
-        SQ(s3, 12);
+        s0 = x86_sq4_acc(s0, x + i);
+        s1 = x86_sq4_acc(s1, x + i + 4);
+        s2 = x86_sq4_acc(s2, x + i + 8);
+        s3 = x86_sq4_acc(s3, x + i + 12);
     }
-    for (; i + 4 <= n; i += 4) SQ(s0, 0);
-#undef SQ
+    for (; i + 4 <= n; i += 4) s0 = x86_sq4_acc(s0, x + i);
     const __m256d t = _mm256_add_pd(_mm256_add_pd(s0, s1), _mm256_add_pd(s2, s3));
     const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
     double ss = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));

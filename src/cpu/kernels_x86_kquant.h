@@ -31,7 +31,6 @@
 
 #define KQ_ALWAYS_INLINE static inline __attribute__((always_inline))
 
-
 /* ---- Q4_K / Q5_K ---------------------------------------------------------------------
  * Block bytes: d, dmin (fp16) at 0 and 2, twelve scale bytes at 4; Q4_K's 128 nibble bytes
  * at 16; Q5_K's 32 fifth-bit bytes at 16 and nibbles at 48. Sub-block j takes the low
