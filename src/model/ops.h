@@ -1,5 +1,6 @@
-/* ops.h - the numeric building blocks of the forward pass. Matmuls go to the CPU kernels
- * (src/cpu/, SIMD with a scalar reference); the cheap element-wise ops are plain C here.
+/* ops.h - the numeric building blocks of the forward pass. Matmuls, and the element-wise
+ * ops a decode step runs on its critical path (RMS norm, GeGLU, softcap, softmax), go to
+ * the CPU kernels (src/cpu/, SIMD with a scalar reference); RoPE is plain C here.
  * Shapes: a batch of n tokens is row-major [n][width]. */
 #ifndef G4_OPS_H
 #define G4_OPS_H
