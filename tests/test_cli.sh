@@ -25,6 +25,10 @@ expect 2 "convert with an unknown type" -- $G4 convert tests/data/micro "$tmp/x.
 expect 1 "convert into a missing directory" -- $G4 convert tests/data/micro /nonexistent/dir/x.gguf
 [ ! -e /nonexistent/dir/x.gguf.tmp ] && pass=$((pass + 1)) || fail=$((fail + 1))
 expect 0 "convert" -- $G4 convert tests/data/micro "$tmp/m.gguf" --type q8_0
+# progress into a log: whole lines, at most one per tenth of the tensors, no carriage returns
+n=$(grep -c "^writing tensors: " "$tmp/err")
+{ [ "$n" -ge 2 ] && [ "$n" -le 11 ] && ! grep -q "$(printf '\r')" "$tmp/err"; } && pass=$((pass + 1)) ||
+    { fail=$((fail + 1)); echo "FAIL test_cli: convert's progress in a log: $n lines or carriage returns"; }
 # g4 quantize: convert's work in llama-quantize's argument order, the same bytes
 expect 0 "quantize" -- $G4 quantize tests/data/micro "$tmp/mq.gguf" q8_0
 cmp -s "$tmp/m.gguf" "$tmp/mq.gguf" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: quantize and convert --type wrote different files"; }

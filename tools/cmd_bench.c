@@ -303,12 +303,6 @@ done:
     return rc;
 }
 
-static void progress(void *user, int64_t done, int64_t total) {
-    (void)user;
-    fprintf(stderr, "\rwriting tensors: %lld/%lld", (long long)done, (long long)total);
-    if (done == total) fputc('\n', stderr);
-}
-
 int cmd_synth(int argc, char **argv) {
     const char *variant = NULL, *out = NULL, *type = "q4_0";
     for (int i = 0; i < argc; i++) {
@@ -322,7 +316,7 @@ int cmd_synth(int argc, char **argv) {
         return 2;
     }
     g4_error err;
-    g4_status st = g4_synth_gguf_as(variant, out, type, progress, NULL, &err);
+    g4_status st = g4_synth_gguf_as(variant, out, type, write_progress, NULL, &err);
     if (st != G4_OK) {
         fprintf(stderr, "g4 synth: %s\n", err.msg);
         return st == G4_ERR_ARG ? 2 : 1;

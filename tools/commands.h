@@ -4,6 +4,8 @@
 #ifndef G4_TOOLS_COMMANDS_H
 #define G4_TOOLS_COMMANDS_H
 
+#include <stdint.h>
+
 /* g4 tokenize PATH "text" [--ids] [--file F] [--special] [--bos]
  * g4 tokenize PATH --bench FILE [--reps N]                    (tools/cmd_tokenize.c) */
 int cmd_tokenize(int argc, char **argv);
@@ -29,5 +31,9 @@ int cmd_serve(int argc, char **argv);
 
 /* g4 perplexity PATH FILE [--ctx N] [--stride N] [--kl-base PATH2]  (tools/cmd_perplexity.c) */
 int cmd_perplexity(int argc, char **argv);
+
+/* progress callback of the commands that write GGUF files (g4 convert, quantize, synth)
+ *                                                             (tools/g4.c) */
+void write_progress(void *user, int64_t done, int64_t total);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Each command's synopsis and what it does: all of them for `g4 help`, one for
  * `g4 CMD --help` (run, chat and serve print their own, longer help). */
@@ -88,10 +89,19 @@ static bool parse_int(const char *s, int32_t *out) {
     return true;
 }
 
-static void progress(void *user, int64_t done, int64_t total) {
+/* On a terminal one line rewritten in place; in a log (stderr not a terminal) a line at
+ * each tenth of the tensors, not one per tensor (a 26B-A4B file has 658). */
+void write_progress(void *user, int64_t done, int64_t total) {
     (void)user;
-    fprintf(stderr, "\rwriting tensors: %lld/%lld", (long long)done, (long long)total);
-    if (done == total) fputc('\n', stderr);
+    static int64_t last_tenth = -1;
+    if (isatty(STDERR_FILENO)) {
+        fprintf(stderr, "\rwriting tensors: %lld/%lld", (long long)done, (long long)total);
+        if (done == total) fputc('\n', stderr);
+        return;
+    }
+    const int64_t tenth = total > 0 ? done * 10 / total : 10;
+    if (tenth != last_tenth || done == total) fprintf(stderr, "writing tensors: %lld/%lld\n", (long long)done, (long long)total);
+    last_tenth = done == total ? -1 : tenth;
 }
 
 static int cmd_inspect(int argc, char **argv) {
@@ -127,7 +137,7 @@ static int cmd_convert(int argc, char **argv) {
     g4_error err;
     g4_model *m;
     if (g4_model_open(&m, src, NULL, &err) != G4_OK) return fail("convert", &err);
-    g4_status st = g4_model_save_gguf_as(m, dst, type, progress, NULL, &err);
+    g4_status st = g4_model_save_gguf_as(m, dst, type, write_progress, NULL, &err);
     g4_model_free(m);
     if (st == G4_ERR_ARG) { fprintf(stderr, "g4 convert: %s\n", err.msg); return 2; }
     if (st != G4_OK) return fail("convert", &err);
