@@ -212,13 +212,14 @@ typedef struct q4_pair_act {
     __m256 da;      /* the blocks' scales, likewise */
 } q4_pair_act;
 
-static void q4_pair_layout(const block_a8 *x, int64_t nb, q4_pair_act *out) {
+/* centre: the weights' level offset (Q4_0 8, Q5_0 16), -centre s spread over 4 lanes */
+static void q4_pair_layout(const block_a8 *x, int64_t nb, q4_pair_act *out, int centre) {
     for (int64_t b = 0; b + 1 < nb; b += 2) {
         const block_a8 *x0 = x + b, *x1 = x + b + 1;
         q4_pair_act *o = out + b / 2;
         o->lo = _mm256_loadu2_m128i((const __m128i *)x1->qs, (const __m128i *)x0->qs);
         o->hi = _mm256_loadu2_m128i((const __m128i *)(x1->qs + 16), (const __m128i *)(x0->qs + 16));
-        o->off = _mm256_setr_m128i(_mm_set1_epi32(-2 * x0->s), _mm_set1_epi32(-2 * x1->s));
+        o->off = _mm256_setr_m128i(_mm_set1_epi32(-centre / 4 * x0->s), _mm_set1_epi32(-centre / 4 * x1->s));
         o->da = _mm256_setr_m128(_mm_set1_ps(x0->d), _mm_set1_ps(x1->d));
     }
 }
@@ -287,7 +288,7 @@ static void matvec_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     for (int64_t t0 = 0; t0 < n; t0 += Q4_TOKENS) {
         const int64_t nt = G4_MIN(Q4_TOKENS, n - t0);
         for (int64_t k = 0; k < nt; k++)
-            q4_pair_layout((const block_a8 *)((const char *)xv + (t0 + k) * ldx), nb, acts + k * (nb / 2));
+            q4_pair_layout((const block_a8 *)((const char *)xv + (t0 + k) * ldx), nb, acts + k * (nb / 2), 8);
         for (int64_t r = r0; r < r1; r += RB) {
             const int rows = (int)G4_MIN(RB, r1 - r);
             const block_q4_0 *wr[RB];
