@@ -127,7 +127,7 @@ int main(int argc, char **argv) {
     }
     const void *xa = kn.act[type] == ACT_F32 ? (const void *)x : xq;
     const int64_t lda = kn.act[type] == ACT_F32 ? cols * (int64_t)sizeof(float) : ldx;
-    mat m = {w, type, rows, cols, rb};
+    mat m = {w, type, rows, cols, rb, false};
     const char *re = getenv("KAB_READ");
     const int variants = re && atoi(re) == 1 ? 3 : 2;
     static uint64_t sink[2];

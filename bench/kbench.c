@@ -115,7 +115,7 @@ int main(int argc, char **argv) {
             xa = xq;
             ldx = cols / 32 * (int64_t)sizeof(block_a16);
         }
-        mat m = {w, type, drow, cols, rb};
+        mat m = {w, type, drow, cols, rb, false};
         double best_p = 1e9, best_d = 1e9;
         for (int rep = 0; rep < 7; rep++) {
             double t0 = bench_now();

@@ -103,9 +103,12 @@ static void *quantize_act(const cpu_kernels *ref, act_format fmt, const float *x
  * groups (e.g. 8 for 5-bit levels, where 4 fit) overflows there, where random data
  * never gets near the limit. */
 static void matmul_case(const cpu_kernels *ref, const cpu_kernels *k, int32_t type, int64_t rows, int64_t cols,
-                        int64_t n, int extreme) {
+                        int64_t n, int extreme, int a8) {
+    /* a8: the tables' Q8_0 x int8 kernels (matmul_q8_a8, for mat.act8 matrices) */
+    const matmul_fn rfn = a8 ? ref->matmul_q8_a8 : ref->matmul[type], kfn = a8 ? k->matmul_q8_a8 : k->matmul[type];
+    const act_format fmt = a8 ? ACT_A8 : ref->act[type];
     uint64_t rb;
-    if (!dtype_row_bytes(type, cols, &rb) || !k->matmul[type]) return;
+    if (!dtype_row_bytes(type, cols, &rb) || !kfn || !rfn) return;
     uint8_t *w = malloc(rb * (size_t)rows);
     float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
     float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
@@ -122,16 +125,16 @@ static void matmul_case(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
         quantize_row(type, wf, w + r * rb, cols);
     }
     for (int64_t i = 0; i < n * cols; i++) x[i] = extreme ? (i / cols % 2 ? -1.0f : 1.0f) : frand() * 2.0f;
-    mat m = {w, type, rows, cols, rb};
+    mat m = {w, type, rows, cols, rb, false};
     int64_t ldx;
-    void *xq = quantize_act(ref, ref->act[type], x, n, cols, &ldx);
+    void *xq = quantize_act(ref, fmt, x, n, cols, &ldx);
     const void *xa = xq ? xq : x;
-    CHECK(ref->act[type] == k->act[type]);
-    ref->matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
+    CHECK(a8 || ref->act[type] == k->act[type]);
+    rfn(y0, rows, &m, 0, rows, xa, ldx, n, scratch);
     /* two row ranges, the second starting off a multiple of 4, as threads would split */
     const int64_t split = rows / 2 + 1 < rows ? rows / 2 + 1 : rows;
-    k->matmul[type](y1, rows, &m, 0, split, xa, ldx, n, kscratch);
-    k->matmul[type](y1, rows, &m, split, rows, xa, ldx, n, kscratch);
+    kfn(y1, rows, &m, 0, split, xa, ldx, n, kscratch);
+    kfn(y1, rows, &m, split, rows, xa, ldx, n, kscratch);
     double worst = 0;
     for (int64_t t = 0; t < n; t++)
         for (int64_t r = 0; r < rows; r++) {
@@ -141,8 +144,8 @@ static void matmul_case(const cpu_kernels *ref, const cpu_kernels *k, int32_t ty
             double e = fabs((double)y0[t * rows + r] - y1[t * rows + r]) / (mag + 1e-30);
             if (e > worst) worst = e;
         }
-    CHECK_MSG(worst <= 1e-5, "%s %s matmul %lldx%lld n=%lld%s: relative error %.3g", k->isa, g4_dtype_name(type),
-              (long long)rows, (long long)cols, (long long)n, extreme ? " at the format's extremes" : "", worst);
+    CHECK_MSG(worst <= 1e-5, "%s %s%s matmul %lldx%lld n=%lld%s: relative error %.3g", k->isa, g4_dtype_name(type),
+              a8 ? " x int8" : "", (long long)rows, (long long)cols, (long long)n, extreme ? " at the format's extremes" : "", worst);
     free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(kscratch); free(xq);
 }
 
@@ -168,7 +171,7 @@ static void test_batch_invariance(const cpu_kernels *k, int32_t type, int64_t co
         quantize_row(type, wf, w + r * rb, cols);
     }
     for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
-    mat m = {w, type, rows, cols, rb};
+    mat m = {w, type, rows, cols, rb, false};
     int64_t ldx;
     void *xq = quantize_act(k, k->act[type], x, n, cols, &ldx);
     const char *xa = xq ? (const char *)xq : (const char *)x;
@@ -184,15 +187,18 @@ static void test_batch_invariance(const cpu_kernels *k, int32_t type, int64_t co
     free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
 }
 
+/* every shape for Q8_0 runs the int8-activation kernels too (where a table has them) */
 static void test_matmul(const cpu_kernels *ref, const cpu_kernels *k, int32_t type, int64_t rows, int64_t cols, int64_t n) {
-    matmul_case(ref, k, type, rows, cols, n, 0);
+    for (int a8 = 0; a8 <= (type == G4_DTYPE_Q8_0); a8++) matmul_case(ref, k, type, rows, cols, n, 0, a8);
 }
 
 static void test_matmul_extreme(const cpu_kernels *ref, const cpu_kernels *k, int32_t type) {
-    matmul_case(ref, k, type, 32, 512, 4, 1);
-    /* and past the few-token routes (rows outside up to 4 tokens, Q5_0's tiles at 2 and
-     * 4): 9 tokens reach every table's sideways engine */
-    matmul_case(ref, k, type, 32, 512, 9, 1);
+    for (int a8 = 0; a8 <= (type == G4_DTYPE_Q8_0); a8++) {
+        matmul_case(ref, k, type, 32, 512, 4, 1, a8);
+        /* and past the few-token routes (rows outside up to 4 tokens, Q5_0's tiles at 2 and
+         * 4): 9 tokens reach every table's sideways engine */
+        matmul_case(ref, k, type, 32, 512, 9, 1, a8);
+    }
 }
 
 /* The integer kernels (int8 or 16-bit activations) against the exact float dot product of the dequantized weights with
@@ -220,7 +226,7 @@ static void test_a8_accuracy(const cpu_kernels *ref, int32_t type, int64_t rows,
     for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
     int64_t ldx;
     void *xq = quantize_act(ref, fmt, x, n, cols, &ldx);
-    mat m = {w, type, rows, cols, rb};
+    mat m = {w, type, rows, cols, rb, false};
     ref->matmul[type](y, rows, &m, 0, rows, xq, ldx, n, scratch);
     int ok = 1;
     double z2 = 0;
@@ -432,7 +438,7 @@ static void test_driver(void) {
     float row[96], scratch[KERNEL_SCRATCH_FLOATS(96)];
     for (int64_t r = 0; r < rows; r++) { for (int i = 0; i < cols; i++) row[i] = frand(); quantize_row(G4_DTYPE_Q4_0, row, w + r * rb, cols); }
     for (int64_t i = 0; i < n * cols; i++) x[i] = frand();
-    mat m = {w, G4_DTYPE_Q4_0, rows, cols, rb};
+    mat m = {w, G4_DTYPE_Q4_0, rows, cols, rb, false};
     block_a8 *xq = malloc(sizeof(block_a8) * n * cols / 32);
     for (int64_t t = 0; t < n; t++) ref->quantize_a8(x + t * cols, xq + t * cols / 32, cols);
     ref->matmul[G4_DTYPE_Q4_0](y0, rows, &m, 0, rows, xq, cols / 32 * (int64_t)sizeof(block_a8), n, scratch);
@@ -474,7 +480,7 @@ static void test_matvec_many(void) {
             for (int64_t c = 0; c < cols[i]; c++) row[c] = frand();
             quantize_row(types[i], row, w[i] + r * rb, cols[i]);
         }
-        m[i] = (mat){w[i], types[i], rows[i], cols[i], rb};
+        m[i] = (mat){w[i], types[i], rows[i], cols[i], rb, false};
     }
     for (int v = 0; v < 6; v++)
         for (int c = 0; c < 512; c++) xs[v][c] = frand();
@@ -539,7 +545,7 @@ static void test_matmul_rows(void) {
                 for (int c = 0; c < COLS; c++) row[c] = frand();
                 quantize_row(types[i], row, w[i] + r * rb, COLS);
             }
-            m[i] = (mat){w[i], types[i], w_rows[i], COLS, rb};
+            m[i] = (mat){w[i], types[i], w_rows[i], COLS, rb, false};
         }
         for (int threads = 1; threads <= 3; threads++)
             for (int small = 0; small < 2; small++) {
@@ -586,7 +592,7 @@ static void test_matvec_geglu(void) {
                 for (int64_t c = 0; c < cols; c++) row[c] = frand();
                 quantize_row(types[ti], row, w + r * rb, cols);
             }
-            const mat m = {w, types[ti], ROWS, cols, rb};
+            const mat m = {w, types[ti], ROWS, cols, rb, false};
             for (int threads = 1; threads <= 3; threads++) {
                 cpu_ctx *c = cpu_ctx_create(threads, MAXC, 1);
                 CHECK(c != NULL);
@@ -629,7 +635,7 @@ static void test_float_nonfinite(const cpu_kernels *k) {
         x[0 * cols + 3] = INFINITY;
         x[1 * cols + 40] = -INFINITY;
         x[2 * cols + 69] = NAN;
-        mat m = {w, types[ti], rows, cols, rb};
+        mat m = {w, types[ti], rows, cols, rb, false};
         k->matmul[types[ti]](y, rows, &m, 0, rows, x, cols * 4, n, scratch);
         int ok = 1;
         for (int64_t r = 0; r < rows; r++)
@@ -854,7 +860,7 @@ int main(void) {
             /* 23 blocks, 1 and 2 tokens: Q4_0 decode's pairs of blocks and an odd one */
             test_matmul(ref, k, types[i], 11, 736, 1);
             test_matmul(ref, k, types[i], 6, 736, 2);
-            matmul_case(ref, k, types[i], 32, 512, 12, 1); /* extremes through the Q8_0 engine */
+            matmul_case(ref, k, types[i], 32, 512, 12, 1, 0); /* extremes through the Q8_0 engine */
             if (types[i] == G4_DTYPE_F32 || types[i] == G4_DTYPE_F16 || types[i] == G4_DTYPE_BF16) {
                 test_batch_invariance(k, types[i], 519);  /* 64 x 8 and a tail of 7 */
                 test_batch_invariance(k, types[i], 1543); /* avx512bf16: 4+ tokens in 1024-column blocks */

@@ -396,7 +396,7 @@ static void test_unmap_rows(void) {
     CHECK(mapfile_open(&mf, path, &err) == G4_OK);
     /* the table starts off page and 2 MiB boundaries, as tensors in a GGUF do */
     const size_t off = 12345, rows = (bytes - 2 * off) / row_bytes;
-    const mat t = {mf.data + off, G4_DTYPE_Q4_0, (int64_t)rows, 8960, row_bytes};
+    const mat t = {mf.data + off, G4_DTYPE_Q4_0, (int64_t)rows, 8960, row_bytes, false};
     const long page = sysconf(_SC_PAGESIZE), before = resident_pages();
     uint64_t sum = 0, want = 0;
     for (size_t r = 0; r < rows; r++)
@@ -424,6 +424,58 @@ static void test_unmap_rows(void) {
     free(buf);
 }
 
+/* mat.act8 (model.c) on model m: counts of Q8_0 matrices with and without it, and of
+ * other matrices with it */
+static void count_act8(g4_model *m, int *q8_on, int *q8_off, int *other_on) {
+    *q8_on = *q8_off = *other_on = 0;
+    for (int32_t l = -1; l < m->hp.n_layer; l++) {
+        const mat *list[16];
+        int k = 0;
+        if (l < 0) { list[k++] = &m->output; list[k++] = &m->ple_model_proj; }
+        else {
+#define X_MAT(f, g, h, a, bb, c, w) list[k++] = &m->layers[l].f;
+            LAYER_MATS(X_MAT)
+#undef X_MAT
+        }
+        for (int i = 0; i < k; i++) {
+            if (!list[i]->data) continue;
+            if (list[i]->type == G4_DTYPE_Q8_0) *(list[i]->act8 ? q8_on : q8_off) += 1;
+            else *other_on += list[i]->act8;
+        }
+    }
+}
+
+/* The demo model's Q4_K_M conversion holds a few Q8_0 matrices (ffn_down where Q6_K does
+ * not divide the row): they take int8 activations; its Q8_0 conversion's keep 16-bit ones. */
+static void test_act8_marks(void) {
+    g4_model *m = NULL;
+    g4_error err;
+    if (g4_model_open(&m, "models/demo.gguf", NULL, &err) != G4_OK) {
+        printf("SKIP test_act8_marks: models/demo.gguf: %s\n", err.msg);
+        return;
+    }
+    const char *types[2] = {"q4_k_m", "q8_0"};
+    for (int i = 0; i < 2; i++) {
+        char path[] = "/tmp/g4-test-act8-XXXXXX";
+        const int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        if (fd < 0) break;
+        close(fd);
+        g4_model *q = NULL;
+        CHECK(g4_model_save_gguf_as(m, path, types[i], NULL, NULL, &err) == G4_OK);
+        CHECK(g4_model_open(&q, path, NULL, &err) == G4_OK);
+        if (q) {
+            int on, off, other;
+            count_act8(q, &on, &off, &other);
+            CHECK_MSG(other == 0 && (i == 0 ? on > 0 && off == 0 : on == 0 && off > 0),
+                      "demo %s: Q8_0 matrices %d with int8 activations, %d without; %d others marked", types[i], on, off, other);
+        }
+        g4_model_free(q);
+        unlink(path);
+    }
+    g4_model_free(m);
+}
+
 int main(void) {
     const char *names[] = {"tiny-e2b", "tiny-e4b", "tiny-26b-a4b", "tiny-31b"};
     g4_model *models[4];
@@ -445,6 +497,7 @@ int main(void) {
     if (models[0]) test_rollback_limit(models[0]);
     if (models[0]) test_version1(models[0]);
     test_q8_vs_f32_demo();
+    test_act8_marks();
     test_unmap_rows();
     for (int i = 0; i < 4; i++) g4_model_free(models[i]);
     return test_report("test_session");

@@ -54,6 +54,12 @@ void cpu_ctx_free(cpu_ctx *c) {
 
 void cpu_parallel(cpu_ctx *c, pool_fn fn, void *arg, int64_t n, int64_t grain) { pool_run(c->pool, fn, arg, n, grain); }
 
+/* Matrix w's activation format and kernel in this table: a Q8_0 matrix of a lower-bit
+ * file (mat.act8) takes int8 rows where the table has matmul_q8_a8 (kernels.h). */
+static bool takes_a8(const cpu_ctx *c, const mat *w) { return w->act8 && w->type == G4_DTYPE_Q8_0 && c->k->matmul_q8_a8; }
+static act_format mat_act(const cpu_ctx *c, const mat *w) { return takes_a8(c, w) ? ACT_A8 : c->k->act[w->type]; }
+static matmul_fn mat_kernel(const cpu_ctx *c, const mat *w) { return takes_a8(c, w) ? c->k->matmul_q8_a8 : c->k->matmul[w->type]; }
+
 typedef struct mm_job {
     cpu_ctx *c;
     float *y;
@@ -161,7 +167,7 @@ static void mv_bytes(const mv_job *j, uint64_t b0, uint64_t b1, float *scratch) 
         /* rows whose first byte lies in [b0, b1) */
         const uint64_t rb = w->row_bytes, lo = b0 > j->start[i] ? b0 - j->start[i] : 0, hi = b1 - j->start[i];
         const int64_t r0 = (int64_t)((lo + rb - 1) / rb), r1 = G4_MIN(w->rows, (int64_t)((hi + rb - 1) / rb));
-        if (r0 < r1) j->c->k->matmul[w->type](j->items[i].y, w->rows, w, r0, r1, j->xq[i], j->ldx[i], 1, scratch);
+        if (r0 < r1) mat_kernel(j->c, w)(j->items[i].y, w->rows, w, r0, r1, j->xq[i], j->ldx[i], 1, scratch);
     }
 }
 
@@ -243,13 +249,13 @@ void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
     bool fits = count <= MV_MAX;
     for (int i = 0; fits && i < count; i++) {
         const mat *w = items[i].w;
-        const act_format fmt = c->k->act[w->type];
+        const act_format fmt = mat_act(c, w);
         j.start[i + 1] = j.start[i] + (uint64_t)w->rows * w->row_bytes;
         j.ldx[i] = act_row_bytes(fmt, w->cols);
         if (fmt == ACT_F32) { j.xq[i] = items[i].x; continue; }
         int same = -1; /* an earlier item with this input in this format */
         for (int q = 0; q < i && same < 0; q++)
-            if (items[q].x == items[i].x && c->k->act[items[q].w->type] == fmt && items[q].w->cols == w->cols) same = q;
+            if (items[q].x == items[i].x && mat_act(c, items[q].w) == fmt && items[q].w->cols == w->cols) same = q;
         if (same >= 0) { j.xq[i] = j.xq[same]; continue; }
         const int64_t nb = w->cols / 32;
         if (used + nb > c->xq_blocks) { fits = false; break; }
@@ -268,7 +274,7 @@ void cpu_matvec_many(cpu_ctx *c, const cpu_matvec_item *items, int count) {
 /* E2B Q4_0 decode, alternating 6-token windows in one process (150 pairs, twice): +1.8%
  * and +0.5% (medians +0.7%, +0.3%); the logits are bit for bit the same. */
 void cpu_matvec_geglu(cpu_ctx *c, float *y, const mat *w, float *g, const float *u) {
-    const act_format fmt = c->k->act[w->type];
+    const act_format fmt = mat_act(c, w);
     const cpu_matvec_item item = {y, w, g};
     mv_prologue pro = {.g = g, .u = u, .dst = fmt == ACT_F32 ? NULL : c->xq, .fmt = fmt, .cols = w->cols,
                        .n = (w->cols + PRO_SLICE - 1) / PRO_SLICE};
@@ -310,8 +316,8 @@ static void rows_item(const rows_job *j, int64_t k, float *scratch) {
     const int64_t rc = local / n_tiles, tt = local % n_tiles;
     const int64_t t0 = tt * TOKEN_TILE_MAX, nt = G4_MIN(TOKEN_TILE_MAX, it->n - t0);
     const int64_t r0 = rc * ROW_CHUNK, r1 = G4_MIN(r0 + ROW_CHUNK, it->w->rows);
-    j->c->k->matmul[it->w->type](it->y + t0 * it->w->rows, it->w->rows, it->w, r0, r1,
-                                 (const char *)j->x + (it->row0 + t0) * j->ldx, j->ldx, nt, scratch);
+    mat_kernel(j->c, it->w)(it->y + t0 * it->w->rows, it->w->rows, it->w, r0, r1,
+                            (const char *)j->x + (it->row0 + t0) * j->ldx, j->ldx, nt, scratch);
 }
 
 /* work items [u0, u1), one after another */
@@ -328,9 +334,9 @@ static void rows_part(void *arg, int64_t t0, int64_t t1, int thread) {
 
 void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const float *x, int64_t rows, int64_t cols) {
     if (count <= 0) return;
-    const act_format fmt = c->k->act[items[0].w->type];
+    const act_format fmt = mat_act(c, items[0].w);
     bool one_job = count <= 1024 && (fmt == ACT_F32 || rows * (cols / 32) <= c->xq_blocks);
-    for (int i = 0; i < count && one_job; i++) one_job = c->k->act[items[i].w->type] == fmt && items[i].w->cols == cols;
+    for (int i = 0; i < count && one_job; i++) one_job = mat_act(c, items[i].w) == fmt && items[i].w->cols == cols;
     if (!one_job) {
         for (int i = 0; i < count; i++) cpu_matmul(c, items[i].y, items[i].w, x + items[i].row0 * cols, items[i].n);
         return;
@@ -347,8 +353,8 @@ void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const fl
 }
 
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
-    mm_job j = {.c = c, .y = y, .w = w, .n = n, .fn = c->k->matmul[w->type]};
-    j.x = act_input(c, c->k->act[w->type], x, n, w->cols, &j.ldx);
+    mm_job j = {.c = c, .y = y, .w = w, .n = n, .fn = mat_kernel(c, w)};
+    j.x = act_input(c, mat_act(c, w), x, n, w->cols, &j.ldx);
     if (n == 1) { /* decode's split (mv_part), one matrix */
         const cpu_matvec_item item = {y, w, x};
         mv_job mj = {.c = c, .items = &item, .count = 1, .start = {0, (uint64_t)w->rows * w->row_bytes}};

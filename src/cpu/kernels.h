@@ -30,7 +30,9 @@
  *             with int8 activations, 1.4e-4 and 99.1% with exact ones); 16 bits make the
  *             activation error negligible at about the same decode cost. x86 multiplies
  *             int16 pairs (VPMADDWD); NEON splits q = 256 hi + lo into two int8 planes
- *             and runs SDOT on each, which is why |q| <= 32512 = 127 x 256. */
+ *             and runs SDOT on each, which is why |q| <= 32512 = 127 x 256. The Q8_0
+ *             matrices of a file of lower-bit types are the exception where a table has
+ *             matmul_q8_a8 (below; mat.act8). */
 #ifndef G4_CPU_KERNELS_H
 #define G4_CPU_KERNELS_H
 
@@ -171,6 +173,13 @@ typedef struct cpu_kernels {
      * layer on the calling thread while the others wait: in scalar code that was ~1% of
      * E2B decode. */
     void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n, float eps);
+    /* Q8_0 weights x ACT_A8 rows, for the Q8_0 matrices of a file whose weights are mostly
+     * fewer bits (mat.act8: e.g. the ffn_down_exps that llama.cpp's Q4_K_M writes as Q8_0
+     * for 26B-A4B). Against those files' 4- to 6-bit matrices, int8 rounding of the
+     * activations adds little, and VNNI multiplies int8 at twice VPDPWSSD's rate. NULL:
+     * such matrices take ACT_A16 as every Q8_0 does (the AVX2 and NEON tables, whose Q8_0
+     * kernels would gain less). */
+    matmul_fn matmul_q8_a8;
 } cpu_kernels;
 
 static inline int64_t kernel_scratch_floats(const cpu_kernels *k, int64_t cols) {

@@ -331,6 +331,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->isa = "neon";
     k->matmul[G4_DTYPE_Q4_0] = neon_matmul_q4_0;
     k->matmul[G4_DTYPE_Q8_0] = neon_matmul_q8_0; /* act[] is ACT_A16, from the reference */
+    k->matmul_q8_a8 = NULL;                       /* ... for every Q8_0 matrix (kernels.h) */
     k->matmul[QT_Q5_0] = neon_matmul_q5_0;        /* ACT_A8 */
     k->quantize_a16 = quantize_a16;
     k->matmul[QT_Q4_K] = neon_matmul_q4_K; /* act[] is ACT_A8S already, from the reference */

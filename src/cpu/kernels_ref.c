@@ -68,6 +68,27 @@ static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     }
 }
 
+/* Q8_0 x block_a8 (cpu_kernels.matmul_q8_a8): exact int32 block sums, scaled by both
+ * block scales */
+static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                           int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t nb = w->cols / 32;
+    for (int64_t r = r0; r < r1; r++) {
+        const block_q8_0 *wb = (const block_q8_0 *)(w->data + (uint64_t)r * w->row_bytes);
+        for (int64_t t = 0; t < n; t++) {
+            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t dot = 0;
+                for (int e = 0; e < 32; e++) dot += wb[b].qs[e] * xb[b].qs[e];
+                acc += (float)dot * (fp16_to_f32(wb[b].d) * xb[b].d);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
 /* Q5_0 (llama.cpp's K-quant mixes fall back to it for rows that are not a whole number
  * of 256 values): 5-bit levels q, the low nibble as in Q4_0 and the fifth bit of element e
  * bit e of the little-endian qh word, stored +16: sum (q-16)*a = sum q*a - 16 s_a. */
@@ -324,6 +345,7 @@ void kernels_ref_fill(cpu_kernels *k) {
     k->act[G4_DTYPE_Q4_0] = ACT_A8;
     k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0;
     k->act[G4_DTYPE_Q8_0] = ACT_A16;
+    k->matmul_q8_a8 = matmul_q8_0_a8;
     k->matmul[QT_Q4_K] = k->matmul[QT_Q5_K] = k->matmul[QT_Q6_K] = matmul_kq;
     k->matmul[QT_Q5_0] = matmul_q5_0;
     k->act[QT_Q5_0] = ACT_A8;

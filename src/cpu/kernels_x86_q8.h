@@ -267,9 +267,104 @@ static void x86_quantize_a16(const float *x, block_a16 *y, int64_t cols) {
     }
 }
 
+#ifdef __AVX512VNNI__
+/* ---- Q8_0 x int8 activations (cpu_kernels.matmul_q8_a8) --------------------------------
+ * VPDPBUSD multiplies unsigned by signed bytes, so the weights go in as w + 128 (w ^ 0x80,
+ * 0..255) and the activation block's sum comes off in the integers: sum (w + 128) a -
+ * 128 s = sum w a, each accumulator starting at -128 s (spread over the lanes that sum a
+ * block). |sum (w + 128) a| <= 32 x 255 x 127 per block: exact in int32. Prefill turns 16
+ * rows sideways in the zmm engine (swz_matmul: levels w + 128, centre 128, so f = d and
+ * the offset 128 d comes off in the integers); decode, 1-2 tokens and the rows past the
+ * last group of 16 go four rows at a time (q8a8_rows). */
+
+/* 8 rows' blocks as sw_blocks: q[g] lane j = bytes 4g..4g+3 of row j's block, + 128 */
+static void q8_0_sw_unpack_u(const mat *w, int64_t r, sw_block *out) {
+    const uint8_t *row[SW_ROWS];
+    for (int j = 0; j < SW_ROWS; j++) row[j] = w->data + (uint64_t)(r + j) * w->row_bytes;
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < w->cols / 32; b++) {
+        const size_t o = (size_t)b * sizeof(block_q8_0);
+        __m256i v[SW_ROWS];
+        for (int j = 0; j < SW_ROWS; j++)
+            v[j] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row[j] + o + offsetof(block_q8_0, qs))), flip);
+        tr8x8_32(v, out[b].q);
+        const __m128i d = _mm_setr_epi16((short)sw_ld16(row[0] + o), (short)sw_ld16(row[1] + o), (short)sw_ld16(row[2] + o),
+                                         (short)sw_ld16(row[3] + o), (short)sw_ld16(row[4] + o), (short)sw_ld16(row[5] + o),
+                                         (short)sw_ld16(row[6] + o), (short)sw_ld16(row[7] + o));
+        out[b].f = _mm256_cvtph_ps(d);
+        out[b].o = _mm256_mul_ps(out[b].f, _mm256_set1_ps(128.0f));
+    }
+}
+
+/* T (1 or 2) tokens from t against rows r.. r + rows - 1 (wr: RB row pointers, the last
+ * repeated), each weight block loaded and made unsigned once for the T tokens. pf:
+ * prefetch the rows ahead (the call's first tokens). */
+static inline __attribute__((always_inline)) void q8a8_rows_tokens(float *y, int64_t ldy, int64_t r, int rows,
+                                                                   const block_q8_0 *const wr[RB], const void *xv,
+                                                                   int64_t ldx, int64_t t, int64_t nb, uint64_t row_bytes,
+                                                                   int pf, const int T) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80);
+    const block_a8 *xb[2] = {(const block_a8 *)((const char *)xv + t * ldx), (const block_a8 *)((const char *)xv + (t + T - 1) * ldx)};
+    __m256 acc[2][RB];
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < RB; i++) acc[k][i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if ((b & 1) == 0 && pf) prefetch_group_ahead(wr[0], row_bytes, b, 2, sizeof(block_q8_0));
+        __m256i a[2], off[2];
+        __m256 da[2];
+        for (int k = 0; k < T; k++) {
+            a[k] = _mm256_loadu_si256((const __m256i *)xb[k][b].qs);
+            off[k] = _mm256_set1_epi32(-16 * xb[k][b].s);
+            da[k] = _mm256_set1_ps(xb[k][b].d);
+        }
+        #pragma GCC unroll 4
+        for (int i = 0; i < RB; i++) {
+            const __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)wr[i][b].qs), flip);
+            const __m256 f = f16x8(wr[i][b].d);
+            for (int k = 0; k < T; k++)
+                acc[k][i] = _mm256_fmadd_ps(_mm256_mul_ps(f, da[k]), _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(off[k], u, a[k])), acc[k][i]);
+        }
+    }
+    for (int k = 0; k < T; k++) store_rows(y + (t + k) * ldy + r, hsum256x4(acc[k][0], acc[k][1], acc[k][2], acc[k][3]), rows);
+}
+
+/* rows [r0, r1) four at a time, tokens in pairs within each row group (the rows stay in
+ * cache after the first pair, which prefetches the rows ahead) */
+static void q8a8_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                      int64_t n) {
+    const int64_t nb = w->cols / 32;
+    for (int64_t r = r0; r < r1; r += RB) {
+        const int rows = (int)G4_MIN(RB, r1 - r);
+        const block_q8_0 *wr[RB];
+        for (int i = 0; i < RB; i++) /* past the last row, repeat it (results not stored) */
+            wr[i] = (const block_q8_0 *)(w->data + (uint64_t)(r + G4_MIN(i, rows - 1)) * w->row_bytes);
+        int64_t t = 0;
+        for (; t + 2 <= n; t += 2) q8a8_rows_tokens(y, ldy, r, rows, wr, xv, ldx, t, nb, w->row_bytes, t == 0, 2);
+        if (t < n) q8a8_rows_tokens(y, ldy, r, rows, wr, xv, ldx, t, nb, w->row_bytes, t == 0, 1);
+    }
+}
+
+/* calls of at least this many tokens turn rows sideways (as Q4_0's, which go sideways
+ * past Q4_TOKENS) */
+#define Q8A8_SW_TOKENS 3
+
+static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                           int64_t n, float *scratch) {
+    if (n >= Q8A8_SW_TOKENS) {
+        const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
+        if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q8_0_sw_unpack_u, 128, 0);
+        r0 = r16;
+    }
+    if (r0 < r1) q8a8_rows(y, ldy, w, r0, r1, xv, ldx, n);
+}
+#endif
+
 static inline void x86_fill_q8(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0_a16; /* act[] is ACT_A16 already, from the reference */
     k->quantize_a16 = x86_quantize_a16;
+#ifdef __AVX512VNNI__
+    k->matmul_q8_a8 = matmul_q8_0_a8;
+#endif
 }
 
 #endif

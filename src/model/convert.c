@@ -604,7 +604,7 @@ static g4_status synth(const char *variant, const char *path, const quant_spec *
     if (!ones || !m.layers || !m.rope_factors) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto done; }
     for (int64_t i = 0; i < widest; i++) ones[i] = 1.0f;
     for (int32_t i = 0; i < hp->head_dim_global / 2; i++) m.rope_factors[i] = i < hp->rope_pairs_global ? 1.0f : 1e30f;
-#define SHAPE(rows_, cols_) ((mat){NULL, type, (rows_), (cols_), 0})
+#define SHAPE(rows_, cols_) ((mat){NULL, type, (rows_), (cols_), 0, false})
     m.tok_embd = m.output = SHAPE(hp->n_vocab, H);
     m.output_norm = ones;
     if (P) {

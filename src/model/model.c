@@ -58,7 +58,7 @@ static bool bind_mat(binder *b, mat *out, const char *name, int64_t ne0, int64_t
     if (!t) return false;
     uint64_t rb = 0;
     dtype_row_bytes(t->type, ne0, &rb);
-    *out = (mat){t->data, t->type, ne1, ne0, rb};
+    *out = (mat){t->data, t->type, ne1, ne0, rb, false};
     return true;
 }
 
@@ -135,6 +135,41 @@ static bool bind_globals(binder *b) {
         if (!bind_vec(b, &m->ple_proj_norm, name, hp->n_embd_per_layer)) return false;
     }
     return true;
+}
+
+/* mat.act8: the Q8_0 matrices of a file whose multiplied matrices are mostly (by bytes)
+ * stored in fewer bits take int8 activations, as with the Q8_0 tensors llama.cpp's K-quant
+ * mixes write (26B-A4B's ffn_down_exps at Q4_K_M) their error is small beside the file's
+ * own; in a Q8_0 file they keep 16-bit ones (kernels.h, ACT_A16). The token embedding
+ * counts as the (tied) output head. */
+static void mark_act8(g4_model *m) {
+    const g4_hparams *hp = &m->hp;
+    const int64_t E = G4_MAX(hp->n_expert, 1);
+    uint64_t q8 = 0, fewer = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        mat *glob[2] = {&m->output, &m->ple_model_proj};
+        for (int32_t l = -1; l < hp->n_layer; l++) {
+            mat *list[16];
+            int64_t copies[16];
+            int k = 0;
+            if (l < 0)
+                for (int g = 0; g < 2; g++) { list[k] = glob[g]; copies[k++] = 1; }
+            else {
+                layer_weights *lw = &m->layers[l];
+#define X_MAT(f, g, h, a, bb, c, w) list[k] = &lw->f; copies[k++] = (c) > 1 ? E : 1;
+                LAYER_MATS(X_MAT)
+#undef X_MAT
+            }
+            for (int i = 0; i < k; i++) {
+                mat *w = list[i];
+                const dtype_traits *tr = w->data ? dtype_get(w->type) : NULL;
+                if (!tr) continue;
+                if (pass == 1) w->act8 = w->type == G4_DTYPE_Q8_0 && fewer > q8;
+                else if (w->type == G4_DTYPE_Q8_0) q8 += (uint64_t)copies[i] * (uint64_t)w->rows * w->row_bytes;
+                else if (tr->block > 1) fewer += (uint64_t)copies[i] * (uint64_t)w->rows * w->row_bytes;
+            }
+        }
+    }
 }
 
 /* RoPE angle per position for each (i, i + D/2) pair: base^(-2i/D) for the first
@@ -243,6 +278,7 @@ g4_status g4_model_open(g4_model **out, const char *path, const g4_model_params 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) { st = g4_fail(err, G4_ERR_NOMEM, "out of memory"); goto fail; }
     if (!bind_globals(&b) || !bind_layers(&b)) { st = err ? err->status : G4_ERR_FORMAT; goto fail; }
+    mark_act8(m);
 
     /* Global-layer RoPE factors in llama.cpp's form (rope_freqs.weight): 1 for the pairs
      * that rotate, 1e30 (frequency ~0) for those that pass through. A GGUF carries them;

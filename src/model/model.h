@@ -23,6 +23,9 @@ typedef struct mat {
     int32_t type;
     int64_t rows, cols;
     uint64_t row_bytes;
+    /* Q8_0 matrices of a file whose weights are mostly fewer bits (set at load, model.c):
+     * they take int8 activations where the kernel table has cpu_kernels.matmul_q8_a8 */
+    bool act8;
 } mat;
 
 /* when-conditions */
