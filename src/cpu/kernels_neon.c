@@ -34,7 +34,7 @@
 typedef struct w4 { w32 q0, q1, q2, q3; float32x4_t d; } w4;
 
 /* The weight types of the one int8 kernel below (a compile-time argument). */
-enum { KIND_Q8_0 = 0, KIND_Q4_0 = 1, KIND_Q5_0 = 2 };
+enum { KIND_Q8_0 = 0, KIND_Q4_0 = 1, KIND_Q5_0 = 2, KIND_Q8_A8 = 3 /* Q8_0 x block_a8 (matmul_q8_a8) */ };
 
 static inline __attribute__((always_inline)) w32 load_kind(const uint8_t *b, const int kind) {
     return kind == KIND_Q4_0 ? load_q4_0(b) : kind == KIND_Q5_0 ? load_q5_0(b) : load_q8_0(b);
@@ -75,12 +75,12 @@ static inline float32x4_t step16(float32x4_t acc, w4 v, const block_a16 *xb) {
     return vfmaq_f32(acc, vcvtq_f32_s32(vmlaq_n_s32(l, h, 256)), vmulq_n_f32(v.d, xb->d));
 }
 
-/* One activation block of token row xt: block_a8 for Q4_0 / Q5_0, block_a16 for Q8_0 */
+/* One activation block of token row xt: block_a16 for Q8_0, block_a8 for the others */
 #define STEP(acc, xt, b) \
     (kind != KIND_Q8_0 ? step(acc, v, (const block_a8 *)(xt) + (b)) : step16(acc, v, (const block_a16 *)(xt) + (b)))
 
-/* The one int8 kernel, instantiated for Q4_0 and Q5_0 (block_a8 activations) and Q8_0
- * (block_a16). */
+/* The one int8 kernel, instantiated for Q4_0, Q5_0 and Q8_0 with block_a8 activations and
+ * Q8_0 with block_a16. */
 static inline __attribute__((always_inline)) void matmul_int8(float *y, int64_t ldy, const mat *w, int64_t r0,
                                                               int64_t r1, const void *xv, int64_t ldx, int64_t n,
                                                               const int kind) {
@@ -128,6 +128,14 @@ void neon_matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r
                       int64_t n, float *scratch) {
     (void)scratch;
     matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, KIND_Q8_0);
+}
+
+/* Q8_0 x int8 activations (cpu_kernels.matmul_q8_a8: the Q8_0 matrices of a lower-bit
+ * file): one SDOT per 16 products where the 16-bit activations' two planes take two. */
+static void neon_matmul_q8_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
+                              int64_t n, float *scratch) {
+    (void)scratch;
+    matmul_int8(y, ldy, w, r0, r1, xv, ldx, n, KIND_Q8_A8);
 }
 
 /* Q5_0 (what llama.cpp's K-quant mixes write for rows that are not whole super-blocks). */
@@ -331,7 +339,7 @@ void kernels_neon_fill(cpu_kernels *k) {
     k->isa = "neon";
     k->matmul[G4_DTYPE_Q4_0] = neon_matmul_q4_0;
     k->matmul[G4_DTYPE_Q8_0] = neon_matmul_q8_0; /* act[] is ACT_A16, from the reference */
-    k->matmul_q8_a8 = NULL;                       /* ... for every Q8_0 matrix (kernels.h) */
+    k->matmul_q8_a8 = neon_matmul_q8_a8;          /* ... but a lower-bit file's (kernels.h) */
     k->matmul[QT_Q5_0] = neon_matmul_q5_0;        /* ACT_A8 */
     k->quantize_a16 = quantize_a16;
     k->matmul[QT_Q4_K] = neon_matmul_q4_K; /* act[] is ACT_A8S already, from the reference */
