@@ -44,7 +44,8 @@ static const struct { const char *cmd, *text; } commands[] = {
               "      write a random-weight GGUF with a released variant's shapes (a benchmark subject)\n"},
     {"bench", "  g4 bench PATH [-t THREADS] [-r REPS] [-p 512] [-n 128] [-d DEPTH] [-c 4096] [--kv TYPE] [--json]\n"
               "      prefill / decode / time-to-first-token speed, as fractions of machine limits measured\n"
-              "      before each rep; the session holds CONTEXT tokens (default 4096, or the model's maximum);\n"
+              "      before each rep (bandwidth after each decode too, the faster counting); the session\n"
+              "      holds CONTEXT tokens (default 4096, or the model's maximum);\n"
               "      -p 0 or -n 0 leaves prefill or decode out\n"},
 };
 

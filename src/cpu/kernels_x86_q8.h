@@ -274,8 +274,8 @@ static void x86_quantize_a16(const float *x, block_a16 *y, int64_t cols) {
  * 128 s = sum w a, each accumulator starting at -128 s (spread over the lanes that sum a
  * block). |sum (w + 128) a| <= 32 x 255 x 127 per block: exact in int32. Prefill turns 16
  * rows sideways in the zmm engine (swz_matmul: levels w + 128, centre 128, so f = d and
- * the offset 128 d comes off in the integers); decode, 1-2 tokens and the rows past the
- * last group of 16 go four rows at a time (q8a8_rows). */
+ * the offset 128 d comes off in the integers) from Q8A8_SW_TOKENS tokens; decode, fewer
+ * tokens and the rows past the last group of 16 go four rows at a time (q8a8_rows). */
 
 /* 8 rows' blocks as sw_blocks: q[g] lane j = bytes 4g..4g+3 of row j's block, + 128 */
 static void q8_0_sw_unpack_u(const mat *w, int64_t r, sw_block *out) {
@@ -344,9 +344,11 @@ static void q8a8_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r
     }
 }
 
-/* calls of at least this many tokens turn rows sideways (as Q4_0's, which go sideways
- * past Q4_TOKENS) */
-#define Q8A8_SW_TOKENS 3
+/* calls of at least this many tokens turn rows sideways: unpacking 8-bit rows costs more
+ * than a few tokens save (one Zen 4 thread, 2816 x 704 from memory, sideways against
+ * rows: 0.40x at 3 tokens, 0.66x at 6, 0.91x at 8, 1.06x at 10, 1.69x at 16, 2.5x at 64;
+ * 26B-A4B Q4_K_M pp32 +6% and pp128 +3% against a threshold of 3), as for Q8Z_MIN_TOKENS */
+#define Q8A8_SW_TOKENS 10
 
 static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                            int64_t n, float *scratch) {
