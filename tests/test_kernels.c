@@ -857,6 +857,7 @@ int main(void) {
             test_matmul(ref, k, types[i], 48, 704, 15);
             test_matmul(ref, k, types[i], 64, 704, 10);
             test_matmul(ref, k, types[i], 13, 704, 3);
+            test_matmul(ref, k, types[i], 13, 704, 5); /* AVX-512 Q5_0: by rows, 3 + 2 tokens */
             /* 23 blocks, 1 and 2 tokens: Q4_0 decode's pairs of blocks and an odd one */
             test_matmul(ref, k, types[i], 11, 736, 1);
             test_matmul(ref, k, types[i], 6, 736, 2);
