@@ -12,4 +12,4 @@ export CPATH=/tmp/g4deps/usr/include LIBRARY_PATH=/tmp/g4deps/usr/lib/x86_64-lin
 export LD_LIBRARY_PATH=/tmp/g4deps/usr/lib/x86_64-linux-gnu
 NPROC=$(nproc)
 # (write_progress lives in tools/g4.c, which holds the full command's main: a silent one here)
-printf '#include "commands.h"\n#include <string.h>\nvoid write_progress(void *u, int64_t d, int64_t t) { (void)u; (void)d; (void)t; }\nint main(int c, char **v) { return c > 1 && !strcmp(v[1], "synth") ? cmd_synth(c - 2, v + 2) : cmd_bench(c - 1, v + 1); }\n' > /tmp/g4b.c
+printf '#include <stdint.h>\n#include "commands.h"\n#include <string.h>\nvoid write_progress(void *u, int64_t d, int64_t t) { (void)u; (void)d; (void)t; }\nint main(int c, char **v) { return c > 1 && !strcmp(v[1], "synth") ? cmd_synth(c - 2, v + 2) : cmd_bench(c - 1, v + 1); }\n' > /tmp/g4b.c

@@ -347,7 +347,10 @@ static void q8a8_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r
 /* calls of at least this many tokens turn rows sideways: unpacking 8-bit rows costs more
  * than a few tokens save (one Zen 4 thread, 2816 x 704 from memory, sideways against
  * rows: 0.40x at 3 tokens, 0.66x at 6, 0.91x at 8, 1.06x at 10, 1.69x at 16, 2.5x at 64;
- * 26B-A4B Q4_K_M pp32 +6% and pp128 +3% against a threshold of 3), as for Q8Z_MIN_TOKENS */
+ * 26B-A4B Q4_K_M pp32 +6% and pp128 +3% against a threshold of 3), as for Q8Z_MIN_TOKENS.
+ * Machine-dependent: on a Xeon, whose 512-bit units are full width, the same change gave
+ * pp32 -1.7% and pp128 -3.2% (scripts/device/results/2026-11-27-moe-thresholds-xeon.txt);
+ * tuned for the Zen 4 target. */
 #define Q8A8_SW_TOKENS 10
 
 static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
