@@ -42,6 +42,16 @@ for c in run chat serve perplexity inspect convert quantize logits tokenize temp
     grep -q "g4 $c" "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: $c --help printed no usage"; }
 done
 expect 0 "inspect a GGUF" -- $G4 inspect "$tmp/m.gguf" --ctx 1024
+# a Q4_K_M file's few Q8_0 matrices take int8 activations, and inspect says so; a Q8_0
+# file's (m.gguf) do not
+! grep -q "int8 activations" "$tmp/out" && pass=$((pass + 1)) ||
+    { fail=$((fail + 1)); echo "FAIL test_cli: a Q8_0 file's matrices said to take int8 activations"; }
+if [ -f models/demo.gguf ]; then
+    expect 0 "convert the demo model to q4_k_m" -- $G4 convert models/demo.gguf "$tmp/d4.gguf" --type q4_k_m
+    expect 0 "inspect it" -- $G4 inspect "$tmp/d4.gguf"
+    grep -q "^Q8_0 matrices: [1-9][0-9]* of [1-9][0-9]* take int8 activations" "$tmp/out" && pass=$((pass + 1)) ||
+        { fail=$((fail + 1)); echo "FAIL test_cli: inspect of a Q4_K_M file lacks the int8-activation line"; }
+fi
 grep -q "format     gguf" "$tmp/out" && grep -q "KV cache" "$tmp/out" && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL test_cli: inspect output"; }
 expect 2 "logits with bad token list" -- $G4 logits "$tmp/m.gguf" --tokens 2,x --out "$tmp/l.f32"
 expect 2 "logits without --out" -- $G4 logits "$tmp/m.gguf" --tokens 2,3

@@ -424,25 +424,13 @@ static void test_unmap_rows(void) {
     free(buf);
 }
 
-/* mat.act8 (model.c) on model m: counts of Q8_0 matrices with and without it, and of
- * other matrices with it */
-static void count_act8(g4_model *m, int *q8_on, int *q8_off, int *other_on) {
-    *q8_on = *q8_off = *other_on = 0;
-    for (int32_t l = -1; l < m->hp.n_layer; l++) {
-        const mat *list[16];
-        int k = 0;
-        if (l < 0) { list[k++] = &m->output; list[k++] = &m->ple_model_proj; }
-        else {
-#define X_MAT(f, g, h, a, bb, c, w) list[k++] = &m->layers[l].f;
-            LAYER_MATS(X_MAT)
-#undef X_MAT
-        }
-        for (int i = 0; i < k; i++) {
-            if (!list[i]->data) continue;
-            if (list[i]->type == G4_DTYPE_Q8_0) *(list[i]->act8 ? q8_on : q8_off) += 1;
-            else *other_on += list[i]->act8;
-        }
-    }
+/* mat.act8 (model.c): counts of Q8_0 matrices with it ([0]) and without ([1]), and of
+ * other matrices with it ([2]) */
+static void count_mat(mat *w, int64_t copies, void *user) {
+    (void)copies;
+    int *c = user;
+    if (w->type == G4_DTYPE_Q8_0) c[w->act8 ? 0 : 1]++;
+    else c[2] += w->act8;
 }
 
 /* The demo model's Q4_K_M conversion holds a few Q8_0 matrices (ffn_down where Q6_K does
@@ -465,10 +453,10 @@ static void test_act8_marks(void) {
         CHECK(g4_model_save_gguf_as(m, path, types[i], NULL, NULL, &err) == G4_OK);
         CHECK(g4_model_open(&q, path, NULL, &err) == G4_OK);
         if (q) {
-            int on, off, other;
-            count_act8(q, &on, &off, &other);
-            CHECK_MSG(other == 0 && (i == 0 ? on > 0 && off == 0 : on == 0 && off > 0),
-                      "demo %s: Q8_0 matrices %d with int8 activations, %d without; %d others marked", types[i], on, off, other);
+            int c[3] = {0, 0, 0};
+            model_for_each_mat(q, count_mat, c);
+            CHECK_MSG(c[2] == 0 && (i == 0 ? c[0] > 0 && c[1] == 0 : c[0] == 0 && c[1] > 0),
+                      "demo %s: Q8_0 matrices %d with int8 activations, %d without; %d others marked", types[i], c[0], c[1], c[2]);
         }
         g4_model_free(q);
         unlink(path);

@@ -28,6 +28,15 @@ static void sb_printf(sbuf *b, const char *fmt, ...) {
     }
 }
 
+/* Q8_0 matrices (counts[0]) and those of them that take int8 activations (counts[1]) */
+static void count_q8(mat *w, int64_t copies, void *user) {
+    (void)copies;
+    int *counts = user;
+    if (w->type != G4_DTYPE_Q8_0) return;
+    counts[0]++;
+    counts[1] += w->act8;
+}
+
 g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_error *err) {
     const g4_hparams *hp = &m->hp;
     const g4_model_info *in = &m->info;
@@ -67,6 +76,11 @@ g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_err
         for (int d = 0; d < t->n_dims; d++) sb_printf(&b, d ? ", %lld" : "%lld", (long long)t->ne[d]);
         sb_printf(&b, "]\n");
     }
+    int q8[2] = {0, 0};
+    model_for_each_mat((g4_model *)m, count_q8, q8); /* count_q8 only reads */
+    if (q8[1])
+        sb_printf(&b, "Q8_0 matrices: %d of %d take int8 activations with AVX-512 VNNI or NEON (the file's "
+                      "matrices are mostly fewer bits)\n", q8[1], q8[0]);
     /* the KV cache in each storage type: the whole cache for n_ctx, and what one position
      * costs in global layers (which keep every position) and sliding ones (rings) */
     sb_printf(&b, "\nmemory for a %d-token context: weights %.1f MiB (mapped), KV cache", n_ctx,

@@ -137,39 +137,45 @@ static bool bind_globals(binder *b) {
     return true;
 }
 
+void model_for_each_mat(g4_model *m, void (*fn)(mat *w, int64_t copies, void *user), void *user) {
+    const g4_hparams *hp = &m->hp;
+    const int64_t E = G4_MAX(hp->n_expert, 1);
+    mat *glob[2] = {&m->output, &m->ple_model_proj};
+    for (int g = 0; g < 2; g++)
+        if (glob[g]->data) fn(glob[g], 1, user);
+    for (int32_t l = 0; l < hp->n_layer; l++) {
+        layer_weights *lw = &m->layers[l];
+#define X_MAT(f, g, h, a, bb, c, w) if (lw->f.data) fn(&lw->f, (c) > 1 ? E : 1, user);
+        LAYER_MATS(X_MAT)
+#undef X_MAT
+    }
+}
+
 /* mat.act8: the Q8_0 matrices of a file whose multiplied matrices are mostly (by bytes)
  * stored in fewer bits take int8 activations, as with the Q8_0 tensors llama.cpp's K-quant
  * mixes write (26B-A4B's ffn_down_exps at Q4_K_M) their error is small beside the file's
  * own; in a Q8_0 file they keep 16-bit ones (kernels.h, ACT_A16). The token embedding
  * counts as the (tied) output head. */
+typedef struct act8_count { uint64_t q8, fewer; } act8_count;
+
+static void count_bytes(mat *w, int64_t copies, void *user) {
+    act8_count *c = user;
+    const dtype_traits *tr = dtype_get(w->type);
+    const uint64_t bytes = (uint64_t)copies * (uint64_t)w->rows * w->row_bytes;
+    if (w->type == G4_DTYPE_Q8_0) c->q8 += bytes;
+    else if (tr && tr->block > 1) c->fewer += bytes;
+}
+
+static void set_act8(mat *w, int64_t copies, void *user) {
+    (void)copies;
+    const act8_count *c = user;
+    w->act8 = w->type == G4_DTYPE_Q8_0 && c->fewer > c->q8;
+}
+
 static void mark_act8(g4_model *m) {
-    const g4_hparams *hp = &m->hp;
-    const int64_t E = G4_MAX(hp->n_expert, 1);
-    uint64_t q8 = 0, fewer = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        mat *glob[2] = {&m->output, &m->ple_model_proj};
-        for (int32_t l = -1; l < hp->n_layer; l++) {
-            mat *list[16];
-            int64_t copies[16];
-            int k = 0;
-            if (l < 0)
-                for (int g = 0; g < 2; g++) { list[k] = glob[g]; copies[k++] = 1; }
-            else {
-                layer_weights *lw = &m->layers[l];
-#define X_MAT(f, g, h, a, bb, c, w) list[k] = &lw->f; copies[k++] = (c) > 1 ? E : 1;
-                LAYER_MATS(X_MAT)
-#undef X_MAT
-            }
-            for (int i = 0; i < k; i++) {
-                mat *w = list[i];
-                const dtype_traits *tr = w->data ? dtype_get(w->type) : NULL;
-                if (!tr) continue;
-                if (pass == 1) w->act8 = w->type == G4_DTYPE_Q8_0 && fewer > q8;
-                else if (w->type == G4_DTYPE_Q8_0) q8 += (uint64_t)copies[i] * (uint64_t)w->rows * w->row_bytes;
-                else if (tr->block > 1) fewer += (uint64_t)copies[i] * (uint64_t)w->rows * w->row_bytes;
-            }
-        }
-    }
+    act8_count c = {0, 0};
+    model_for_each_mat(m, count_bytes, &c);
+    model_for_each_mat(m, set_act8, &c);
 }
 
 /* RoPE angle per position for each (i, i + D/2) pair: base^(-2i/D) for the first

@@ -124,4 +124,9 @@ static inline mat mat_index(mat m, int64_t i) {
  * data is a read-only private file mapping: on heap memory MADV_DONTNEED would zero it. */
 void mat_unmap_row(const mat *t, int64_t r);
 
+/* Calls fn for every matrix the kernels multiply (the output head, the per-layer model
+ * projection, each layer's LAYER_MATS) that the model has, with how many stacked copies
+ * it holds (an expert stack: n_expert). */
+void model_for_each_mat(g4_model *m, void (*fn)(mat *w, int64_t copies, void *user), void *user);
+
 #endif
