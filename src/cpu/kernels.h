@@ -157,8 +157,7 @@ typedef struct cpu_kernels {
      * KERNEL_SCRATCH_FLOATS above) */
     int32_t scratch_per_col;
     /* float row -> block_a8 row with one scale per 256 values (ACT_A8S above; cols a
-     * multiple of 32), bit-identical in every table. (Last in the struct, so that
-     * bench/kab.c can still pair a table built before it with one built after.) */
+     * multiple of 32), bit-identical in every table. */
     void (*quantize_a8s)(const float *x, block_a8 *y, int64_t cols);
     /* Attention's softmax over one head's scores: x[i] = exp(x[i] - max) / sum, the sum in
      * double (the scalar table with expf; the SIMD versions' polynomial exp within 1e-6

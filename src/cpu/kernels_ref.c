@@ -47,47 +47,31 @@ static void matmul_q4_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     }
 }
 
-/* Q8_0 x block_a16 (kernels.h says why 16 bits): exact int32 block sums (|sum| <= 32 x
- * 127 x 32512 < 2^27), scaled by the two block scales. */
-static void matmul_q8_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                        int64_t n, float *scratch) {
-    (void)scratch;
-    const int64_t nb = w->cols / 32;
-    for (int64_t r = r0; r < r1; r++) {
-        const block_q8_0 *wb = (const block_q8_0 *)(w->data + (uint64_t)r * w->row_bytes);
-        for (int64_t t = 0; t < n; t++) {
-            const block_a16 *xb = (const block_a16 *)((const char *)xv + t * ldx);
-            float acc = 0.0f;
-            for (int64_t b = 0; b < nb; b++) {
-                int32_t dot = 0;
-                for (int e = 0; e < 32; e++) dot += wb[b].qs[e] * xb[b].qs[e];
-                acc += (float)dot * (fp16_to_f32(wb[b].d) * xb[b].d);
-            }
-            y[t * ldy + r] = acc;
-        }
+/* Q8_0 x activation blocks of type ACT (both have d and qs[32]): exact int32 block sums,
+ * scaled by the two block scales. block_a16 (kernels.h says why 16 bits): |sum| <= 32 x
+ * 127 x 32512 < 2^27; block_a8 (cpu_kernels.matmul_q8_a8) far less. */
+#define REF_MATMUL_Q8_0(NAME, ACT)                                                                            \
+    static void NAME(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx, \
+                     int64_t n, float *scratch) {                                                             \
+        (void)scratch;                                                                                        \
+        const int64_t nb = w->cols / 32;                                                                      \
+        for (int64_t r = r0; r < r1; r++) {                                                                   \
+            const block_q8_0 *wb = (const block_q8_0 *)(w->data + (uint64_t)r * w->row_bytes);                \
+            for (int64_t t = 0; t < n; t++) {                                                                 \
+                const ACT *xb = (const ACT *)((const char *)xv + t * ldx);                                    \
+                float acc = 0.0f;                                                                             \
+                for (int64_t b = 0; b < nb; b++) {                                                            \
+                    int32_t dot = 0;                                                                          \
+                    for (int e = 0; e < 32; e++) dot += wb[b].qs[e] * xb[b].qs[e];                            \
+                    acc += (float)dot * (fp16_to_f32(wb[b].d) * xb[b].d);                                     \
+                }                                                                                             \
+                y[t * ldy + r] = acc;                                                                         \
+            }                                                                                                 \
+        }                                                                                                     \
     }
-}
-
-/* Q8_0 x block_a8 (cpu_kernels.matmul_q8_a8): exact int32 block sums, scaled by both
- * block scales */
-static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
-                           int64_t n, float *scratch) {
-    (void)scratch;
-    const int64_t nb = w->cols / 32;
-    for (int64_t r = r0; r < r1; r++) {
-        const block_q8_0 *wb = (const block_q8_0 *)(w->data + (uint64_t)r * w->row_bytes);
-        for (int64_t t = 0; t < n; t++) {
-            const block_a8 *xb = (const block_a8 *)((const char *)xv + t * ldx);
-            float acc = 0.0f;
-            for (int64_t b = 0; b < nb; b++) {
-                int32_t dot = 0;
-                for (int e = 0; e < 32; e++) dot += wb[b].qs[e] * xb[b].qs[e];
-                acc += (float)dot * (fp16_to_f32(wb[b].d) * xb[b].d);
-            }
-            y[t * ldy + r] = acc;
-        }
-    }
-}
+REF_MATMUL_Q8_0(matmul_q8_0, block_a16)
+REF_MATMUL_Q8_0(matmul_q8_0_a8, block_a8)
+#undef REF_MATMUL_Q8_0
 
 /* Q5_0 (llama.cpp's K-quant mixes fall back to it for rows that are not a whole number
  * of 256 values): 5-bit levels q, the low nibble as in Q4_0 and the fifth bit of element e

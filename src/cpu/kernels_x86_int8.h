@@ -482,17 +482,24 @@ static inline __attribute__((always_inline)) void sw_nibbles(const uint8_t *cons
 
 static inline uint16_t sw_ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
 
+/* A block's per-row factors for the types w = d (q - centre) whose block starts with its
+ * F16 scale d (Q4_0, Q8_0 as w + 128): f = d, o = centre d, from the 8 rows' blocks at
+ * byte o of each row. */
+static inline void sw_d_factors(const uint8_t *const row[SW_ROWS], size_t o, float centre, sw_block *out) {
+    const __m128i d = _mm_setr_epi16((short)sw_ld16(row[0] + o), (short)sw_ld16(row[1] + o), (short)sw_ld16(row[2] + o),
+                                     (short)sw_ld16(row[3] + o), (short)sw_ld16(row[4] + o), (short)sw_ld16(row[5] + o),
+                                     (short)sw_ld16(row[6] + o), (short)sw_ld16(row[7] + o));
+    out->f = _mm256_cvtph_ps(d);
+    out->o = _mm256_mul_ps(out->f, _mm256_set1_ps(centre));
+}
+
 static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     const uint8_t *row[SW_ROWS];
     for (int j = 0; j < SW_ROWS; j++) row[j] = w->data + (uint64_t)(r + j) * w->row_bytes;
     for (int64_t b = 0; b < w->cols / 32; b++) {
         const size_t o = (size_t)b * sizeof(block_q4_0);
         sw_nibbles(row, o + offsetof(block_q4_0, qs), out[b].q);
-        const __m128i d = _mm_setr_epi16((short)sw_ld16(row[0] + o), (short)sw_ld16(row[1] + o), (short)sw_ld16(row[2] + o),
-                                         (short)sw_ld16(row[3] + o), (short)sw_ld16(row[4] + o), (short)sw_ld16(row[5] + o),
-                                         (short)sw_ld16(row[6] + o), (short)sw_ld16(row[7] + o));
-        out[b].f = _mm256_cvtph_ps(d);
-        out[b].o = _mm256_mul_ps(out[b].f, _mm256_set1_ps(8.0f));
+        sw_d_factors(row, o, 8.0f, &out[b]);
     }
 }
 

@@ -288,11 +288,7 @@ static void q8_0_sw_unpack_u(const mat *w, int64_t r, sw_block *out) {
         for (int j = 0; j < SW_ROWS; j++)
             v[j] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row[j] + o + offsetof(block_q8_0, qs))), flip);
         tr8x8_32(v, out[b].q);
-        const __m128i d = _mm_setr_epi16((short)sw_ld16(row[0] + o), (short)sw_ld16(row[1] + o), (short)sw_ld16(row[2] + o),
-                                         (short)sw_ld16(row[3] + o), (short)sw_ld16(row[4] + o), (short)sw_ld16(row[5] + o),
-                                         (short)sw_ld16(row[6] + o), (short)sw_ld16(row[7] + o));
-        out[b].f = _mm256_cvtph_ps(d);
-        out[b].o = _mm256_mul_ps(out[b].f, _mm256_set1_ps(128.0f));
+        sw_d_factors(row, o, 128.0f, &out[b]);
     }
 }
 
