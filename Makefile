@@ -24,7 +24,9 @@ LIB_SRC := src/error.c src/dtype.c \
 # SIMD kernels: only these files get ISA flags; the table is chosen at run time
 MACHINE := $(shell $(CC) -dumpmachine)
 ifneq ($(filter x86_64%,$(MACHINE)),)
-LIB_SRC += src/cpu/kernels_avx2.c src/cpu/kernels_avx512.c src/cpu/kernels_avx512bf16.c
+LIB_SRC += src/cpu/kernels_avx2.c src/cpu/kernels_avxvnni.c src/cpu/kernels_avx512.c src/cpu/kernels_avx512bf16.c
+# test_kernels also checks the AVX-VNNI table where only AVX-512 VNNI runs (kernels_avxvnni.c)
+KERNELS_TEST_OBJ := $(BUILD)/tests/kernels_avxvnni_evex.o
 endif
 ifneq ($(filter aarch64% arm64%,$(MACHINE)),)
 LIB_SRC += src/cpu/kernels_neon.c src/cpu/kernels_i8mm.c
@@ -72,6 +74,11 @@ $(BUILD)/%.o: %.c $(wildcard include/*.h src/*.h src/*/*.h tests/*.h tools/*.h t
 	$(CC) $(BASE) $(CFLAGS) $(ISA) -c $< -o $@
 
 $(BUILD)/src/cpu/kernels_avx2.o: ISA := -mavx2 -mfma -mf16c
+$(BUILD)/src/cpu/kernels_avxvnni.o: ISA := -mavx2 -mfma -mf16c -mavxvnni
+$(BUILD)/src/cpu/kernels_avxvnni.o: src/cpu/kernels_avx2.c
+$(BUILD)/tests/kernels_avxvnni_evex.o: src/cpu/kernels_avxvnni.c src/cpu/kernels_avx2.c $(wildcard src/*.h src/*/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE) $(CFLAGS) -DG4_AVXVNNI_EVEX -mavx2 -mfma -mf16c -mavx512f -mavx512vl -mavx512vnni -c $< -o $@
 $(BUILD)/src/cpu/kernels_avx512.o: ISA := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni
 $(BUILD)/src/cpu/kernels_avx512bf16.o: ISA := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16
 $(BUILD)/src/cpu/kernels_neon.o: ISA := -march=armv8.2-a+dotprod
@@ -97,6 +104,9 @@ $(BUILD)/tests/test_serve_request: $(BUILD)/tests/test_serve_request.o $(BUILD)/
 
 # fuzz targets replayed over their stored corpora, without libFuzzer
 $(BUILD)/tests/replay_%: $(BUILD)/tests/fuzz/replay.o $(BUILD)/tests/fuzz/%.o $(BUILD)/libg4.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/test_kernels: $(BUILD)/tests/test_kernels.o $(KERNELS_TEST_OBJ) $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libg4.a

@@ -273,7 +273,8 @@ void g4_sampler_reset(g4_sampler *s);
 typedef struct g4_machine_limits {
     double read_bandwidth;   /* bytes/s, all threads reading memory */
     double int8_ops_per_s;   /* int8 multiply-adds x 2 per second, all threads */
-    const char *isa;         /* kernel table in use: "scalar", "avx2", "avx512", "neon" */
+    const char *isa;         /* kernel table in use: "scalar", "avx2", "avxvnni", "avx512",
+                              * "avx512bf16", "neon", "i8mm" */
 } g4_machine_limits;
 g4_status g4_machine_probe(int32_t n_threads, g4_machine_limits *out, g4_error *err);
 

@@ -810,6 +810,56 @@ static void test_read_sum(const cpu_kernels *ref, const cpu_kernels *k) {
     CHECK(ref->read_sum(p + 1, 1037) == s);
 }
 
+/* Every check of one SIMD table against the scalar one. */
+static void test_table(const cpu_kernels *ref, const cpu_kernels *k) {
+    static const int32_t types[] = {G4_DTYPE_F32, G4_DTYPE_F16, G4_DTYPE_BF16, G4_DTYPE_Q8_0, G4_DTYPE_Q4_0,
+                                    3, 6, 7, 10, 11, 12, 13, 14, 20, 23};
+    /* the K-quant decode kernels need one activation scale per super-block */
+    CHECK_MSG(k->act[QT_Q4_K] == ACT_A8S && k->act[QT_Q5_K] == ACT_A8S && k->act[QT_Q6_K] == ACT_A8S,
+              "%s: the K-quants must take ACT_A8S activations", k->isa);
+    test_quantize_a8(ref, k);
+    test_quantize_a16(ref, k);
+    test_vector_ops(ref, k);
+    test_kv_q8(ref, k);
+    test_attn(ref, k);
+    test_softcap(ref, k);
+    test_rmsnorm(ref, k);
+    test_softmax(ref, k);
+    test_peak(k);
+    test_read_sum(ref, k);
+    test_float_nonfinite(k);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        test_matmul(ref, k, types[i], 13, 256, 1);
+        test_matmul(ref, k, types[i], 9, 1536 + 256, 3);
+        test_matmul(ref, k, types[i], 70, 512, 17);
+        test_matmul(ref, k, types[i], 7, 512, 9); /* an odd row range (3 rows) with tiles */
+        test_matmul(ref, k, types[i], 5, 96, 2); /* cols not a multiple of 64 or 256 */
+        test_matmul(ref, k, types[i], 34, 512, 2); /* 2 tokens: the rows-outer paths (MoE experts) */
+        test_matmul(ref, k, types[i], 6, 100, 5); /* float types only: the kernels' column tails */
+        test_matmul(ref, k, types[i], 64, 1536, 64); /* a whole prefill work item (cpu.c) */
+        test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
+        test_matmul_extreme(ref, k, types[i]);
+        test_matmul(ref, k, types[i], 16, 64, 261); /* more tokens than a tile: kernels loop */
+        test_matmul(ref, k, types[i], 64, 256, 261); /* the same for 256-value super-blocks (the
+                                                      * first range's 33 rows: 2 groups of 16, 1 left) */
+        /* 704 columns (22 blocks: 26B-A4B's expert downs, Q5_0 / Q8_0): 16-row groups
+         * plus 9 / 7 rows left, 8 + 4 + 2 + 1 tokens through the sideways engines
+         * (AVX-512 Q8_0 from 10 tokens), 10 = 8 + 2, and 3 tokens rows-outer */
+        test_matmul(ref, k, types[i], 48, 704, 15);
+        test_matmul(ref, k, types[i], 64, 704, 10);
+        test_matmul(ref, k, types[i], 13, 704, 3);
+        test_matmul(ref, k, types[i], 13, 704, 5); /* AVX-512 Q5_0: by rows, 3 + 2 tokens */
+        /* 23 blocks, 1 and 2 tokens: Q4_0 decode's pairs of blocks and an odd one */
+        test_matmul(ref, k, types[i], 11, 736, 1);
+        test_matmul(ref, k, types[i], 6, 736, 2);
+        matmul_case(ref, k, types[i], 32, 512, 12, 1, 0); /* extremes through the Q8_0 engine */
+        if (types[i] == G4_DTYPE_F32 || types[i] == G4_DTYPE_F16 || types[i] == G4_DTYPE_BF16) {
+            test_batch_invariance(k, types[i], 519);  /* 64 x 8 and a tail of 7 */
+            test_batch_invariance(k, types[i], 1543); /* avx512bf16: 4+ tokens in 1024-column blocks */
+        }
+    }
+}
+
 int main(void) {
     const cpu_kernels *ref = cpu_kernels_for(CPU_ISA_SCALAR);
     printf("best kernel table here: %s\n", cpu_kernels_get()->isa);
@@ -818,56 +868,20 @@ int main(void) {
         test_a8_accuracy(ref, a8_types[i], 64, 256, 2);
         test_a8_accuracy(ref, a8_types[i], 32, 2048 + 512, 3);
     }
-    static const int32_t types[] = {G4_DTYPE_F32, G4_DTYPE_F16, G4_DTYPE_BF16, G4_DTYPE_Q8_0, G4_DTYPE_Q4_0,
-                                    3, 6, 7, 10, 11, 12, 13, 14, 20, 23};
     for (int isa = CPU_ISA_AVX2; isa < CPU_ISA_COUNT; isa++) {
         const cpu_kernels *k = cpu_kernels_for((cpu_isa)isa);
         if (!k) { printf("%s: not available on this CPU, skipped\n", cpu_isa_name((cpu_isa)isa)); continue; }
-        /* the K-quant decode kernels need one activation scale per super-block */
-        CHECK_MSG(k->act[QT_Q4_K] == ACT_A8S && k->act[QT_Q5_K] == ACT_A8S && k->act[QT_Q6_K] == ACT_A8S,
-                  "%s: the K-quants must take ACT_A8S activations", k->isa);
-        test_quantize_a8(ref, k);
-        test_quantize_a16(ref, k);
-        test_vector_ops(ref, k);
-        test_kv_q8(ref, k);
-        test_attn(ref, k);
-        test_softcap(ref, k);
-        test_rmsnorm(ref, k);
-        test_softmax(ref, k);
-        test_peak(k);
-        test_read_sum(ref, k);
-        test_float_nonfinite(k);
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-            test_matmul(ref, k, types[i], 13, 256, 1);
-            test_matmul(ref, k, types[i], 9, 1536 + 256, 3);
-            test_matmul(ref, k, types[i], 70, 512, 17);
-            test_matmul(ref, k, types[i], 7, 512, 9); /* an odd row range (3 rows) with tiles */
-            test_matmul(ref, k, types[i], 5, 96, 2); /* cols not a multiple of 64 or 256 */
-            test_matmul(ref, k, types[i], 34, 512, 2); /* 2 tokens: the rows-outer paths (MoE experts) */
-            test_matmul(ref, k, types[i], 6, 100, 5); /* float types only: the kernels' column tails */
-            test_matmul(ref, k, types[i], 64, 1536, 64); /* a whole prefill work item (cpu.c) */
-            test_matmul(ref, k, types[i], 24, 384, 7); /* 8-row groups, 4-token tiles and 3 left */
-            test_matmul_extreme(ref, k, types[i]);
-            test_matmul(ref, k, types[i], 16, 64, 261); /* more tokens than a tile: kernels loop */
-            test_matmul(ref, k, types[i], 64, 256, 261); /* the same for 256-value super-blocks (the
-                                                          * first range's 33 rows: 2 groups of 16, 1 left) */
-            /* 704 columns (22 blocks: 26B-A4B's expert downs, Q5_0 / Q8_0): 16-row groups
-             * plus 9 / 7 rows left, 8 + 4 + 2 + 1 tokens through the sideways engines
-             * (AVX-512 Q8_0 from 10 tokens), 10 = 8 + 2, and 3 tokens rows-outer */
-            test_matmul(ref, k, types[i], 48, 704, 15);
-            test_matmul(ref, k, types[i], 64, 704, 10);
-            test_matmul(ref, k, types[i], 13, 704, 3);
-            test_matmul(ref, k, types[i], 13, 704, 5); /* AVX-512 Q5_0: by rows, 3 + 2 tokens */
-            /* 23 blocks, 1 and 2 tokens: Q4_0 decode's pairs of blocks and an odd one */
-            test_matmul(ref, k, types[i], 11, 736, 1);
-            test_matmul(ref, k, types[i], 6, 736, 2);
-            matmul_case(ref, k, types[i], 32, 512, 12, 1, 0); /* extremes through the Q8_0 engine */
-            if (types[i] == G4_DTYPE_F32 || types[i] == G4_DTYPE_F16 || types[i] == G4_DTYPE_BF16) {
-                test_batch_invariance(k, types[i], 519);  /* 64 x 8 and a tail of 7 */
-                test_batch_invariance(k, types[i], 1543); /* avx512bf16: 4+ tokens in 1024-column blocks */
-            }
-        }
+        test_table(ref, k);
     }
+#if defined(__x86_64__)
+    /* The AVX-VNNI table's code in AVX-512 VL encoding (kernels_avxvnni.c), where the CPU
+     * runs AVX-512 VNNI but not AVX-VNNI (Zen 4: this project's build and CI machine) */
+    if (!cpu_isa_supported(CPU_ISA_AVXVNNI) && cpu_isa_supported(CPU_ISA_AVX512)) {
+        static cpu_kernels evex;
+        kernels_avxvnni_evex_fill(&evex);
+        test_table(ref, &evex);
+    }
+#endif
     test_peak(ref);
     test_read_sum(ref, ref);
     test_float_nonfinite(ref);

@@ -36,10 +36,11 @@ static void detect(cpu_features *f) {
         f->avx512dq = b & (1u << 17);
         f->avx512vl = b & (1u << 31);
         f->avx512vnni = c & (1u << 11);
-        if (max_sub7 >= 1) {
-            __cpuid_count(7, 1, a, b, c, d);
-            f->avx512bf16 = a & (1u << 5);
-        }
+    }
+    if (max_sub7 >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        f->avxvnni = a & (1u << 4);
+        f->avx512bf16 = zmm && (a & (1u << 5));
     }
 }
 #elif defined(__aarch64__) && defined(__linux__)
@@ -68,7 +69,7 @@ const cpu_features *cpu_features_get(void) {
 }
 
 const char *cpu_isa_name(cpu_isa isa) {
-    static const char *n[CPU_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "i8mm", "avx512bf16"};
+    static const char *n[CPU_ISA_COUNT] = {"scalar", "avx2", "avx512", "neon", "i8mm", "avx512bf16", "avxvnni"};
     return n[isa];
 }
 
@@ -79,6 +80,7 @@ bool cpu_isa_supported(cpu_isa isa) {
     switch (isa) {
     case CPU_ISA_SCALAR: return true;
     case CPU_ISA_AVX2: return avx2;
+    case CPU_ISA_AVXVNNI: return avx2 && f->avxvnni;
     case CPU_ISA_AVX512: return avx512;
     case CPU_ISA_AVX512BF16: return avx512 && f->avx512bf16;
     case CPU_ISA_NEON: return f->neon && f->dotprod;
@@ -90,7 +92,7 @@ bool cpu_isa_supported(cpu_isa isa) {
 cpu_isa cpu_isa_best(void) {
     const cpu_features *f = cpu_features_get();
     cpu_isa best = CPU_ISA_SCALAR;
-    static const cpu_isa order[] = {CPU_ISA_NEON, CPU_ISA_I8MM, CPU_ISA_AVX2, CPU_ISA_AVX512};
+    static const cpu_isa order[] = {CPU_ISA_NEON, CPU_ISA_I8MM, CPU_ISA_AVX2, CPU_ISA_AVXVNNI, CPU_ISA_AVX512};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (cpu_isa_supported(order[i])) best = order[i];
     /* avx512bf16 only where VDPBF16PS outruns FMA (AMD: kernels_avx512bf16.c) */

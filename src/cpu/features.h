@@ -1,22 +1,26 @@
 /* features.h - what this CPU can run, detected once: x86 CPUID + XGETBV (the OS must
- * save AVX / AVX-512 state), arm64 HWCAP. G4_CPU_ISA=scalar|avx2|avx512|avx512bf16|neon|i8mm
+ * save AVX / AVX-512 state), arm64 HWCAP. G4_CPU_ISA=scalar|avx2|avxvnni|avx512|avx512bf16|neon|i8mm
  * forces a level, for tests and bug reports (a level the CPU lacks is refused).
  *
- * The levels, each including the ones before it on its architecture:
- *   avx2   AVX2 + FMA + F16C;   avx512  + AVX-512 F/BW/DQ/VL + VNNI;
- *   avx512bf16  + AVX512_BF16 (BF16 weights by VDPBF16PS: the default on AMD only, where
- *               that instruction outruns FMA; on Intel, G4_CPU_ISA=avx512bf16 asks for it);
- *   neon   AArch64 NEON + SDOT (FEAT_DotProd);   i8mm  + SMMLA (FEAT_I8MM). */
+ * The levels (avx512 does not need avxvnni: Zen 4 has AVX-512 VNNI and not AVX-VNNI):
+ *   avx2     AVX2 + FMA + F16C;
+ *   avxvnni  avx2 + AVX-VNNI (VEX-encoded VPDPBUSD on 256-bit vectors: Intel's client
+ *            cores from Alder Lake on, which lack AVX-512; chosen where avx512 is not there);
+ *   avx512   avx2 + AVX-512 F/BW/DQ/VL + VNNI;
+ *   avx512bf16  avx512 + AVX512_BF16 (BF16 weights by VDPBF16PS: the default on AMD only,
+ *               where that instruction outruns FMA; on Intel, G4_CPU_ISA=avx512bf16 asks for it);
+ *   neon     AArch64 NEON + SDOT (FEAT_DotProd);   i8mm  neon + SMMLA (FEAT_I8MM). */
 #ifndef G4_CPU_FEATURES_H
 #define G4_CPU_FEATURES_H
 
 #include <stdbool.h>
 
 typedef enum cpu_isa { CPU_ISA_SCALAR = 0, CPU_ISA_AVX2, CPU_ISA_AVX512, CPU_ISA_NEON, CPU_ISA_I8MM, CPU_ISA_AVX512BF16,
-                       CPU_ISA_COUNT } cpu_isa;
+                       CPU_ISA_AVXVNNI, CPU_ISA_COUNT } cpu_isa;
 
 typedef struct cpu_features {
     bool avx2, fma, f16c;                       /* the AVX2 level needs all three */
+    bool avxvnni;                               /* AVX-VNNI (VEX), CPUID 7.1 EAX bit 4 */
     bool avx512f, avx512bw, avx512dq, avx512vl, avx512vnni, avx512bf16;
     bool bf16_dot_fast;                         /* VDPBF16PS at twice FMA's rate (AMD) */
     bool neon, dotprod, i8mm;

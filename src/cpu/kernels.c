@@ -13,6 +13,7 @@ static void build(void) {
     kernels_ref_fill(&tables[CPU_ISA_SCALAR]);
 #if defined(__x86_64__)
     if (cpu_isa_supported(CPU_ISA_AVX2)) kernels_avx2_fill(&tables[CPU_ISA_AVX2]);
+    if (cpu_isa_supported(CPU_ISA_AVXVNNI)) kernels_avxvnni_fill(&tables[CPU_ISA_AVXVNNI]);
     if (cpu_isa_supported(CPU_ISA_AVX512)) kernels_avx512_fill(&tables[CPU_ISA_AVX512]);
     if (cpu_isa_supported(CPU_ISA_AVX512BF16)) kernels_avx512bf16_fill(&tables[CPU_ISA_AVX512BF16]);
 #elif defined(__aarch64__)

@@ -194,6 +194,8 @@ const cpu_kernels *cpu_kernels_get(void);        /* best for this CPU (honours G
 void kernels_ref_fill(cpu_kernels *k);
 void kernels_ref_fill_iq4(cpu_kernels *k); /* Q4_1, Q5_1, IQ4_NL, IQ4_XS (kernels_ref_iq4.c) */
 void kernels_avx2_fill(cpu_kernels *k);
+void kernels_avxvnni_fill(cpu_kernels *k);      /* the AVX2 table with AVX-VNNI (kernels_avxvnni.c) */
+void kernels_avxvnni_evex_fill(cpu_kernels *k); /* the same in AVX-512 VL encoding: test_kernels only */
 void kernels_avx512_fill(cpu_kernels *k);
 void kernels_avx512bf16_fill(cpu_kernels *k); /* the AVX-512 table, BF16 weights by VDPBF16PS */
 void kernels_neon_fill(cpu_kernels *k);

@@ -226,8 +226,8 @@ static void q4_pair_layout(const block_a8 *x, int64_t nb, q4_pair_act *out, int 
 
 /* int32 lanes of a pair's dot products, offsets included */
 static inline __m256i q4_pair_dot(__m256i lo, __m256i hi, const q4_pair_act *a) {
-#ifdef __AVX512VNNI__
-    return _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(a->off, lo, a->lo), hi, a->hi);
+#ifdef X86_VNNI
+    return dpbusd256(dpbusd256(a->off, lo, a->lo), hi, a->hi);
 #else
     const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, a->lo), _mm256_maddubs_epi16(hi, a->hi));
     return _mm256_add_epi32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)), a->off);
@@ -357,11 +357,11 @@ static inline void tr8x8_32(const __m256i in[8], __m256i out[8]) {
 /* One token's 8 row sums for one block: lane j = sum over the block of q(row j) * a. */
 static inline __attribute__((always_inline)) __m256i sw_dot(const sw_block *b, const block_a8 *xb, const int depth) {
     const int32_t *a = (const int32_t *)xb->qs; /* 4-byte groups, broadcast to every row's lane */
-#ifdef __AVX512VNNI__
+#ifdef X86_VNNI
     (void)depth;
-    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), b->q[0], _mm256_set1_epi32(a[0]));
+    __m256i s = dpbusd256(_mm256_setzero_si256(), b->q[0], _mm256_set1_epi32(a[0]));
     #pragma GCC unroll 8
-    for (int g = 1; g < 8; g++) s = _mm256_dpbusd_epi32(s, b->q[g], _mm256_set1_epi32(a[g]));
+    for (int g = 1; g < 8; g++) s = dpbusd256(s, b->q[g], _mm256_set1_epi32(a[g]));
     return s;
 #else
     const __m256i one = _mm256_set1_epi16(1);
@@ -389,14 +389,14 @@ static inline __attribute__((always_inline)) __m256 sw_acc(__m256 acc, const sw_
 static inline __attribute__((always_inline)) void sw_acc4(__m256 c[4], const sw_block *b, const block_a8 *const x[4],
                                                           const int64_t bi, const int depth) {
     __m256i acc[4];
-#ifdef __AVX512VNNI__
+#ifdef X86_VNNI
     (void)depth;
     for (int t = 0; t < 4; t++) acc[t] = _mm256_setzero_si256();
     #pragma GCC unroll 8
     for (int g = 0; g < 8; g++) {
         const __m256i q = b->q[g];
         #pragma GCC unroll 4
-        for (int t = 0; t < 4; t++) acc[t] = _mm256_dpbusd_epi32(acc[t], q, _mm256_set1_epi32(((const int32_t *)x[t][bi].qs)[g]));
+        for (int t = 0; t < 4; t++) acc[t] = dpbusd256(acc[t], q, _mm256_set1_epi32(((const int32_t *)x[t][bi].qs)[g]));
     }
 #else
     const __m256i one = _mm256_set1_epi16(1);
@@ -503,10 +503,13 @@ static void q4_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     }
 }
 
-#ifndef __AVX512VNNI__
+#ifndef X86_AVX512
 /* ---- AVX2 prefill: signed weights sideways, unsigned activations ----------------------
- * (Not compiled with VNNI: its 256 tokens of activations need 70 floats of scratch per
- * column, and the AVX-512 table gives 22; the zmm engine below serves every type there.)
+ * (Not compiled for the AVX-512 table: its 256 tokens of activations need 70 floats of
+ * scratch per column, and that table gives 22; the zmm engine below serves every type
+ * there. The AVX-VNNI table compiles it with X86_VNNI: VPDPBUSD sums the products of the
+ * types without half scales straight into int32, so 5-bit levels go 3 tokens at a time
+ * too, and a broadcast group costs one VPDPBUSD per 8 rows instead of three instructions.)
  * Without VNNI, VPMADDUBSW and the VPADDW that accumulates it are two of the four vector
  * pipes' instructions per 32 multiply-adds, and the 4-byte activation broadcast a third:
  * sw_matmul's loop is bound by instruction count, not multiplies (measured on Zen 3: 36%
@@ -574,33 +577,48 @@ static void sw_to_signed(sw_block *blk, int64_t nb, const int bits) {
 static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const sw_block *ba, const sw_block *bb,
                                                           const uint8_t *u, const block_a8 *x, int64_t xstride,
                                                           const int T, const int depth, const int halves, const int offs) {
-    const __m256i one = _mm256_set1_epi16(1);
     __m256i acc[3][2];
-    #pragma GCC unroll 4
-    for (int g0 = 0; g0 < 8; g0 += depth) {
-        /* what widens the int16 sums: 1, or (6-bit levels) the half's scales */
-        const __m256i wa = halves ? sw_half_scales(ba->o, g0 >= 4) : one;
-        const __m256i wb = halves ? sw_half_scales(bb->o, g0 >= 4) : one;
-        __m256i s[3][2];
+#ifdef X86_VNNI
+    if (!halves) { /* VPDPBUSD: the sums go straight into int32, a chain per token and row group */
         #pragma GCC unroll 8
-        for (int g = g0; g < g0 + depth; g++) {
+        for (int g = 0; g < 8; g++) {
             #pragma GCC unroll 3
             for (int t = 0; t < T; t++) {
                 const __m256i a = _mm256_set1_epi32(((const int32_t *)(u + 32 * t))[g]);
-                const __m256i p0 = _mm256_maddubs_epi16(a, ba->q[g]), p1 = _mm256_maddubs_epi16(a, bb->q[g]);
-                s[t][0] = g > g0 ? _mm256_add_epi16(s[t][0], p0) : p0;
-                s[t][1] = g > g0 ? _mm256_add_epi16(s[t][1], p1) : p1;
-                /* keep each sum a chain: reassociated into a tree, the products are all
-                 * live at once and spill */
-                __asm__("" : "+v"(s[t][0]), "+v"(s[t][1]));
+                acc[t][0] = g ? dpbusd256(acc[t][0], a, ba->q[g]) : dpbusd256(_mm256_setzero_si256(), a, ba->q[g]);
+                acc[t][1] = g ? dpbusd256(acc[t][1], a, bb->q[g]) : dpbusd256(_mm256_setzero_si256(), a, bb->q[g]);
             }
         }
-        #pragma GCC unroll 3
-        for (int t = 0; t < T; t++)
-            for (int i = 0; i < 2; i++) {
-                const __m256i wide = _mm256_madd_epi16(s[t][i], i ? wb : wa);
-                acc[t][i] = g0 ? _mm256_add_epi32(acc[t][i], wide) : wide;
+    } else
+#endif
+    {
+        const __m256i one = _mm256_set1_epi16(1);
+        #pragma GCC unroll 4
+        for (int g0 = 0; g0 < 8; g0 += depth) {
+            /* what widens the int16 sums: 1, or (6-bit levels) the half's scales */
+            const __m256i wa = halves ? sw_half_scales(ba->o, g0 >= 4) : one;
+            const __m256i wb = halves ? sw_half_scales(bb->o, g0 >= 4) : one;
+            __m256i s[3][2];
+            #pragma GCC unroll 8
+            for (int g = g0; g < g0 + depth; g++) {
+                #pragma GCC unroll 3
+                for (int t = 0; t < T; t++) {
+                    const __m256i a = _mm256_set1_epi32(((const int32_t *)(u + 32 * t))[g]);
+                    const __m256i p0 = _mm256_maddubs_epi16(a, ba->q[g]), p1 = _mm256_maddubs_epi16(a, bb->q[g]);
+                    s[t][0] = g > g0 ? _mm256_add_epi16(s[t][0], p0) : p0;
+                    s[t][1] = g > g0 ? _mm256_add_epi16(s[t][1], p1) : p1;
+                    /* keep each sum a chain: reassociated into a tree, the products are all
+                     * live at once and spill */
+                    __asm__("" : "+v"(s[t][0]), "+v"(s[t][1]));
+                }
             }
+            #pragma GCC unroll 3
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < 2; i++) {
+                    const __m256i wide = _mm256_madd_epi16(s[t][i], i ? wb : wa);
+                    acc[t][i] = g0 ? _mm256_add_epi32(acc[t][i], wide) : wide;
+                }
+        }
     }
     #pragma GCC unroll 3
     for (int t = 0; t < T; t++) {
@@ -640,7 +658,12 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
                                                             const void *xv, int64_t ldx, int64_t n, float *scratch,
                                                             sw_unpack_fn unpack, const int bits, const int offs) {
     const int64_t nb = w->cols / 32;
-    const int TT = bits == 4 ? 3 : 2, depth = bits == 4 ? 8 : bits == 6 ? 2 : 4, halves = SW_HALVES(bits);
+    const int halves = SW_HALVES(bits), depth = bits == 4 ? 8 : bits == 6 ? 2 : 4;
+#ifdef X86_VNNI
+    const int TT = bits == 4 || !halves ? 3 : 2; /* VPDPBUSD's int32 sums: no int16 stage to hold */
+#else
+    const int TT = bits == 4 ? 3 : 2;
+#endif
     uint8_t *ub = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
     sw_block *ba = (sw_block *)(ub + (size_t)SWS_TILE * nb * 32), *bb = ba + nb;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
@@ -684,9 +707,9 @@ static inline __attribute__((always_inline)) void sws_matmul(float *y, int64_t l
         }
     }
 }
-#endif /* !__AVX512VNNI__ */
+#endif /* !X86_AVX512 */
 
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
 /* ---- AVX-512 VNNI prefill: 16 rows sideways in one zmm, 8 tokens -----------------------
  * Two 8-row sw_blocks make one 512-bit vector whose 32-bit lane j holds 4 levels of row j
  * (rows r..r+15). VPDPBUSD takes the activation group as an embedded broadcast (a 4-byte
@@ -897,7 +920,7 @@ static inline __attribute__((always_inline)) int64_t sideways_matmul(float *y, i
                                                                      int64_t r1, const void *xv, int64_t ldx, int64_t n,
                                                                      float *scratch, sw_unpack_fn unpack, const int bits,
                                                                      const int offs) {
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
     const int64_t r16 = r0 + (r1 - r0) / 16 * 16, rg = r0 + (r1 - r0) / SW_ROWS * SW_ROWS;
     if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, unpack, offs ? 0 : 1 << (bits - 1), 0);
     if (rg > r16) sw_matmul(y, ldy, w, r16, rg, xv, ldx, n, scratch, unpack, bits == 4 ? 8 : 4);

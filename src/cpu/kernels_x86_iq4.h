@@ -44,7 +44,7 @@
 
 #define IQ_INLINE static inline __attribute__((always_inline))
 
-#ifdef __AVX512VNNI__
+#ifdef X86_VNNI
 #define IQ4_UNSIGNED 1 /* levels stored kv + 128, offset taken off with -128 s_a */
 #else
 #define IQ4_UNSIGNED 0 /* levels stored as kv, sign trick */
@@ -88,7 +88,7 @@ static inline __m256i iq4_levels(__m256i tab, const uint8_t *qs) { return _mm256
  * dot product. */
 IQ_INLINE __m256i iq4_dot(__m256i q, __m256i a, int32_t s) {
 #if IQ4_UNSIGNED
-    return _mm256_dpbusd_epi32(_mm256_set1_epi32(-16 * s), q, a); /* 8 lanes x -16 s = -128 s */
+    return dpbusd256(_mm256_set1_epi32(-16 * s), q, a); /* 8 lanes x -16 s = -128 s */
 #else
     (void)s;
     return dot_u8s8(_mm256_abs_epi8(q), _mm256_sign_epi8(a, q));
@@ -307,7 +307,7 @@ static void iq4_xs_sw_unpack(const mat *w, int64_t r, sw_block *out) {
  * are loaded (and, with the sign trick, made absolute) once for all four. Rows [r0, r8)
  * in groups of 8; the caller covers rows past r8. */
 #if IQ4_UNSIGNED
-#define IQ4_SW_STEP(s, q, u, x, g) s = _mm256_dpbusd_epi32(s, q, _mm256_set1_epi32(((const int32_t *)(x)->qs)[g]))
+#define IQ4_SW_STEP(s, q, u, x, g) s = dpbusd256(s, q, _mm256_set1_epi32(((const int32_t *)(x)->qs)[g]))
 #else
 #define IQ4_SW_STEP(s, q, u, x, g)                                                                                    \
     s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(u, _mm256_sign_epi8(_mm256_set1_epi32(((const int32_t *)(x)->qs)[g]), q)), one))
@@ -393,7 +393,7 @@ IQ_MATMUL(matmul_q5_1, r8 = sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scrat
  * and a last group of 8 to iq4_sw_matmul (one Zen 4 thread, kab, the same outputs bit for
  * bit: 2048 x 1536 at 128 tokens IQ4_NL 117 -> 162, IQ4_XS 130 -> 171 G multiply-adds/s;
  * 512 x 1536 at 9-16 tokens 1.24-1.39x) */
-#if IQ4_UNSIGNED
+#ifdef X86_AVX512
 #define IQ4_SIDEWAYS(UNPACK)                                                                                      \
     do {                                                                                                          \
         const int64_t r16 = r0 + (r8 - r0) / 16 * 16;                                                             \

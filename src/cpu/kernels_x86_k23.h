@@ -340,7 +340,7 @@ K23_INLINE void k23_sideways(float *y, int64_t ldy, const mat *w, int64_t r0, in
     }
 }
 
-#ifndef __AVX512VNNI__
+#ifndef X86_AVX512
 /* AVX2 Q2_K prefill, 16 rows at a time: two 8-row groups unpacked as k23_sideways does
  * (k23_sw_unpack), each activation group broadcast once for both; T tokens (2, or 1 for
  * the last) per pass over the unpacked rows, so each level vector loaded serves 2 x T
@@ -471,7 +471,7 @@ static void q3_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
     sw_halves_unpack(w, r, out, sizeof(block_q3_K), k3_levels, k3_scales16, k3_d);
 }
 
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
 /* Q2_K likewise (swz6_tokens' SWZ_MINS form): levels 0..3 sideways, f = d, o's lane j row
  * j's [sc0, sc1, m0, m1] bytes of the block's halves, sum row j's dmin as float bits. The
  * 16 scale bytes (scale | min << 4 per sub-block) split into scale and min bytes, and the
@@ -511,7 +511,7 @@ static void q2_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
  * with the rows past the last group of 8 by rows. */
 K23_INLINE void k23_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                            int64_t n, float *scratch, const int q3) {
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
     if (n >= 2 && r1 - r0 >= 16) {
         const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
         if (q3) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q3_K_sw_unpack, 4, SWZ_CENTRED);

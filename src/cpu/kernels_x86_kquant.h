@@ -92,8 +92,8 @@ KQ_ALWAYS_INLINE __m256i k45_levels(const uint8_t *blk, int j, const int q5) {
 
 /* acc += (p's int16 pairs) . w, as int32 lanes */
 static inline __m256i kq_madd_acc(__m256i acc, __m256i p, __m256i w) {
-#ifdef __AVX512VNNI__
-    return _mm256_dpwssd_epi32(acc, p, w);
+#ifdef X86_VNNI
+    return dpwssd256(acc, p, w);
 #else
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, w));
 #endif
@@ -144,7 +144,7 @@ KQ_ALWAYS_INLINE float k45_head(const uint8_t *blk, float D, __m128i bs, __m256i
  * 5 1.15x, 6 1.01x. scratch: per token of a group, D and the int16 sums of kq_act_s
  * (for Q6_K's halves 9 floats per super-block). */
 #define KQ_TOKENS 8
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
 /* the VNNI sideways engine (16 rows in a zmm) is ahead from 4 tokens: on the Xeon, Q4_K
  * 1408 x 2816 at 4 tokens, this path 0.77x in cache, 0.93x from memory; on Zen 4 (since
  * that engine prefetches its next rows) this path at 3 tokens 1.10x in cache and 1.42x
@@ -356,7 +356,7 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
                  * 100000 rows; in cache 0.94-1.0x). The AVX2 build of this loop reads 24.3
                  * with T0 and 22.3 with T1 there, and the other decode loops at 1536
                  * columns lose 10-20% with T1, so they keep the rule. */
-#ifdef __AVX512F__
+#ifdef X86_AVX512
                 prefetch_group_ahead_to(wr[0], w->row_bytes, i, 1, bs, 0);
 #else
                 prefetch_group_ahead(wr[0], w->row_bytes, i, 1, bs);
@@ -450,7 +450,7 @@ static inline __m256i q5_0_u8(const uint8_t *qs) {
 static inline __m256i q5_0_s8(const uint8_t *qs) { return _mm256_sub_epi8(q5_0_u8(qs), _mm256_set1_epi8(16)); }
 
 #define LOAD_Q5_0(qs) q5_0_s8((const uint8_t *)(qs))
-#ifdef __AVX512BW__
+#ifdef X86_AVX512
 /* With AVX-512BW the fifth bits are a masked add (the qh bits as the byte mask of a vector
  * of 16s), and the levels stay unsigned as Q4_0's decode keeps them: sum (u - 16) a =
  * sum u a - 16 s. Blocks go in pairs as Q4_0's (q4_pair_act, kernels_x86_int8.h): one
@@ -575,7 +575,7 @@ static void q5_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
 #define Q5_0_ROWS_TOKENS 5
 static void matmul_q5_0(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
-#ifndef __AVX512VNNI__
+#ifndef X86_AVX512
     /* AVX2, 2 and 4 tokens (a short prompt's share of a 26B-A4B expert): the tiles, which
      * unpack each weight block once for 4 tokens (for 2, their row fallback). A/B, one
      * thread, 2816 x 704, on this Zen 3: 2 tokens 0.94x in cache, 1.2-1.37x from memory
@@ -615,7 +615,7 @@ static void matmul_q5_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
 static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                         int64_t n, float *scratch) {
     const int64_t r16 = n < 2 ? r0 : r0 + (r1 - r0) / 16 * 16;
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
     if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q6_K_sw_unpack, 32, SWZ_CENTRED);
 #else
     if (r16 > r0) sws_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q6_K_sw_unpack, 6, 0);

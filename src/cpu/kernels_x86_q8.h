@@ -97,7 +97,7 @@ static void matvec_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int
     }
 }
 
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
 /* ---- AVX-512 VNNI prefill: 16 rows sideways, int16 pairs ----------------------------
  * The tile loop below spends, per row, token and block, a VPMADDWD, a VPDPWSSD, a
  * conversion, a broadcast and a scaled FMA on 256-bit vectors: 32 multiply-adds per 5
@@ -209,7 +209,7 @@ static void q8z_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t 
 static void matmul_q8_0_a16(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                             int64_t n, float *scratch) {
     if (n < 2) { matvec_q8_0_a16(y, ldy, w, r0, r1, xv, ldx, n, scratch); return; }
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
     if (n >= Q8Z_MIN_TOKENS) {
         const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
         if (r16 > r0) q8z_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch);
@@ -267,7 +267,7 @@ static void x86_quantize_a16(const float *x, block_a16 *y, int64_t cols) {
     }
 }
 
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
 /* ---- Q8_0 x int8 activations (cpu_kernels.matmul_q8_a8) --------------------------------
  * VPDPBUSD multiplies unsigned by signed bytes, so the weights go in as w + 128 (w ^ 0x80,
  * 0..255) and the activation block's sum comes off in the integers: sum (w + 128) a -
@@ -363,7 +363,7 @@ static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int6
 static inline void x86_fill_q8(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0_a16; /* act[] is ACT_A16 already, from the reference */
     k->quantize_a16 = x86_quantize_a16;
-#ifdef __AVX512VNNI__
+#ifdef X86_AVX512
     k->matmul_q8_a8 = matmul_q8_0_a8;
 #endif
 }
