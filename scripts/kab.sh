@@ -4,20 +4,21 @@
 # include/, where there is no git) and as in this tree ("new") alternately in one process
 # (bench/kab.c says why), then runs it once per argument set after --, e.g.
 #   sh scripts/kab.sh HEAD~1 avx2 -- "q4_0 1536 512 64" "q4_k 1536 60000 1 6"
-# ISA: avx2 (default), avx512 or avx512bf16. NEW_ISA=LEVEL takes this tree's table of
+# ISA: avx2 (default), avxvnni (a CPU with AVX-VNNI only), avx512 or avx512bf16. NEW_ISA=LEVEL takes this tree's table of
 # another level as "new" (NEW_ISA=avx512bf16 with ISA avx512: what VDPBF16PS gains over the
 # AVX-512 table). Needs `make` to have built build/libg4.a.
 set -eu
-[ $# -ge 1 ] || { echo "usage: kab.sh REV [avx2|avx512|avx512bf16] -- \"TYPE COLS ROWS TOKENS [REPS]\" ..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: kab.sh REV [avx2|avxvnni|avx512|avx512bf16] -- \"TYPE COLS ROWS TOKENS [REPS]\" ..." >&2; exit 2; }
 REV=$1; shift
 ISA=avx2
 if [ $# -ge 1 ] && [ "$1" != "--" ]; then ISA=$1; shift; fi
 [ $# -ge 1 ] && [ "$1" = "--" ] && shift
 case $ISA in
 avx2) FLAGS="-mavx2 -mfma -mf16c" ;;
+avxvnni) FLAGS="-mavx2 -mfma -mf16c -mavxvnni" ;;
 avx512) FLAGS="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni" ;;
 avx512bf16) FLAGS="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16" ;;
-*) echo "kab.sh: ISA is avx2, avx512 or avx512bf16" >&2; exit 2 ;;
+*) echo "kab.sh: ISA is avx2, avxvnni, avx512 or avx512bf16" >&2; exit 2 ;;
 esac
 BASE=$(mktemp -d)
 trap 'rm -rf "$BASE"' EXIT

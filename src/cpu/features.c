@@ -18,8 +18,12 @@ static void detect(cpu_features *f) {
     /* "AuthenticAMD" (ebx, edx, ecx): Zen 4 and 5 run VDPBF16PS at twice the FMA rate in
      * multiply-adds; Intel's (Sapphire Rapids) at the FMA rate, where the split-activation
      * BF16 kernel, two VDPBF16PS per pair, lost a third of its prefill speed */
-    f->bf16_dot_fast = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
+    const bool amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
+    f->bf16_dot_fast = amd;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    const unsigned base_family = (a >> 8) & 15, family = base_family + (base_family == 15 ? (a >> 20) & 255 : 0);
+    f->zmm_halves = amd && family == 0x19; /* Zen 4; Zen 5 (1Ah) desktop and server parts have
+                                            * full-width units (its laptop parts do not, untold here) */
     bool osxsave = c & (1u << 27), avx = c & (1u << 28);
     f->fma = c & (1u << 12);
     f->f16c = c & (1u << 29);

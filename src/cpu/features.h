@@ -23,6 +23,8 @@ typedef struct cpu_features {
     bool avxvnni;                               /* AVX-VNNI (VEX), CPUID 7.1 EAX bit 4 */
     bool avx512f, avx512bw, avx512dq, avx512vl, avx512vnni, avx512bf16;
     bool bf16_dot_fast;                         /* VDPBF16PS at twice FMA's rate (AMD) */
+    bool zmm_halves;                            /* 512-bit operations as two 256-bit halves
+                                                 * (AMD family 19h: Zen 4) */
     bool neon, dotprod, i8mm;
 } cpu_features;
 

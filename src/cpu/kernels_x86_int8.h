@@ -615,8 +615,12 @@ static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const s
             #pragma GCC unroll 3
             for (int t = 0; t < T; t++)
                 for (int i = 0; i < 2; i++) {
+#ifdef X86_VNNI
+                    acc[t][i] = g0 ? dpwssd256(acc[t][i], s[t][i], i ? wb : wa) : _mm256_madd_epi16(s[t][i], i ? wb : wa);
+#else
                     const __m256i wide = _mm256_madd_epi16(s[t][i], i ? wb : wa);
                     acc[t][i] = g0 ? _mm256_add_epi32(acc[t][i], wide) : wide;
+#endif
                 }
         }
     }

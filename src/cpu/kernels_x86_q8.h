@@ -274,7 +274,7 @@ static void x86_quantize_a16(const float *x, block_a16 *y, int64_t cols) {
  * 128 s = sum w a, each accumulator starting at -128 s (spread over the lanes that sum a
  * block). |sum (w + 128) a| <= 32 x 255 x 127 per block: exact in int32. Prefill turns 16
  * rows sideways in the zmm engine (swz_matmul: levels w + 128, centre 128, so f = d and
- * the offset 128 d comes off in the integers) from Q8A8_SW_TOKENS tokens; decode, fewer
+ * the offset 128 d comes off in the integers) from q8a8_sw_tokens tokens; decode, fewer
  * tokens and the rows past the last group of 16 go four rows at a time (q8a8_rows). */
 
 /* 8 rows' blocks as sw_blocks: q[g] lane j = bytes 4g..4g+3 of row j's block, + 128 */
@@ -344,14 +344,17 @@ static void q8a8_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r
  * than a few tokens save (one Zen 4 thread, 2816 x 704 from memory, sideways against
  * rows: 0.40x at 3 tokens, 0.66x at 6, 0.91x at 8, 1.06x at 10, 1.69x at 16, 2.5x at 64;
  * 26B-A4B Q4_K_M pp32 +6% and pp128 +3% against a threshold of 3), as for Q8Z_MIN_TOKENS.
- * Machine-dependent: on a Xeon, whose 512-bit units are full width, the same change gave
- * pp32 -1.7% and pp128 -3.2% (scripts/device/results/2026-11-27-moe-thresholds-xeon.txt);
- * tuned for the Zen 4 target. */
-#define Q8A8_SW_TOKENS 10
+ * That is Zen 4's, which runs 512-bit operations as two 256-bit halves. On a Xeon, whose
+ * 512-bit units are full width, 10 against 3 cost pp32 1.7% and pp128 3.2%
+ * (scripts/device/results/2026-11-27-moe-thresholds-xeon.txt), so the table's filler
+ * (x86_fill_q8) keeps 3 for every CPU but those (cpu_features.zmm_halves). */
+#define Q8A8_SW_TOKENS_HALVES 10
+#define Q8A8_SW_TOKENS_FULL 3
+static int q8a8_sw_tokens = Q8A8_SW_TOKENS_HALVES; /* set once, when the table is built */
 
 static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                            int64_t n, float *scratch) {
-    if (n >= Q8A8_SW_TOKENS) {
+    if (n >= q8a8_sw_tokens) {
         const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
         if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q8_0_sw_unpack_u, 128, 0);
         r0 = r16;
@@ -365,6 +368,7 @@ static inline void x86_fill_q8(cpu_kernels *k) {
     k->quantize_a16 = x86_quantize_a16;
 #ifdef X86_AVX512
     k->matmul_q8_a8 = matmul_q8_0_a8;
+    q8a8_sw_tokens = cpu_features_get()->zmm_halves ? Q8A8_SW_TOKENS_HALVES : Q8A8_SW_TOKENS_FULL;
 #endif
 }
 
