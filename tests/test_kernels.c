@@ -648,6 +648,14 @@ static void test_float_nonfinite(const cpu_kernels *k) {
 
 /* G4_CPU_ISA: any level the CPU supports is taken (avx512bf16 too where it is not the
  * default), one it lacks or a wrong name leaves the default; the default is supported. */
+/* cpu_family on CPUID signatures (leaf 1 EAX) of known parts: zmm_halves rests on it */
+static void test_cpu_family(void) {
+    CHECK(cpu_family(0x00A10F11u) == 0x19); /* Zen 4 (EPYC 9004, this project's VM) */
+    CHECK(cpu_family(0x00B40F40u) == 0x1A); /* Zen 5 */
+    CHECK(cpu_family(0x000806F8u) == 6);    /* Sapphire Rapids */
+    CHECK(cpu_family(0x000906A3u) == 6);    /* Alder Lake */
+}
+
 static void test_isa_choice(void) {
     const char *was = getenv("G4_CPU_ISA");
     char *saved = was ? strdup(was) : NULL;
@@ -890,6 +898,7 @@ int main(void) {
     test_matmul_rows();
     test_matvec_geglu();
     test_pool();
+    test_cpu_family();
     test_isa_choice();
     return test_report("test_kernels");
 }

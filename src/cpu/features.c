@@ -4,6 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+unsigned cpu_family(unsigned eax) {
+    const unsigned base = (eax >> 8) & 15;
+    return base + (base == 15 ? (eax >> 20) & 255 : 0);
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 static unsigned long long xgetbv0(void) {
@@ -21,8 +26,7 @@ static void detect(cpu_features *f) {
     const bool amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
     f->bf16_dot_fast = amd;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return;
-    const unsigned base_family = (a >> 8) & 15, family = base_family + (base_family == 15 ? (a >> 20) & 255 : 0);
-    f->zmm_halves = amd && family == 0x19; /* Zen 4; Zen 5 (1Ah) desktop and server parts have
+    f->zmm_halves = amd && cpu_family(a) == 0x19; /* Zen 4; Zen 5 (1Ah) desktop and server parts have
                                             * full-width units (its laptop parts do not, untold here) */
     bool osxsave = c & (1u << 27), avx = c & (1u << 28);
     f->fma = c & (1u << 12);

@@ -29,6 +29,9 @@ typedef struct cpu_features {
 } cpu_features;
 
 const cpu_features *cpu_features_get(void);
+/* x86 family from CPUID leaf 1's EAX: the base family, plus the extended one when the
+ * base is 15 (AMD Zen 4: 0xA10F11 -> 0x19) */
+unsigned cpu_family(unsigned eax);
 /* Whether this CPU runs a level's table. */
 bool cpu_isa_supported(cpu_isa isa);
 /* Best level for this CPU, or the level G4_CPU_ISA names when the CPU supports it. */
