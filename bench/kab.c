@@ -9,6 +9,7 @@
  *   KAB_TILE=T (and KAB_TILE_BASE=T for the base table): tokens in tiles of T per call
  *   KAB_THREADS=2: a second thread takes the second half of the rows in each timed call
  *   (decode's two cores sharing the memory bus; one thread alone cannot saturate it)
+ *   KAB_A8=1: Q8_0 through each table's matmul_q8_a8 (int8 activations) where it has one
  *   KAB_READ=1: each rep also times the new table's read_sum (the bandwidth probe's loop)
  *   over the same weight bytes, split the same way, and prints the kernel's speed as a
  *   fraction of it: decode's ratio to the probe, one matrix, the same machine state */
@@ -89,8 +90,16 @@ int main(int argc, char **argv) {
     const int64_t tile_new = te && atoll(te) > 0 ? atoll(te) : n;
     const int64_t tile[2] = {tb && atoll(tb) > 0 ? atoll(tb) : tile_new, tile_new};
     uint64_t rb;
+    /* KAB_A8=1: Q8_0 through each table's matmul_q8_a8 with int8 activations, where it has
+     * one (the Q8_0 matrices of mixed files, mat.act8) */
+    const char *a8e = getenv("KAB_A8");
+    const int a8 = a8e && atoi(a8e) == 1 && type == G4_DTYPE_Q8_0;
+    for (int k = 0; k < 2; k++) {
+        cpu_kernels *t = k ? &kn : &kb;
+        if (a8 && t->matmul_q8_a8) { t->act[type] = ACT_A8; t->matmul[type] = t->matmul_q8_a8; }
+    }
     /* ACT_A8S rows are ACT_A8 rows too (kernels.h): a base table that wants ACT_A8 takes them */
-    const int same_act = type >= 0 && (kb.act[type] == kn.act[type] || (kb.act[type] == ACT_A8 && kn.act[type] == ACT_A8S));
+    const int same_act = type >= 0 && (kb.act[type] == kn.act[type] || (kb.act[type] == ACT_A8 && kn.act[type] == ACT_A8S) || a8);
     if (type < 0 || !kn.matmul[type] || !kb.matmul[type] || !same_act || cols <= 0 || rows <= 0 ||
         n <= 0 || tile[0] > KERNEL_TILE_TOKENS || tile[1] > KERNEL_TILE_TOKENS || !dtype_row_bytes(type, cols, &rb)) {
         fprintf(stderr, "kab: %s %lld x %lld, %lld tokens: not comparable\n", argv[1], (long long)rows, (long long)cols, (long long)n);
@@ -110,9 +119,14 @@ int main(int argc, char **argv) {
         pthread_barrier_init(&done, NULL, 2);
         pthread_create(&tid, NULL, helper, NULL);
     }
-    const int64_t ldx = (cols / 32) * (int64_t)(kn.act[type] == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
-    char *xq = malloc((size_t)(n * ldx));
-    if (!w || !x || !y[0] || !y[1] || !scratch || !scratch2 || !xq) { fprintf(stderr, "kab: out of memory\n"); return 1; }
+    /* each table's activations in its own format (they differ only with KAB_A8) */
+    int64_t ldx[2];
+    char *xq[2];
+    for (int k = 0; k < 2; k++) {
+        ldx[k] = (cols / 32) * (int64_t)((k ? kn : kb).act[type] == ACT_A16 ? sizeof(block_a16) : sizeof(block_a8));
+        xq[k] = malloc((size_t)(n * ldx[k]));
+    }
+    if (!w || !x || !y[0] || !y[1] || !scratch || !scratch2 || !xq[0] || !xq[1]) { fprintf(stderr, "kab: out of memory\n"); return 1; }
     for (int64_t r = 0; r < rows; r++) { /* distinct rows: quantizing is slow, so at most 4096 */
         if (r < 4096) {
             for (int64_t c = 0; c < cols; c++) x[c] = bench_frand(&rng);
@@ -120,13 +134,18 @@ int main(int argc, char **argv) {
         } else memcpy(w + r * rb, w + (r % 4096) * rb, rb);
     }
     for (int64_t i = 0; i < n * cols; i++) x[i] = bench_frand(&rng);
-    for (int64_t t = 0; t < n; t++) {
-        if (kn.act[type] == ACT_A16) kn.quantize_a16(x + t * cols, (block_a16 *)(xq + t * ldx), cols);
-        else if (kn.act[type] == ACT_A8) kn.quantize_a8(x + t * cols, (block_a8 *)(xq + t * ldx), cols);
-        else if (kn.act[type] == ACT_A8S) kn.quantize_a8s(x + t * cols, (block_a8 *)(xq + t * ldx), cols);
+    const void *xa[2];
+    int64_t lda[2];
+    for (int k = 0; k < 2; k++) {
+        const act_format f = (k ? kn : kb).act[type];
+        for (int64_t t = 0; t < n; t++) {
+            if (f == ACT_A16) kn.quantize_a16(x + t * cols, (block_a16 *)(xq[k] + t * ldx[k]), cols);
+            else if (f == ACT_A8S || (f == ACT_A8 && kn.act[type] == ACT_A8S)) kn.quantize_a8s(x + t * cols, (block_a8 *)(xq[k] + t * ldx[k]), cols);
+            else if (f == ACT_A8) kn.quantize_a8(x + t * cols, (block_a8 *)(xq[k] + t * ldx[k]), cols);
+        }
+        xa[k] = f == ACT_F32 ? (const void *)x : xq[k];
+        lda[k] = f == ACT_F32 ? cols * (int64_t)sizeof(float) : ldx[k];
     }
-    const void *xa = kn.act[type] == ACT_F32 ? (const void *)x : xq;
-    const int64_t lda = kn.act[type] == ACT_F32 ? cols * (int64_t)sizeof(float) : ldx;
     mat m = {w, type, rows, cols, rb, false};
     const char *re = getenv("KAB_READ");
     const int variants = re && atoi(re) == 1 ? 3 : 2;
@@ -135,8 +154,8 @@ int main(int argc, char **argv) {
     for (int rep = 0; rep < reps; rep++)
         for (int v = 0; v < variants; v++) {
             const int k = v == 2 ? 1 : v;
-            const kab_call c = {k ? &kn : &kb, type, y[k], &m, xa, lda, n, chunk, tile[k], scratch, v == 2, sink};
-            const kab_call c2 = {k ? &kn : &kb, type, y[k], &m, xa, lda, n, chunk, tile[k], scratch2, v == 2, sink};
+            const kab_call c = {k ? &kn : &kb, type, y[k], &m, xa[k], lda[k], n, chunk, tile[k], scratch, v == 2, sink};
+            const kab_call c2 = {k ? &kn : &kb, type, y[k], &m, xa[k], lda[k], n, chunk, tile[k], scratch2, v == 2, sink};
             const double t0 = bench_now();
             if (threads == 2) {
                 helper_call = &c2;
@@ -166,6 +185,6 @@ int main(int argc, char **argv) {
         pthread_barrier_wait(&go);
         pthread_join(tid, NULL);
     }
-    free(w); free(x); free(y[0]); free(y[1]); free(scratch); free(scratch2); free(xq);
+    free(w); free(x); free(y[0]); free(y[1]); free(scratch); free(scratch2); free(xq[0]); free(xq[1]);
     return 0;
 }

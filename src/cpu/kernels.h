@@ -176,10 +176,10 @@ typedef struct cpu_kernels {
      * fewer bits (mat.act8: e.g. the ffn_down_exps that llama.cpp's Q4_K_M writes as Q8_0
      * for 26B-A4B). Against those files' 4- to 6-bit matrices, int8 rounding of the
      * activations adds little, and VNNI multiplies int8 at twice VPDPWSSD's rate (NEON: one
-     * SDOT per 16 products where the 16-bit planes take two). NULL: such matrices take
-     * ACT_A16 as every Q8_0 does (the AVX2 table: without VNNI its int8 route for signed
-     * 8-bit weights, VPSIGNB and VPMADDUBSW, saves little, and its sideways engine's int16
-     * sums would overflow with 8-bit levels). */
+     * SDOT per 16 products where the 16-bit planes take two). The AVX-512, AVX-VNNI and
+     * NEON tables have one. NULL: such matrices take ACT_A16 as every Q8_0 does (the AVX2
+     * table: without VNNI its int8 route for signed 8-bit weights, VPSIGNB and VPMADDUBSW,
+     * saves little, and its sideways engine's int16 sums would overflow with 8-bit levels). */
     matmul_fn matmul_q8_a8;
 } cpu_kernels;
 

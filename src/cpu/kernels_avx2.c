@@ -77,7 +77,6 @@ void X86_FILL(cpu_kernels *k) {
     x86_fill_shared(k);
     k->scratch_per_col = KERNEL_SCRATCH_PER_COL_MAX; /* the sideways prefill's 256 tokens of activations */
     x86_fill_q8(k);
-    k->matmul_q8_a8 = NULL; /* Q8_0 takes ACT_A16 everywhere (kernels.h) */
     x86_fill_kquant(k);
     x86_fill_kv(k);
     x86_fill_attn(k);

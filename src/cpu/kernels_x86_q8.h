@@ -267,15 +267,16 @@ static void x86_quantize_a16(const float *x, block_a16 *y, int64_t cols) {
     }
 }
 
-#ifdef X86_AVX512
-/* ---- Q8_0 x int8 activations (cpu_kernels.matmul_q8_a8) --------------------------------
+#ifdef X86_VNNI
+/* ---- Q8_0 x int8 activations (cpu_kernels.matmul_q8_a8; AVX-512 and AVX-VNNI) ----------
  * VPDPBUSD multiplies unsigned by signed bytes, so the weights go in as w + 128 (w ^ 0x80,
  * 0..255) and the activation block's sum comes off in the integers: sum (w + 128) a -
  * 128 s = sum w a, each accumulator starting at -128 s (spread over the lanes that sum a
  * block). |sum (w + 128) a| <= 32 x 255 x 127 per block: exact in int32. Prefill turns 16
  * rows sideways in the zmm engine (swz_matmul: levels w + 128, centre 128, so f = d and
- * the offset 128 d comes off in the integers) from q8a8_sw_tokens tokens; decode, fewer
- * tokens and the rows past the last group of 16 go four rows at a time (q8a8_rows). */
+ * the offset 128 d comes off in the integers) from q8a8_sw_tokens tokens, or with AVX-VNNI
+ * alone in the AVX2 table's 16-row ymm engine from Q8A8_SWS_TOKENS; decode, fewer tokens
+ * and the rows past the last group of 16 go four rows at a time (q8a8_rows). */
 
 /* 8 rows' blocks as sw_blocks: q[g] lane j = bytes 4g..4g+3 of row j's block, + 128 */
 static void q8_0_sw_unpack_u(const mat *w, int64_t r, sw_block *out) {
@@ -318,7 +319,7 @@ static inline __attribute__((always_inline)) void q8a8_rows_tokens(float *y, int
             const __m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)wr[i][b].qs), flip);
             const __m256 f = f16x8(wr[i][b].d);
             for (int k = 0; k < T; k++)
-                acc[k][i] = _mm256_fmadd_ps(_mm256_mul_ps(f, da[k]), _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(off[k], u, a[k])), acc[k][i]);
+                acc[k][i] = _mm256_fmadd_ps(_mm256_mul_ps(f, da[k]), _mm256_cvtepi32_ps(dpbusd256(off[k], u, a[k])), acc[k][i]);
         }
     }
     for (int k = 0; k < T; k++) store_rows(y + (t + k) * ldy + r, hsum256x4(acc[k][0], acc[k][1], acc[k][2], acc[k][3]), rows);
@@ -348,17 +349,34 @@ static void q8a8_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r
  * 512-bit units are full width, 10 against 3 cost pp32 1.7% and pp128 3.2%
  * (scripts/device/results/2026-11-27-moe-thresholds-xeon.txt), so the table's filler
  * (x86_fill_q8) keeps 3 for every CPU but those (cpu_features.zmm_halves). */
+#ifdef X86_AVX512
 #define Q8A8_SW_TOKENS_HALVES 10
 #define Q8A8_SW_TOKENS_FULL 3
 static int q8a8_sw_tokens = Q8A8_SW_TOKENS_HALVES; /* set once, when the table is built */
+#endif
+
+/* AVX-VNNI: the 16-row ymm engine (sws_matmul: levels w + 128 centred back to w, the
+ * activations a + 128) from this many tokens, rows below. On the Xeon (one thread, kab
+ * KAB_A8=1, 2816 x 704 in cache / 80000 x 704 from memory), the engine against rows:
+ * 2 tokens 0.72x / 0.57x, 3 0.98x, 4 1.17x / 0.92x, 6 1.49x, 8 1.75x / 1.51x, 16 2.28x /
+ * 2.17x; and either against 16-bit activations (the table before): rows at 2 tokens about
+ * 1.2x, the engine at 16 tokens 2.7x
+ * (scripts/device/results/2026-11-27-avxvnni-xeon.txt). */
+#ifndef Q8A8_SWS_TOKENS
+#define Q8A8_SWS_TOKENS 5
+#endif
 
 static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1, const void *xv, int64_t ldx,
                            int64_t n, float *scratch) {
+#ifdef X86_AVX512
     if (n >= q8a8_sw_tokens) {
         const int64_t r16 = r0 + (r1 - r0) / 16 * 16;
         if (r16 > r0) swz_matmul(y, ldy, w, r0, r16, xv, ldx, n, scratch, q8_0_sw_unpack_u, 128, 0);
         r0 = r16;
     }
+#else
+    if (n >= Q8A8_SWS_TOKENS) r0 = sideways_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, q8_0_sw_unpack_u, 8, 0);
+#endif
     if (r0 < r1) q8a8_rows(y, ldy, w, r0, r1, xv, ldx, n);
 }
 #endif
@@ -366,8 +384,12 @@ static void matmul_q8_0_a8(float *y, int64_t ldy, const mat *w, int64_t r0, int6
 static inline void x86_fill_q8(cpu_kernels *k) {
     k->matmul[G4_DTYPE_Q8_0] = matmul_q8_0_a16; /* act[] is ACT_A16 already, from the reference */
     k->quantize_a16 = x86_quantize_a16;
-#ifdef X86_AVX512
+#ifdef X86_VNNI
     k->matmul_q8_a8 = matmul_q8_0_a8;
+#else
+    k->matmul_q8_a8 = NULL; /* ACT_A16 for every Q8_0 (kernels.h), not the reference's int8 one */
+#endif
+#ifdef X86_AVX512
     q8a8_sw_tokens = cpu_features_get()->zmm_halves ? Q8A8_SW_TOKENS_HALVES : Q8A8_SW_TOKENS_FULL;
 #endif
 }

@@ -79,7 +79,7 @@ g4_status g4_model_describe(const g4_model *m, int32_t n_ctx, char **out, g4_err
     int q8[2] = {0, 0};
     model_for_each_mat((g4_model *)m, count_q8, q8); /* count_q8 only reads */
     if (q8[1])
-        sb_printf(&b, "Q8_0 matrices: %d of %d take int8 activations with AVX-512 VNNI or NEON (the file's "
+        sb_printf(&b, "Q8_0 matrices: %d of %d take int8 activations with AVX-512 VNNI, AVX-VNNI or NEON (the file's "
                       "matrices are mostly fewer bits)\n", q8[1], q8[0]);
     /* the KV cache in each storage type: the whole cache for n_ctx, and what one position
      * costs in global layers (which keep every position) and sliding ones (rings) */
