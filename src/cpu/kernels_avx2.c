@@ -15,31 +15,6 @@
 #include <immintrin.h>
 #include <math.h>
 
-#ifdef X86_VNNI
-#ifdef G4_AVXVNNI_EVEX
-/* tests only (Makefile: test_kernels): the same instructions in their AVX-512 VL
- * encoding, so that the table's code runs on AVX-512 machines without AVX-VNNI (Zen 4) */
-static inline __m256i dpbusd256(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
-static inline __m256i dpwssd256(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
-#define X86_VNNI_INS "vpdpbusd"
-#else
-/* acc + 32 u8 x s8 products into 8 int32 lanes (VPDPBUSD, VEX) */
-static inline __m256i dpbusd256(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
-/* acc + 16 int16 x int16 products, pair sums into 8 int32 lanes (VPDPWSSD, VEX) */
-static inline __m256i dpwssd256(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
-#define X86_VNNI_INS "%{vex%} vpdpbusd" /* braces escaped: asm dialect syntax */
-#endif
-static inline __m256i dot_u8s8(__m256i u, __m256i s) { return dpbusd256(_mm256_setzero_si256(), u, s); }
-static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return dpwssd256(acc, a, b); }
-#else
-static inline __m256i dot_u8s8(__m256i u, __m256i s) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
-}
-
-/* 16 int16 x int16 products, pair sums added to acc's 8 int32 lanes (VPMADDWD + VPADDD). */
-static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
-#endif
-
 #include "kernels_x86_int8.h"
 #include "kernels_x86_q8.h"
 #include "kernels_x86_kquant.h"
@@ -60,7 +35,7 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
 #ifdef X86_VNNI
 /* The ISA's int8 multiply-add peak is VPDPBUSD's throughput on 256-bit registers: 32
  * multiply-adds per instruction, each accumulating into its own register. */
-X86_INT8_PEAK("vpcmpeqb %%ymm15, %%ymm15, %%ymm15\n\tvpabsb %%ymm15, %%ymm14\n\t", X86_VNNI_INS, "ymm", 32)
+X86_INT8_PEAK("vpcmpeqb %%ymm15, %%ymm15, %%ymm15\n\tvpabsb %%ymm15, %%ymm14\n\t", X86_DPBUSD256, "ymm", 32)
 #else
 /* The ISA's int8 multiply-add peak is VPMADDUBSW's throughput: 32 u8 x s8 products per
  * instruction (the kernels sum several of its int16 results before one VPMADDWD). */

@@ -11,18 +11,9 @@
 #include <immintrin.h>
 #include <math.h>
 
-/* What the shared kernels (kernels_x86_*.h) may use: X86_VNNI the 256-bit VPDPBUSD /
- * VPDPWSSD, X86_AVX512 512-bit vectors, mask registers and 32 vector registers (the zmm
- * engines). kernels_avxvnni.c has the first only. */
+/* what the shared kernels may use (kernels_x86_int8.h); kernels_avxvnni.c has X86_VNNI only */
 #define X86_VNNI 1
 #define X86_AVX512 1
-
-/* VPDPBUSD (AVX-512 VNNI on 256-bit vectors): acc + 32 u8 x s8 products into 8 int32 lanes. */
-static inline __m256i dpbusd256(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
-/* VPDPWSSD: 16 int16 x int16 products, pair sums added to acc's 8 int32 lanes. */
-static inline __m256i dpwssd256(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
-static inline __m256i dot_u8s8(__m256i u, __m256i s) { return dpbusd256(_mm256_setzero_si256(), u, s); }
-static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return dpwssd256(acc, a, b); }
 
 #include "kernels_x86_int8.h"
 #include "kernels_x86_q8.h"

@@ -1,9 +1,10 @@
 /* kernels_x86_int8.h - the int8 block kernels (Q4_0 weights x block_a8 activations; the
  * MATMUL_INT8 / MATMUL_TILE shapes that Q5_0 instantiates; the sideways prefill engines
- * the other 4-, 5- and 6-bit types share), and small helpers, shared by the AVX2 and AVX-512
- * tables. The including file defines dot_u8s8(u, s): 32 unsigned x signed byte products
- * summed into 8 int32 lanes (AVX2: VPMADDUBSW + VPMADDWD; AVX-512 VNNI: one VPDPBUSD),
- * and is compiled with its ISA's flags; everything else is the same code.
+ * the other 4-, 5- and 6-bit types share), and small helpers, shared by the x86 tables
+ * (AVX2, AVX-VNNI, AVX-512). The including file is compiled with its ISA's flags and says
+ * what the kernels may use: X86_VNNI the 256-bit VPDPBUSD / VPDPWSSD, X86_AVX512 512-bit
+ * vectors, mask registers and 32 vector registers (the zmm engines). The byte products
+ * below (dot_u8s8, dot_s16) follow from that; everything else is the same code.
  *
  * Decode (matvec_*, and calls of 2 tokens) walks four weight rows at a time with one
  * register accumulator per row, prefetching the rows ahead as one stream. Prefill: Q4_0,
@@ -20,6 +21,33 @@
 
 #include <stdalign.h>
 #include <string.h>
+
+#ifdef X86_VNNI
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+/* the AVX-512 table, and the AVX-VNNI table's test build (Makefile: G4_AVXVNNI_EVEX),
+ * which runs on AVX-512 machines without AVX-VNNI (Zen 4): the EVEX encodings */
+static inline __m256i dpbusd256(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+static inline __m256i dpwssd256(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_epi32(acc, a, b); }
+#define X86_DPBUSD256 "vpdpbusd" /* for the int8 peak's assembly */
+#else
+/* AVX-VNNI: the VEX encodings */
+static inline __m256i dpbusd256(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(acc, u, s); }
+static inline __m256i dpwssd256(__m256i acc, __m256i a, __m256i b) { return _mm256_dpwssd_avx_epi32(acc, a, b); }
+#define X86_DPBUSD256 "%{vex%} vpdpbusd" /* braces escaped: asm dialect syntax */
+#endif
+/* dpbusd256: acc + 32 u8 x s8 products into 8 int32 lanes; dpwssd256: acc + 16 int16 x
+ * int16 products, pair sums into 8 int32 lanes */
+static inline __m256i dot_u8s8(__m256i u, __m256i s) { return dpbusd256(_mm256_setzero_si256(), u, s); }
+static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return dpwssd256(acc, a, b); }
+#else
+/* 32 u8 x s8 products into 8 int32 lanes: VPMADDUBSW (pairs summed to int16, exact while
+ * the pair sums stay within int16) and VPMADDWD */
+static inline __m256i dot_u8s8(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+/* 16 int16 x int16 products, pair sums added to acc's 8 int32 lanes (VPMADDWD + VPADDD) */
+static inline __m256i dot_s16(__m256i acc, __m256i a, __m256i b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+#endif
 
 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -585,8 +613,8 @@ static inline __attribute__((always_inline)) void sws_acc(__m256 c[][2], const s
             #pragma GCC unroll 3
             for (int t = 0; t < T; t++) {
                 const __m256i a = _mm256_set1_epi32(((const int32_t *)(u + 32 * t))[g]);
-                acc[t][0] = g ? dpbusd256(acc[t][0], a, ba->q[g]) : dpbusd256(_mm256_setzero_si256(), a, ba->q[g]);
-                acc[t][1] = g ? dpbusd256(acc[t][1], a, bb->q[g]) : dpbusd256(_mm256_setzero_si256(), a, bb->q[g]);
+                acc[t][0] = dpbusd256(g ? acc[t][0] : _mm256_setzero_si256(), a, ba->q[g]);
+                acc[t][1] = dpbusd256(g ? acc[t][1] : _mm256_setzero_si256(), a, bb->q[g]);
             }
         }
     } else

@@ -361,7 +361,8 @@ static int q8a8_sw_tokens = Q8A8_SW_TOKENS_HALVES; /* set once, when the table i
  * 2 tokens 0.72x / 0.57x, 3 0.98x, 4 1.17x / 0.92x, 6 1.49x, 8 1.75x / 1.51x, 16 2.28x /
  * 2.17x; and either against 16-bit activations (the table before): rows at 2 tokens about
  * 1.2x, the engine at 16 tokens 2.7x
- * (scripts/device/results/2026-11-27-avxvnni-xeon.txt). */
+ * (scripts/device/results/2026-11-27-avxvnni-xeon.txt; the rows-only side was this file
+ * built with -DQ8A8_SWS_TOKENS=100000, hence the #ifndef). */
 #ifndef Q8A8_SWS_TOKENS
 #define Q8A8_SWS_TOKENS 5
 #endif
