@@ -1,5 +1,5 @@
 /* kernels_x86_float.h - prefill for float weights (F32 / F16 / BF16) x float activations,
- * shared by the AVX2 and AVX-512 tables (8-lane AVX2 + F16C code, which both compile).
+ * shared by the x86 tables (AVX2, AVX-VNNI, AVX-512; 8-lane AVX2 + F16C code, which all compile).
  *
  * A row kernel (float_rows_t) walks a few rows per token, so every weight is loaded and
  * converted again for each token: about two instructions per 8 multiply-adds. Here a tile of 3 rows x 4 tokens converts each 8-weight vector

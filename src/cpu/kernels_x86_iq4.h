@@ -1,5 +1,5 @@
 /* kernels_x86_iq4.h - Q4_1, Q5_1, IQ4_NL and IQ4_XS weights x block_a8 activations for the
- * AVX2 and AVX-512 tables, included by kernels_avx2.c / kernels_avx512.c after
+ * x86 tables (AVX2, AVX-VNNI, AVX-512), included by kernels_avx2.c / kernels_avx512.c after
  * kernels_x86_int8.h and kernels_x86_kquant.h (dot_u8s8, hsum256, h2f, q4_u8, the
  * sideways engine sw_matmul / sw_block / tr8x8_32). Before these the four types ran
  * through the scalar dequantize-then-float-dot path; kernels_ref_iq4.c is the oracle
@@ -408,7 +408,7 @@ IQ_MATMUL(matmul_iq4_xs, IQ4_SIDEWAYS(iq4_xs_sw_unpack), iq4_xs_rows)
 #undef IQ4_SIDEWAYS
 #undef IQ_MATMUL
 
-/* The entries of both x86 tables (act[] is ACT_A8 already, from the reference). */
+/* The entries of every x86 table (act[] is ACT_A8 already, from the reference). */
 static inline void x86_fill_iq4(cpu_kernels *k) {
     k->matmul[QT_Q4_1] = matmul_q4_1;
     k->matmul[QT_Q5_1] = matmul_q5_1;

@@ -544,7 +544,7 @@ static void matmul_q3_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     k23_matmul(y, ldy, w, r0, r1, xv, ldx, n, scratch, 1);
 }
 
-/* The Q2_K / Q3_K entries of both x86 tables (act[] is ACT_A8S already, from the reference). */
+/* The Q2_K / Q3_K entries of every x86 table (act[] is ACT_A8S already, from the reference). */
 static inline void x86_fill_k23(cpu_kernels *k) {
     k->matmul[QT_Q2_K] = matmul_q2_K;
     k->matmul[QT_Q3_K] = matmul_q3_K;

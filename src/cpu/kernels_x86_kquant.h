@@ -623,7 +623,7 @@ static void matmul_q6_K(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
     if (r16 < r1) q6_rows(y, ldy, w, r16, r1, xv, ldx, n, scratch);
 }
 
-/* The K-quant (and Q5_0) entries of both x86 tables (act[] is ACT_A8S / ACT_A8 already, from the
+/* The K-quant (and Q5_0) entries of every x86 table (act[] is ACT_A8S / ACT_A8 already, from the
  * reference). */
 static inline void x86_fill_kquant(cpu_kernels *k) {
     k->matmul[QT_Q4_K] = matmul_q4_K;

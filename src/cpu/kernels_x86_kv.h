@@ -47,7 +47,7 @@ static void x86_to_q8(const float *x, block_q8_0 *y, int64_t n) {
     }
 }
 
-/* The Q8_0 KV entries of both x86 tables. */
+/* The Q8_0 KV entries of every x86 table. */
 static inline void x86_fill_kv(cpu_kernels *k) {
     k->to_q8 = x86_to_q8;
 }

@@ -1,8 +1,7 @@
 /* kernels_x86_q8.h - Q8_0 weights x block_a16 activations (16-bit, kernels.h says why),
- * and the activation quantizer, shared by the AVX2 and AVX-512 tables; included after
- * kernels_x86_int8.h. The including file defines dot_s16(acc, a, b): acc plus the pair
- * sums of 16 int16 x int16 products in 8 int32 lanes (AVX2: VPMADDWD + VPADDD; AVX-512
- * VNNI: one VPDPWSSD).
+ * and the activation quantizer, shared by the x86 tables (AVX2, AVX-VNNI, AVX-512); included after
+ * kernels_x86_int8.h, whose dot_s16(acc, a, b) is acc plus the pair sums of 16 int16 x
+ * int16 products in 8 int32 lanes (AVX2: VPMADDWD + VPADDD; with VNNI one VPDPWSSD).
  *
  * A weight block's 32 int8 values are sign-extended to two vectors of 16 int16
  * (VPMOVSXBW, which takes its operand from memory) and multiplied with the activation
