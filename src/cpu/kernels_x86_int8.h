@@ -233,7 +233,16 @@ static inline __m256 f16x8(uint16_t h) { return _mm256_cvtph_ps(_mm_set1_epi16((
  * lane sums 16 products and the float work per weight halves) ran 1.21-1.31x in L2 but
  * 0.83-0.99x from memory at 1536 columns on two threads (kab with KAB_THREADS=2, 60
  * alternations; prefetching into L1 or L2, 2 groups to 32 KB ahead, in bursts or spread
- * per row), and one row at a time 0.65-0.85x. Decode reads its weights from memory. */
+ * per row), and one row at a time 0.65-0.85x. Decode reads its weights from memory.
+ * Tried again (session 18): four blocks of four rows per step (a 64-byte load per row and
+ * block group, one VPERMT2W gathering the nibbles into 128-bit lanes, two zmm VPDPBUSD,
+ * the four rows' int32 lanes summed by two unpack-and-add rounds so that one scale
+ * conversion, convert, multiply and FMA serve 16 (row, block) sums): 1.13-1.25x in L2 on
+ * one thread, but from memory on two threads (259 MB, kab KAB_READ=1, 40 alternations)
+ * 0.96-0.99x at 1536 columns with the prefetch schedule above and 0.86-0.89x with one
+ * prefetch burst per group of four blocks, 0.9-1.17x at 6144-12288 (drifting with the
+ * VM's memory); rows one quarter of the range apart (four long streams instead of one
+ * group, with the four-block step) about 1.0x. */
 typedef struct q4_pair_act {
     __m256i lo, hi; /* elements 0..15 / 16..31 of block b (lane 0-15), then of block b+1 */
     __m256i off;    /* -2 s of block b in lanes 0-3, of b+1 in 4-7 */
