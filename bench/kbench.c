@@ -53,7 +53,7 @@ static double peak_macs(const cpu_kernels *k) {
 static int attn_bench(const cpu_kernels *k, int64_t d, int64_t nk, int nreg) {
     enum { G = 4 };
     const size_t stride = (size_t)d * 2, region = (size_t)nk * stride * 2; /* K then V */
-    uint8_t *pool = malloc(region * (size_t)nreg);
+    uint8_t *pool = bench_weights_alloc(region * (size_t)nreg); /* 2 MiB pages, as session.c maps the cache */
     float *q = malloc(G * (size_t)d * sizeof(float)), *s = malloc(G * (size_t)nk * sizeof(float));
     float *o = malloc(G * (size_t)d * sizeof(float));
     if (!pool || !q || !s || !o) { fprintf(stderr, "out of memory\n"); return 1; }

@@ -29,13 +29,19 @@
 /* Software prefetch. A decode step's cache rows come from memory (a 3072-token global
  * layer of E2B is 6 MB of K and V), two keys' rows at a time in the scores and 32 rows in
  * step in the weighted sum: streams the hardware prefetcher served poorly (perf put the
- * samples on the key loads). The scores ask for the next 2 keys' rows a line at a time as
- * they walk the current ones; the weighted sum for each row's current line a block of
- * keys (ATTN_KB) ahead. kbench on the Zen 4 VM, one thread, 4 heads over 3072 keys of
- * head dim 512 from memory: 1052 -> 633-713 us per layer; in cache (512 keys of 256)
- * unchanged, 23 us. (AVX-512 tiles, 4 keys x 4 heads per score step and 64 values per
- * head in the weighted sum, prefetching likewise, ran 745-797 us from memory and 23-24 in
- * cache, and were dropped.) */
+ * samples on the key loads). The scores ask for the rows ATTN_PF_KEYS keys ahead a line
+ * at a time as they walk the current ones; the weighted sum for each row's current line a
+ * block of keys (ATTN_KB) ahead. Both into L2 (PREFETCHT1), as the decode matvecs do for
+ * distances past a few KB: sent to L1, lines 8-32 KB ahead were evicted before use.
+ * kbench on the Zen 4 VM, one thread, 4 heads over 3072 keys of head dim 512 from memory
+ * (2 MiB pages, as session.c maps the cache), scores / weighted sum alone in us per layer:
+ * 2 keys ahead into L1 307-315 / 246-250; 4 or 8 keys into L1 308-328; 8 keys into L2
+ * 139-171, 16 166-181, 32 141-142; the weighted sum's block ahead into L2 177-180 (16 keys
+ * ahead, inside the block being read, 353). (Earlier, 4 KiB pages: 1052 -> 633-713 us
+ * for both with the L1 prefetches. AVX-512 tiles, 4 keys x 4 heads per score step and 64
+ * values per head in the weighted sum, prefetching likewise, ran 745-797 us from memory
+ * and 23-24 in cache, and were dropped.) */
+#define ATTN_PF_KEYS 8
 /* bytes per cached value, for the prefetches (Q8_0: 34 per 32, taken as 1; its rows'
  * offsets are approximate, which a prefetch allows) */
 #define ATTN_VB(T) ((T) == KV_T_F32 ? 4 : (T) == KV_T_F16 ? 2 : 1)
@@ -75,14 +81,18 @@ ATTN_AI void attn_scores_tile(float *s, int64_t lds, const float *q, const uint8
 #pragma GCC unroll 8
         for (int i = 0; i < 8; i++) a[i] = _mm256_setzero_ps();
         for (int64_t c = 0; c < D; c += 8) {
-            if ((c * ATTN_VB(T)) % 64 == 0) { /* the next 2 keys' rows, a line at a time */
-                _mm_prefetch((const char *)k0 + 2 * stride + c * ATTN_VB(T), _MM_HINT_T0);
-                _mm_prefetch((const char *)k0 + 3 * stride + c * ATTN_VB(T), _MM_HINT_T0);
+            if ((c * ATTN_VB(T)) % 64 == 0) { /* the rows ATTN_PF_KEYS keys ahead, a line at a time */
+                _mm_prefetch((const char *)k0 + ATTN_PF_KEYS * stride + c * ATTN_VB(T), _MM_HINT_T1);
+                _mm_prefetch((const char *)k0 + (ATTN_PF_KEYS + 1) * stride + c * ATTN_VB(T), _MM_HINT_T1);
             }
             const __m256 v0 = attn_load8(k0, c, T), v1 = attn_load8(k1, c, T);
 #pragma GCC unroll 4
             for (int h = 0; h < H; h++) {
-                const __m256 x = _mm256_loadu_ps(q + h * D + c);
+                __m256 x = _mm256_loadu_ps(q + h * D + c);
+                /* in a register: GCC otherwise folds the load into both FMAs, 10 loads per 8
+                 * FMAs, and the scores in cache ran at half the FMA rate (512 keys of head
+                 * dim 512, 4 heads: 34 -> 21 us on Zen 4) */
+                __asm__("" : "+x"(x));
                 a[2 * h] = _mm256_fmadd_ps(x, v0, a[2 * h]);
                 a[2 * h + 1] = _mm256_fmadd_ps(x, v1, a[2 * h + 1]);
             }
@@ -126,7 +136,7 @@ ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t
         const int pf = (c * ATTN_VB(T)) % 64 == 0; /* this part of the rows starts a line */
         for (int64_t j = j0; j < j1; j++, v += stride) {
             if (pf) /* ... which a block of keys ahead is asked for */
-                _mm_prefetch((const char *)v + (size_t)ATTN_KB * stride + c * ATTN_VB(T), _MM_HINT_T0);
+                _mm_prefetch((const char *)v + (size_t)ATTN_KB * stride + c * ATTN_VB(T), _MM_HINT_T1);
             const __m256 v0 = attn_load8(v, c, T), v1 = attn_load8(v, c + 8, T);
 #pragma GCC unroll 4
             for (int h = 0; h < H; h++) {
