@@ -4,9 +4,10 @@
  * base_fill (scripts/device/attn_ab.sh does it); the session's kernel table is copied and
  * its six attention entries swapped. Uses the library's internal headers (a developer's
  * tool, not a test).
- *   attn_ab MODEL PAIRS WINDOW THREADS DEPTH [prefill]
+ *   attn_ab MODEL PAIRS WINDOW THREADS DEPTH [decode|prefill [f16|q8_0]]
  * decode: PAIRS pairs of WINDOW one-token steps after a DEPTH-token context; prefill:
- * PAIRS pairs of a WINDOW-token prompt evaluation from an empty context. */
+ * PAIRS pairs of a WINDOW-token prompt evaluation from an empty context; the KV cache in
+ * F16 (default) or Q8_0. */
 #include "g4.h"
 #include "model/session.h"
 
@@ -29,15 +30,16 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 6) { fprintf(stderr, "usage: attn_ab MODEL PAIRS WINDOW THREADS DEPTH [prefill]\n"); return 2; }
+    if (argc < 6) { fprintf(stderr, "usage: attn_ab MODEL PAIRS WINDOW THREADS DEPTH [decode|prefill [f16|q8_0]]\n"); return 2; }
     const char *path = argv[1];
     const int pairs = atoi(argv[2]), W = atoi(argv[3]), th = atoi(argv[4]), depth = atoi(argv[5]);
-    const int prefill = argc > 6 && !strcmp(argv[6], "prefill");
+    const int prefill = argc > 6 && !strcmp(argv[6], "prefill"), q8 = argc > 7 && !strcmp(argv[7], "q8_0");
     g4_error err;
     g4_model *m;
     g4_session *s;
     if (g4_model_open(&m, path, NULL, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
-    g4_session_params sp = {.n_ctx = prefill ? W + 64 : depth + 2 * pairs * (W + 1) + 64, .n_threads = th};
+    g4_session_params sp = {.n_ctx = prefill ? W + 64 : depth + 2 * pairs * (W + 1) + 64, .n_threads = th,
+                            .kv_type = q8 ? G4_KV_Q8_0 : G4_KV_F16};
     if (g4_session_create(&s, m, &sp, &err)) { fprintf(stderr, "%s\n", err.msg); return 1; }
     static cpu_kernels ka, kb, base;
     kb = *s->cpu->k;
@@ -77,8 +79,8 @@ int main(int argc, char **argv) {
         wins += t[1] < t[0];
     }
     qsort(r, (size_t)pairs, sizeof *r, cmp);
-    printf("%s%d t%d depth %d (%s): A (base attention) %.2f tok/s, B (this tree) %.2f tok/s: B/A mean %.4f, median %.4f, "
-           "B faster in %d/%d\n", prefill ? "pp" : "tg window ", W, th, depth, s->cpu->k->isa, pairs * W / ta, pairs * W / tb,
+    printf("%s%d t%d depth %d (%s, %s cache): A (base attention) %.2f tok/s, B (this tree) %.2f tok/s: B/A mean %.4f, median %.4f, "
+           "B faster in %d/%d\n", prefill ? "pp" : "tg window ", W, th, depth, s->cpu->k->isa, q8 ? "Q8_0" : "F16", pairs * W / ta, pairs * W / tb,
            ta / tb, r[pairs / 2], wins, pairs);
     return 0;
 }
