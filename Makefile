@@ -52,7 +52,7 @@ TEST_BIN := $(TESTS:%=$(BUILD)/tests/%) $(REPLAYS:%=$(BUILD)/tests/%)
 
 .SECONDARY:
 
-.PHONY: all deps test check debug asan fuzz fuzz-run clean help kbench
+.PHONY: all deps test check debug asan fuzz fuzz-run clean help kbench mvread
 
 deps:
 	@scripts/install-deps.sh
@@ -65,6 +65,7 @@ help:
 	@echo "make asan       the same tests built with AddressSanitizer + UBSan (build-asan/)"
 	@echo "make test-arm   the AArch64 NEON kernels vs the reference under qemu-aarch64-static (part of make test)"
 	@echo "make kbench     build/bench/kbench: each weight type's matmul on one thread (prefill G MAC/s, decode GB/s), decode attention"
+	@echo "make mvread     build/bench/mvread MODEL: decode's matvec on the model's output matrix against the probe's read loop on the same bytes"
 	@echo "make bench-serve  g4 serve under 8 concurrent clients (req/s, first-token latency, RSS)"
 	@echo "make fuzz       libFuzzer targets (clang) in build-fuzz/; make fuzz-run FUZZ_SECONDS=600"
 	@echo "make clean"
@@ -121,8 +122,12 @@ $(BUILD)/tests/pty_expect: tests/pty_expect.c
 $(BUILD)/bench/kbench: $(BUILD)/bench/kbench.o $(BUILD)/libg4.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 kbench: $(BUILD)/bench/kbench
+# decode's matvec against the probe's read loop on a model's own weights (bench/mvread.c)
+$(BUILD)/bench/mvread: $(BUILD)/bench/mvread.o $(BUILD)/libg4.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+mvread: $(BUILD)/bench/mvread
 
-test: deps all $(TEST_BIN) $(BUILD)/tests/pty_expect $(BUILD)/bench/kbench
+test: deps all $(TEST_BIN) $(BUILD)/tests/pty_expect $(BUILD)/bench/kbench $(BUILD)/bench/mvread
 	@G4=./$(G4BIN) BUILD=$(BUILD) sh tests/run.sh $(TESTS) $(REPLAYS)
 
 check: test
