@@ -2,10 +2,11 @@
  * thread, prefill (a 64-token tile against a matrix that stays in cache) in G
  * multiply-adds per second and as a fraction of the kernel table's int8 peak, and decode
  * (one token against a matrix far beyond the caches) in GB/s of weights; then decode's
- * attention (one layer's scores and weighted sum for a group of 4 heads: 3072 cached F16
- * keys of head dim 512 from memory, as E2B's global layers deep in a context; 512 keys of
- * 256 in cache, as its sliding-window layers). Best of several runs, so that other jobs on
- * the machine disturb it less than g4 bench. Not a test.
+ * attention (one layer's scores and weighted sum for a group of 4 heads: 3072 cached keys
+ * of head dim 512 from memory, as E2B's global layers deep in a context; 512 keys of 256
+ * in cache, as its sliding-window layers), with an F16 cache and a Q8_0 one. Best of
+ * several runs, so that other jobs on the machine disturb it less than g4 bench. Not a
+ * test.
  *   make kbench && build/bench/kbench [TYPE ...]        (G4_CPU_ISA=... picks a table) */
 #include "cpu/cpu.h"
 #include "dtype.h"
@@ -47,36 +48,40 @@ static double peak_macs(const cpu_kernels *k) {
     return best;
 }
 
-/* decode attention for 4 heads over an F16 cache of nk keys of head dim d, nreg layers'
- * caches in turn (48 for 288 MB: each read from memory, as a real step reads a long
- * context; 1: the same cache again, in the caches, as a sliding-window layer's) */
-static int attn_bench(const cpu_kernels *k, int64_t d, int64_t nk, int nreg) {
+/* decode attention for 4 heads over an F16 (or Q8_0) cache of nk keys of head dim d,
+ * nreg layers' caches in turn (48 for 288 MB: each read from memory, as a real step reads
+ * a long context; 1: the same cache again, in the caches, as a sliding-window layer's) */
+static int attn_bench(const cpu_kernels *k, int64_t d, int64_t nk, int nreg, int q8) {
     enum { G = 4 };
-    const size_t stride = (size_t)d * 2, region = (size_t)nk * stride * 2; /* K then V */
+    const size_t stride = q8 ? (size_t)d / 32 * sizeof(block_q8_0) : (size_t)d * 2, region = (size_t)nk * stride * 2; /* K then V */
     uint8_t *pool = bench_weights_alloc(region * (size_t)nreg); /* 2 MiB pages, as session.c maps the cache */
     float *q = malloc(G * (size_t)d * sizeof(float)), *s = malloc(G * (size_t)nk * sizeof(float));
     float *o = malloc(G * (size_t)d * sizeof(float));
     if (!pool || !q || !s || !o) { fprintf(stderr, "out of memory\n"); return 1; }
     for (size_t i = 0; i < region * (size_t)nreg / 2; i++)
         ((uint16_t *)pool)[i] = (uint16_t)(0x3000 | (bench_frand(&rng) > 0 ? 0x8000 : 0) | (i & 0x3ff));
+    if (q8) /* Q8_0 blocks: scale 1/16, the random bytes as levels */
+        for (size_t i = 0; i < region * (size_t)nreg; i += sizeof(block_q8_0)) ((block_q8_0 *)(pool + i))->d = 0x2c00;
     for (int64_t i = 0; i < G * d; i++) q[i] = bench_frand(&rng);
+    const attn_scores_fn scores = q8 ? k->attn_scores_q8 : k->attn_scores_f16;
+    const attn_wsum_fn wsum = q8 ? k->attn_wsum_q8 : k->attn_wsum_f16;
     double best = 1e9;
     const int calls = nreg > 1 ? nreg : 48;
     for (int rep = 0; rep < 5; rep++) {
         const double t0 = bench_now();
         for (int r = 0; r < calls; r++) {
             const uint8_t *K = pool + (size_t)(r % nreg) * region, *V = K + (size_t)nk * stride;
-            k->attn_scores_f16(s, nk, q, G, K, stride, nk, d);
+            scores(s, nk, q, G, K, stride, nk, d);
             for (int64_t i = 0; i < G * nk; i++) s[i] = 1.0f / (float)nk;
             memset(o, 0, G * (size_t)d * sizeof(float));
-            k->attn_wsum_f16(o, s, nk, G, V, stride, nk, d);
+            wsum(o, s, nk, G, V, stride, nk, d);
         }
         const double t = (bench_now() - t0) / calls;
         if (t < best) best = t;
     }
-    printf("attention, F16 cache %s, %lld keys x head dim %lld, %d heads: %.0f us per layer (%.1f GB/s of cache, %.1f G MAC/s)\n",
-           nreg > 1 ? "from memory" : "in cache", (long long)nk, (long long)d, G, best * 1e6, 2.0 * (double)nk * (double)stride / best * 1e-9,
-           2.0 * G * (double)nk * (double)d / best * 1e-9);
+    printf("attention, %s cache %s, %lld keys x head dim %lld, %d heads: %.0f us per layer (%.1f GB/s of cache, %.1f G MAC/s)\n",
+           q8 ? "Q8_0" : "F16", nreg > 1 ? "from memory" : "in cache", (long long)nk, (long long)d, G, best * 1e6,
+           2.0 * (double)nk * (double)stride / best * 1e-9, 2.0 * G * (double)nk * (double)d / best * 1e-9);
     free(pool); free(q); free(s); free(o);
     return 0;
 }
@@ -131,5 +136,6 @@ int main(int argc, char **argv) {
                (double)rb * drow / best_d * 1e-9);
         free(w); free(x); free(y); free(scratch); free(xq);
     }
-    return attn_bench(k, 512, 3072, 48) || attn_bench(k, 256, 512, 1);
+    return attn_bench(k, 512, 3072, 48, 0) || attn_bench(k, 256, 512, 1, 0) || attn_bench(k, 512, 3072, 48, 1) ||
+           attn_bench(k, 256, 512, 1, 1);
 }
