@@ -9,11 +9,8 @@
 # scripts/device/env.sh sets up cJSON and the bench-only g4. Output: $OUT, plain text.
 set -e
 . scripts/device/env.sh
-make -j"$NPROC" build/libg4.a build/tests/test_kernels build/bench/kbench build/tools/cmd_bench.o > "$OUT/build.log" 2>&1
-cc -O2 -Itools -Iinclude /tmp/g4b.c build/tools/cmd_bench.o build/libg4.a -lcjson -lm -lpthread -o /tmp/g4b
-build/tests/test_kernels > "$OUT/test_kernels.txt" 2>&1 || true
-tail -n 1 "$OUT/test_kernels.txt"
-rm -rf /tmp/base && mkdir -p /tmp/base && tar -xf .devcarry/old.tar -C /tmp/base
+build_tree
+unpack_base
 X86="-mavx2 -mfma -mf16c"
 AVX512="$X86 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni"
 for isa in avx2 avx512; do

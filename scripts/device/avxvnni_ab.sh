@@ -12,11 +12,8 @@
 # scripts/device/env.sh sets up cJSON and the bench-only g4. Output: $OUT, plain text.
 set -e
 . scripts/device/env.sh
-make -j"$NPROC" build/libg4.a build/tests/test_kernels build/bench/kbench build/tools/cmd_bench.o > "$OUT/build.log" 2>&1
-cc -O2 -Itools -Iinclude /tmp/g4b.c build/tools/cmd_bench.o build/libg4.a -lcjson -lm -lpthread -o /tmp/g4b
-build/tests/test_kernels > "$OUT/test_kernels.txt" 2>&1 || true
-tail -n 4 "$OUT/test_kernels.txt"
-rm -rf /tmp/base && mkdir -p /tmp/base && tar -xf .devcarry/old.tar -C /tmp/base
+build_tree
+unpack_base
 SHAPES=${KAB_SHAPES:-"q4_0 1536 512 64;q4_k 1536 512 64;q5_k 1536 512 64;q6_k 1536 512 64;q8_0 1536 512 64;\
 q5_0 1536 512 64;q4_1 1536 512 64;iq4_xs 1536 512 64;iq4_nl 1536 512 64;q4_0 1536 512 8;q4_k 1536 512 8;\
 q4_0 1536 256 1 300;q4_k 1536 256 1 300;q6_k 1536 256 1 300;q8_0 1536 256 1 300;iq4_xs 1536 256 1 300;\

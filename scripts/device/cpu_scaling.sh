@@ -13,10 +13,7 @@ set -e
     lscpu | grep -E "Model name|^CPU\(s\)|Thread|Flags" | sed 's/Flags:.*\(avx512[a-z_]*\).*/Flags: (avx512 present)/'
     grep -o 'avx512[a-z_]*\|avx_vnni' /proc/cpuinfo | sort -u | tr '\n' ' '; echo
 } > "$OUT/cpu.txt" 2>&1
-make -j"$NPROC" build/libg4.a build/tests/test_kernels build/bench/kbench build/tools/cmd_bench.o >"$OUT/build.log" 2>&1
-cc -O2 -Itools -Iinclude /tmp/g4b.c build/tools/cmd_bench.o build/libg4.a -lcjson -lm -lpthread -o /tmp/g4b
-./build/tests/test_kernels > "$OUT/test_kernels.txt" 2>&1 || true
-tail -n 3 "$OUT/test_kernels.txt"
+build_tree
 { ./build/bench/kbench; G4_CPU_ISA=avx2 ./build/bench/kbench; } > "$OUT/kbench.txt" 2>&1
 cat "$OUT/kbench.txt"
 /tmp/g4b synth e2b /tmp/e2b-q4_0.gguf --type q4_0 > /dev/null 2>&1
