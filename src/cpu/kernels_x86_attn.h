@@ -50,20 +50,16 @@
 #define ATTN_OFF(T, c) ((T) == KV_T_F32 ? (c) * 4 : (T) == KV_T_F16 ? (c) * 2 : (c) / G4_QK * (int64_t)sizeof(block_q8_0))
 #define ATTN_PF_AT(T, c) ((T) == KV_T_Q8 ? (c) % G4_QK == 0 : ATTN_OFF(T, c) % 64 == 0)
 
-/* 8 values of a cached row from element c (c % 8 == 0) as floats */
+/* 8 values of an F32 or F16 cached row from element c (c % 8 == 0) as floats */
 ATTN_AI __m256 attn_load8(const uint8_t *row, int64_t c, const int T) {
     if (T == KV_T_F32) return _mm256_loadu_ps((const float *)row + c);
-    if (T == KV_T_F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
-    const block_q8_0 *b = (const block_q8_0 *)row + c / G4_QK;
-    const __m256 q = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->qs + c % G4_QK))));
-    return _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b->d)), q);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + c)));
 }
 
-/* As attn_load8, with a Q8_0 block's scale converted once per block rather than per 8
- * values: *d holds it, refreshed at the block's first chunk (callers walk c upward from a
- * block boundary); the same floats as attn_load8. kbench (one thread, 4 heads, 512 keys
- * of head dim 512 in cache), Q8_0 cache: scores 35 -> 29 us, from memory (3072 keys)
- * 319-332 -> 282-294 us. */
+/* 8 values from element c as floats, any cache type; a Q8_0 block's scale is converted
+ * once, into *d at the block's first chunk (callers walk c upward from a block boundary),
+ * not for every 8 values: kbench (one thread, 4 heads, 512 keys of head dim 512 in
+ * cache), Q8_0 scores 35 -> 29 us, from memory (3072 keys) 319-332 -> 282-294 us. */
 ATTN_AI __m256 attn_load8d(const uint8_t *row, int64_t c, const int T, __m256 *d) {
     if (T != KV_T_Q8) return attn_load8(row, c, T);
     const block_q8_0 *b = (const block_q8_0 *)row + c / G4_QK;
@@ -72,8 +68,8 @@ ATTN_AI __m256 attn_load8d(const uint8_t *row, int64_t c, const int T, __m256 *d
     return _mm256_mul_ps(*d, q);
 }
 
-/* 16 values from c (c % 16 == 0: one Q8_0 block, whose scale is converted once), as
- * two attn_load8 would give them */
+/* 16 values from element c (c % 16 == 0: within one Q8_0 block, whose scale is
+ * converted once) as floats, any cache type */
 ATTN_AI void attn_load16(const uint8_t *row, int64_t c, const int T, __m256 *v0, __m256 *v1) {
     if (T != KV_T_Q8) {
         *v0 = attn_load8(row, c, T);
