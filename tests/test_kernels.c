@@ -853,6 +853,12 @@ static void test_table(const cpu_kernels *ref, const cpu_kernels *k) {
         /* 704 columns (22 blocks: 26B-A4B's expert downs, Q5_0 / Q8_0): 16-row groups
          * plus 9 / 7 rows left, 8 + 4 + 2 + 1 tokens through the sideways engines
          * (AVX-512 Q8_0 from 10 tokens), 10 = 8 + 2, and 3 tokens rows-outer */
+        /* AVX-512's 32-row engine (24 tokens and more): two ranges of 32 + 16 + 3 and
+         * 32 + 16 + 1 rows, tokens 6 at a time then 4 + 1, 2, or 2 + 1 */
+        test_matmul(ref, k, types[i], 100, 512, 29);
+        test_matmul(ref, k, types[i], 100, 256, 26);
+        test_matmul(ref, k, types[i], 100, 256, 27);
+        matmul_case(ref, k, types[i], 64, 512, 31, 1, 0); /* its sums at the extremes */
         test_matmul(ref, k, types[i], 48, 704, 15);
         test_matmul(ref, k, types[i], 64, 704, 10);
         test_matmul(ref, k, types[i], 13, 704, 3);

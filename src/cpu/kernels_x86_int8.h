@@ -886,6 +886,87 @@ static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t 
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy + r, c[t]);
 }
 
+/* ---- 32 rows at a time: each activation broadcast feeds two weight vectors -----------
+ * On Intel cores with two 512-bit pipes (Ice Lake / Sapphire Rapids Xeons) a VPDPBUSD
+ * that loads anything, its {1to16} broadcast included, issues at about one per cycle
+ * against two for the register form: measured on a 2-vCPU Ice Lake Xeon, one thread,
+ * 0.33-0.37 ns per instruction with a broadcast or a 64-byte load against 0.19 register
+ * to register, and 0.24 when one register broadcast serves two. So for the types without
+ * half scales, swz_matmul takes rows 32 at a time: the 4 unpacked 8-row blocks are
+ * regrouped (swz32_block, per block and group two 512-bit vectors of 16 rows each), each
+ * token's 4-byte group is broadcast once into a register (VPBROADCASTD, a load) and
+ * multiplied into both vectors, 6 tokens at a time (12 int32 + 12 float accumulators, 2
+ * weight vectors and the broadcast: 27 of the 32 registers). Per row the arithmetic is
+ * swz_tokens' exactly: the same int32 sums, the same float operations in the same order,
+ * so the outputs are bit for bit those of the 16-row engine. */
+typedef struct swz32_block {
+    __m256i q[8][4]; /* q[g][k] lane j: levels 4g..4g+3 of row 8k + j */
+    __m256 f[4], o[4];
+} swz32_block;
+#define SWZ32_TOKENS 6
+/* Fewer tokens than this go through the 16-row engine: regrouping the 4 blocks into z
+ * costs about as much as unpacking them, and with few tokens to share it the 32-row
+ * engine was slower (Ice Lake, one thread, Q4_0 2048 x 1536: 0.84x at 10 tokens, 0.91x
+ * at 16, 1.02x at 24, 1.11x at 32, 1.24x at 48, 1.44-1.59x at 64-256; Q4_K 1.00x at 24). */
+#define SWZ32_MIN_TOKENS 24
+
+static inline __attribute__((always_inline)) void swz32_tokens(float *y, int64_t ldy, int64_t r, const swz32_block *z,
+                                                               const block_a8 *x, int64_t xstride, const float *ds,
+                                                               int64_t nb, const int T, const int centre) {
+    __m512 c0[SWZ32_TOKENS], c1[SWZ32_TOKENS];
+    #pragma GCC unroll 6
+    for (int t = 0; t < T; t++) c0[t] = c1[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i a0[SWZ32_TOKENS], a1[SWZ32_TOKENS];
+        #pragma GCC unroll 6
+        for (int t = 0; t < T; t++)
+            a0[t] = a1[t] = centre ? _mm512_set1_epi32(-centre * x[t * xstride + b].s) : _mm512_setzero_si512();
+        #pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            const __m512i q0 = _mm512_load_si512(&z[b].q[g][0]), q1 = _mm512_load_si512(&z[b].q[g][2]);
+            #pragma GCC unroll 6
+            for (int t = 0; t < T; t++) {
+                int32_t grp;
+                memcpy(&grp, x[t * xstride + b].qs + 4 * g, 4);
+                const __m512i a = _mm512_set1_epi32(grp);
+                a0[t] = _mm512_dpbusd_epi32(a0[t], q0, a);
+                a1[t] = _mm512_dpbusd_epi32(a1[t], q1, a);
+            }
+        }
+        const __m512 f0 = _mm512_load_ps(&z[b].f[0]), f1 = _mm512_load_ps(&z[b].f[2]);
+        #pragma GCC unroll 6
+        for (int t = 0; t < T; t++) {
+            const __m512 d = _mm512_set1_ps(x[t * xstride + b].d);
+            c0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[t]), _mm512_mul_ps(f0, d), c0[t]);
+            c1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[t]), _mm512_mul_ps(f1, d), c1[t]);
+            if (!centre) {
+                const __m512 s = _mm512_set1_ps(ds[t * nb + b]);
+                c0[t] = _mm512_fnmadd_ps(_mm512_load_ps(&z[b].o[0]), s, c0[t]);
+                c1[t] = _mm512_fnmadd_ps(_mm512_load_ps(&z[b].o[2]), s, c1[t]);
+            }
+        }
+    }
+    #pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        _mm512_storeu_ps(y + t * ldy + r, c0[t]);
+        _mm512_storeu_ps(y + t * ldy + r + 16, c1[t]);
+    }
+}
+
+/* Rows r..r+31 unpacked 8 at a time into tmp (nb sw_blocks) and regrouped into z. */
+static inline void swz32_unpack(const mat *w, int64_t r, sw_unpack_fn unpack, sw_block *tmp, swz32_block *z) {
+    const int64_t nb = w->cols / 32;
+    for (int k = 0; k < 4; k++) {
+        unpack(w, r + 8 * k, tmp);
+        for (int64_t b = 0; b < nb; b++) {
+            #pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) z[b].q[g][k] = tmp[b].q[g];
+            z[b].f[k] = tmp[b].f;
+            z[b].o[k] = tmp[b].o;
+        }
+    }
+}
+
 /* Rows [r0, r16) in groups of 16, every token, in chunks of SWZ_DS_TOKENS tokens;
  * scratch: 2 x nb sw_blocks, then (types with their own offsets) each chunk token's
  * d s per block, so that the offset term is one FMA with a broadcast memory operand:
@@ -897,7 +978,10 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
                                                             sw_unpack_fn unpack, const int centre, const int halves) {
     const int64_t nb = w->cols / 32, xstride = ldx / (int64_t)sizeof(block_a8);
     sw_block *ba = (sw_block *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *bb = ba + nb;
-    float *ds = (float *)(bb + nb);
+    /* the 32-row path (types without half scales): ba is its unpacking buffer and z
+     * overlaps bb; 11 + 40 + 32 bytes per column with ds, within the table's 88 */
+    swz32_block *z = (swz32_block *)(((uintptr_t)(ba + nb) + 63) & ~(uintptr_t)63);
+    float *ds = halves ? (float *)(bb + nb) : (float *)(z + nb);
     int32_t *hs = (int32_t *)(bb + nb);
     for (int64_t t0 = 0; t0 < n_all; t0 += SWZ_DS_TOKENS) {
         const int64_t n = G4_MIN(SWZ_DS_TOKENS, n_all - t0);
@@ -923,7 +1007,27 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
                     }
                 }
             }
-        for (int64_t r = r0; r < r16; r += 16) {
+        int64_t r = r0;
+        for (; !halves && n >= SWZ32_MIN_TOKENS && r + 32 <= r16; r += 32) {
+            swz32_unpack(w, r, unpack, ba, z);
+            const char *next = r + 32 < r16 ? (const char *)w->data + (uint64_t)(r + 32) * w->row_bytes : NULL;
+            const int64_t next_bytes = (r + 64 <= r16 ? 32 : 16) * (int64_t)w->row_bytes;
+            const int64_t groups = n / SWZ32_TOKENS + 3, step = (next_bytes / groups + 63) / 64 * 64;
+            int64_t pf = 0, t = 0;
+#define SWZ32_CALL(T)                                                                                              \
+    do {                                                                                                          \
+        if (next)                                                                                                 \
+            for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1); \
+        swz32_tokens(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb, nb, T, centre); \
+        t += T;                                                                                                   \
+    } while (0)
+            while (t + SWZ32_TOKENS <= n) SWZ32_CALL(SWZ32_TOKENS);
+            if (n - t >= 4) SWZ32_CALL(4);
+            if (n - t >= 2) SWZ32_CALL(2);
+            if (n - t >= 1) SWZ32_CALL(1);
+#undef SWZ32_CALL
+        }
+        for (; r < r16; r += 16) {
             unpack(w, r, ba);
             unpack(w, r + 8, bb);
             /* the next 16 rows into L2 while these compute, a slice per token group, as
