@@ -59,8 +59,8 @@ void kernels_avx512_fill(cpu_kernels *k) {
     x86_fill_shared(k);
     /* the sideways engine: 16 unpacked rows, 22 bytes per column, and 256 tokens' d s per
      * block, 32 more (swz_matmul), or for the types with half scales (Q6_K, Q3_K, Q2_K) their
-     * two half sums, 64 more: 86 bytes;
-     * Q8_0's: 34 (q8z_matmul) */
+     * two half sums, 64 more: 86 bytes; its 32-row form 11 + 40 + 32 and alignment: 87;
+     * Q8_0's: 34 for 16 rows, 68 for 32 (q8z_matmul) */
     k->scratch_per_col = 22;
     x86_fill_q8(k);
     x86_fill_kquant(k);
