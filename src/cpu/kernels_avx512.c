@@ -57,11 +57,11 @@ void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx512";
     x86_fill_shared(k);
-    /* the sideways engine: 16 unpacked rows, 22 bytes per column, and 256 tokens' d s per
-     * block, 32 more (swz_matmul), or for the types with half scales (Q6_K, Q3_K, Q2_K) their
-     * two half sums, 64 more: 86 bytes; its 32-row form 11 + 40 + 32 and alignment: 87;
-     * Q8_0's: 34 for 16 rows, 68 for 32 (q8z_matmul) */
-    k->scratch_per_col = 22;
+    /* the sideways engine (swz_matmul): 32 rows regrouped, 40 bytes per column, and the 8
+     * rows being unpacked, 11, then 256 tokens' d s per block, 32 more, or for the types
+     * with half scales (Q6_K, Q3_K, Q2_K) their two half sums, 64 more: 115 bytes and
+     * the alignments; Q8_0's: 68 (q8z_matmul) */
+    k->scratch_per_col = 30;
     x86_fill_q8(k);
     x86_fill_kquant(k);
     x86_fill_kv(k);

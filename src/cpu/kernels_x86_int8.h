@@ -953,6 +953,61 @@ static inline __attribute__((always_inline)) void swz32_tokens(float *y, int64_t
     }
 }
 
+/* The same for levels with an int8 scale per 16-value half and SWZ_CENTRED (Q6_K, Q3_K:
+ * swz6_tokens' arithmetic, the o lanes holding the rows' two half scales), 4 tokens at a
+ * time: 8 int32 sums of the half being summed, 8 of the block's scaled total and 8 float
+ * accumulators, 2 weight vectors and the broadcast. h: two int32 per token and block. */
+#define SWZ32H_TOKENS 4
+static inline __attribute__((always_inline)) void swz32h_tokens(float *y, int64_t ldy, int64_t r, const swz32_block *z,
+                                                                const block_a8 *x, int64_t xstride, const int32_t *h,
+                                                                int64_t nb, const int T) {
+    __m512 c0[SWZ32H_TOKENS], c1[SWZ32H_TOKENS];
+    #pragma GCC unroll 4
+    for (int t = 0; t < T; t++) c0[t] = c1[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m512i a0[SWZ32H_TOKENS], a1[SWZ32H_TOKENS];
+        #pragma GCC unroll 2
+        for (int hf = 0; hf < 2; hf++) {
+            __m512i s0[SWZ32H_TOKENS], s1[SWZ32H_TOKENS];
+            #pragma GCC unroll 4
+            for (int t = 0; t < T; t++) s0[t] = s1[t] = _mm512_set1_epi32(h[2 * (t * nb + b) + hf]);
+            #pragma GCC unroll 4
+            for (int g = 4 * hf; g < 4 * hf + 4; g++) {
+                const __m512i q0 = _mm512_load_si512(&z[b].q[g][0]), q1 = _mm512_load_si512(&z[b].q[g][2]);
+                #pragma GCC unroll 4
+                for (int t = 0; t < T; t++) {
+                    int32_t grp;
+                    memcpy(&grp, x[t * xstride + b].qs + 4 * g, 4);
+                    const __m512i a = _mm512_set1_epi32(grp);
+                    s0[t] = _mm512_dpbusd_epi32(s0[t], q0, a);
+                    s1[t] = _mm512_dpbusd_epi32(s1[t], q1, a);
+                }
+            }
+            /* the half's scales: the low (hf 0) or high int16 of each row's o lane */
+            const __m512i o0 = _mm512_load_si512(&z[b].o[0]), o1 = _mm512_load_si512(&z[b].o[2]);
+            const __m512i sc0 = hf ? _mm512_srai_epi32(o0, 16) : _mm512_srai_epi32(_mm512_slli_epi32(o0, 16), 16);
+            const __m512i sc1 = hf ? _mm512_srai_epi32(o1, 16) : _mm512_srai_epi32(_mm512_slli_epi32(o1, 16), 16);
+            #pragma GCC unroll 4
+            for (int t = 0; t < T; t++) {
+                a0[t] = hf ? _mm512_add_epi32(a0[t], _mm512_mullo_epi32(s0[t], sc0)) : _mm512_mullo_epi32(s0[t], sc0);
+                a1[t] = hf ? _mm512_add_epi32(a1[t], _mm512_mullo_epi32(s1[t], sc1)) : _mm512_mullo_epi32(s1[t], sc1);
+            }
+        }
+        const __m512 f0 = _mm512_load_ps(&z[b].f[0]), f1 = _mm512_load_ps(&z[b].f[2]);
+        #pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            const __m512 d = _mm512_set1_ps(x[t * xstride + b].d);
+            c0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[t]), _mm512_mul_ps(f0, d), c0[t]);
+            c1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[t]), _mm512_mul_ps(f1, d), c1[t]);
+        }
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+        _mm512_storeu_ps(y + t * ldy + r, c0[t]);
+        _mm512_storeu_ps(y + t * ldy + r + 16, c1[t]);
+    }
+}
+
 /* Rows r..r+31 unpacked 8 at a time into tmp (nb sw_blocks) and regrouped into z. */
 static inline void swz32_unpack(const mat *w, int64_t r, sw_unpack_fn unpack, sw_block *tmp, swz32_block *z) {
     const int64_t nb = w->cols / 32;
@@ -978,11 +1033,11 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
                                                             sw_unpack_fn unpack, const int centre, const int halves) {
     const int64_t nb = w->cols / 32, xstride = ldx / (int64_t)sizeof(block_a8);
     sw_block *ba = (sw_block *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *bb = ba + nb;
-    /* the 32-row path (types without half scales): ba is its unpacking buffer and z
-     * overlaps bb; 11 + 40 + 32 bytes per column with ds, within the table's 88 */
+    /* the 32-row path: ba is its unpacking buffer and z overlaps bb; with ds or hs after
+     * it, 11 + 40 + 32 or 64 bytes per column and alignment (the table's scratch_per_col) */
     swz32_block *z = (swz32_block *)(((uintptr_t)(ba + nb) + 63) & ~(uintptr_t)63);
-    float *ds = halves ? (float *)(bb + nb) : (float *)(z + nb);
-    int32_t *hs = (int32_t *)(bb + nb);
+    float *ds = (float *)(z + nb);
+    int32_t *hs = (int32_t *)(z + nb);
     for (int64_t t0 = 0; t0 < n_all; t0 += SWZ_DS_TOKENS) {
         const int64_t n = G4_MIN(SWZ_DS_TOKENS, n_all - t0);
         float *yc = y + t0 * ldy;
@@ -1008,21 +1063,28 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
                 }
             }
         int64_t r = r0;
-        for (; !halves && n >= SWZ32_MIN_TOKENS && r + 32 <= r16; r += 32) {
+        for (; halves != SWZ_MINS && n >= SWZ32_MIN_TOKENS && r + 32 <= r16; r += 32) {
             swz32_unpack(w, r, unpack, ba, z);
             const char *next = r + 32 < r16 ? (const char *)w->data + (uint64_t)(r + 32) * w->row_bytes : NULL;
             const int64_t next_bytes = (r + 64 <= r16 ? 32 : 16) * (int64_t)w->row_bytes;
-            const int64_t groups = n / SWZ32_TOKENS + 3, step = (next_bytes / groups + 63) / 64 * 64;
+            const int64_t groups = n / SWZ32H_TOKENS + 3, step = (next_bytes / groups + 63) / 64 * 64;
             int64_t pf = 0, t = 0;
 #define SWZ32_CALL(T)                                                                                              \
     do {                                                                                                          \
         if (next)                                                                                                 \
             for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1); \
-        swz32_tokens(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb, nb, T, centre); \
+        if (halves)                                                                                               \
+            swz32h_tokens(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, hs + 2 * t * nb, nb, T); \
+        else                                                                                                      \
+            swz32_tokens(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb, nb, T, centre); \
         t += T;                                                                                                   \
     } while (0)
-            while (t + SWZ32_TOKENS <= n) SWZ32_CALL(SWZ32_TOKENS);
-            if (n - t >= 4) SWZ32_CALL(4);
+            if (halves) {
+                while (t + SWZ32H_TOKENS <= n) SWZ32_CALL(SWZ32H_TOKENS);
+            } else {
+                while (t + SWZ32_TOKENS <= n) SWZ32_CALL(SWZ32_TOKENS);
+                if (n - t >= 4) SWZ32_CALL(4);
+            }
             if (n - t >= 2) SWZ32_CALL(2);
             if (n - t >= 1) SWZ32_CALL(1);
 #undef SWZ32_CALL
