@@ -7,7 +7,8 @@
  * in cache, as its sliding-window layers), with an F16 cache and a Q8_0 one. Best of
  * several runs, so that other jobs on the machine disturb it less than g4 bench. Not a
  * test.
- *   make kbench && build/bench/kbench [TYPE ...]        (G4_CPU_ISA=... picks a table) */
+ *   make kbench && build/bench/kbench [TYPE ...]        (G4_CPU_ISA=... picks a table,
+ *   G4_ZMM_ROWS=16|32 the AVX-512 sideways engine) */
 #include "cpu/cpu.h"
 #include "dtype.h"
 #include "quant/quant.h"
@@ -91,7 +92,12 @@ int main(int argc, char **argv) {
     static const char *def[] = {"q4_0", "q8_0", "q4_k", "q5_k", "q6_k", "q5_0", "q4_1", "q5_1", "iq4_nl", "iq4_xs", "q3_k", "q2_k"};
     const int ntypes = argc > 1 ? argc - 1 : (int)(sizeof def / sizeof def[0]);
     const double peak = peak_macs(k);
-    printf("%s table, int8 peak %.1f G multiply-adds/s on one thread\n", k->isa, peak * 1e-9);
+    printf("%s table, int8 peak %.1f G multiply-adds/s on one thread", k->isa, peak * 1e-9);
+#if defined(__x86_64__)
+    if (!strncmp(k->isa, "avx512", 6))
+        printf(", %s-row sideways prefill (%s)", kernels_avx512_rows(), kernels_avx512_rows_why());
+#endif
+    printf("\n");
     printf("%-6s %22s %22s\n", "type", "prefill (64 tokens)", "decode (1 token)");
     for (int ti = 0; ti < ntypes; ti++) {
         const char *name = argc > 1 ? argv[ti + 1] : def[ti];

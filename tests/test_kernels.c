@@ -818,6 +818,38 @@ static void test_read_sum(const cpu_kernels *ref, const cpu_kernels *k) {
     CHECK(ref->read_sum(p + 1, 1037) == s);
 }
 
+#if defined(__x86_64__)
+/* The AVX-512 table's two sideways prefill engines (kernels_avx512.c: its fill times the
+ * CPU and takes one; test_table above saw that one): each forced in turn through
+ * G4_ZMM_ROWS, on the shapes that reach the 32-row steps and their remainders. */
+static void test_zmm_rows(const cpu_kernels *ref) {
+    if (!cpu_isa_supported(CPU_ISA_AVX512)) return;
+    static const int32_t types[] = {G4_DTYPE_Q8_0, G4_DTYPE_Q4_0, 3, 6, 7, 10, 11, 12, 13, 14, 20, 23};
+    const char *was = getenv("G4_ZMM_ROWS");
+    char *saved = was ? strdup(was) : NULL;
+    static const char *const rows[] = {"16", "32"};
+    for (int v = 0; v < 2; v++) {
+        static cpu_kernels t;
+        setenv("G4_ZMM_ROWS", rows[v], 1);
+        kernels_avx512_fill(&t);
+        CHECK(!strcmp(kernels_avx512_rows(), rows[v]));
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+            test_matmul(ref, &t, types[i], 100, 512, 29);
+            test_matmul(ref, &t, types[i], 100, 256, 27);
+            test_matmul(ref, &t, types[i], 64, 1536, 64);
+            test_matmul(ref, &t, types[i], 64, 256, 261);
+            matmul_case(ref, &t, types[i], 64, 512, 31, 1, 0);
+        }
+    }
+    /* the process's own table again as its fill chose it */
+    if (saved) setenv("G4_ZMM_ROWS", saved, 1);
+    else unsetenv("G4_ZMM_ROWS");
+    free(saved);
+    static cpu_kernels again;
+    kernels_avx512_fill(&again);
+}
+#endif
+
 /* Every check of one SIMD table against the scalar one. */
 static void test_table(const cpu_kernels *ref, const cpu_kernels *k) {
     static const int32_t types[] = {G4_DTYPE_F32, G4_DTYPE_F16, G4_DTYPE_BF16, G4_DTYPE_Q8_0, G4_DTYPE_Q4_0,
@@ -889,6 +921,7 @@ int main(void) {
         test_table(ref, k);
     }
 #if defined(__x86_64__)
+    test_zmm_rows(ref);
     /* The AVX-VNNI table's code in AVX-512 VL encoding (kernels_avxvnni.c), where the CPU
      * runs AVX-512 VNNI but not AVX-VNNI (Zen 4: this project's build and CI machine) */
     if (!cpu_isa_supported(CPU_ISA_AVXVNNI) && cpu_isa_supported(CPU_ISA_AVX512)) {

@@ -197,6 +197,10 @@ void kernels_avx2_fill(cpu_kernels *k);
 void kernels_avxvnni_fill(cpu_kernels *k);      /* the AVX2 table with AVX-VNNI (kernels_avxvnni.c) */
 void kernels_avxvnni_evex_fill(cpu_kernels *k); /* the same in AVX-512 VL encoding: test_kernels only */
 void kernels_avx512_fill(cpu_kernels *k);
+/* the AVX-512 table's sideways prefill engine as its fill chose it: "16" or "32" rows per
+ * step (kernels_avx512.c; G4_ZMM_ROWS forces one) */
+const char *kernels_avx512_rows(void);
+const char *kernels_avx512_rows_why(void); /* what decided it */
 void kernels_avx512bf16_fill(cpu_kernels *k); /* the AVX-512 table, BF16 weights by VDPBF16PS */
 void kernels_neon_fill(cpu_kernels *k);
 void kernels_i8mm_fill(cpu_kernels *k);

@@ -10,6 +10,10 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <stdio.h>
 
 /* what the shared kernels may use (kernels_x86_int8.h); kernels_avxvnni.c has X86_VNNI only */
 #define X86_VNNI 1
@@ -53,7 +57,75 @@ static void quantize_a8(const float *x, block_a8 *y, int64_t cols) {
  * multiply-adds per instruction, each accumulating into its own register. */
 X86_INT8_PEAK("vpternlogd $0xff, %%zmm15, %%zmm15, %%zmm15\n\tvpabsb %%zmm15, %%zmm14\n\t", "vpdpbusd", "zmm", 64)
 
+/* ---- Which sideways engine: 16 rows with broadcast operands, or 32 with registers -------
+ * Times the two engines' inner forms on 12 accumulators: A, every VPDPBUSD taking its
+ * activation group as a {1to16} memory broadcast (swz_tokens); B, one VPBROADCASTD into
+ * a register feeding two VPDPBUSD (swz32_tokens). Ice Lake Xeon: A 0.33-0.37 ns per
+ * VPDPBUSD, B 0.24 (A/B 1.45-1.68 in this timing); where the broadcast operand is free
+ * (the GPU machine's Emerald Rapids Xeon: A/B 0.92-0.95) the 16-row engine, which shares
+ * each weight vector among more tokens, wins. Zen 4 issues one 512-bit VPDPBUSD per cycle
+ * either way, so it should keep the 16-row engine it was tuned with (not measured). About
+ * 0.4 ms at start-up. */
+#define ZMM_ROWS_ITERS 5000
+#define ZMM_ROWS_RATIO 1.25 /* A / B above this: 32 rows */
+static double zmm_rows_time(int form, long n) {
+    static int32_t src[16] __attribute__((aligned(64)));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+#define ZR_A(o, r) "vpdpbusd " #o "(%1)%{1to16%}, %%zmm31, %%zmm" #r "\n\t"
+#define ZR_B(o, r0, r1, t) "vpbroadcastd " #o "(%1), %%zmm" #t "\n\tvpdpbusd %%zmm" #t ", %%zmm31, %%zmm" #r0 \
+                            "\n\tvpdpbusd %%zmm" #t ", %%zmm30, %%zmm" #r1 "\n\t"
+    if (form == 0)
+        __asm__ volatile("vpxord %%zmm31, %%zmm31, %%zmm31\n\t1:\n\t"
+                         ZR_A(0, 0) ZR_A(4, 1) ZR_A(8, 2) ZR_A(12, 3) ZR_A(16, 4) ZR_A(20, 5)
+                         ZR_A(24, 6) ZR_A(28, 7) ZR_A(32, 8) ZR_A(36, 9) ZR_A(40, 10) ZR_A(44, 11)
+                         "dec %0\n\tjnz 1b\n\tvzeroupper"
+                         : "+r"(n) : "r"(src)
+                         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                           "xmm11", "xmm31", "cc", "memory");
+    else
+        __asm__ volatile("vpxord %%zmm31, %%zmm31, %%zmm31\n\tvpxord %%zmm30, %%zmm30, %%zmm30\n\t1:\n\t"
+                         ZR_B(0, 0, 1, 16) ZR_B(4, 2, 3, 17) ZR_B(8, 4, 5, 18) ZR_B(12, 6, 7, 19)
+                         ZR_B(16, 8, 9, 20) ZR_B(20, 10, 11, 21)
+                         "dec %0\n\tjnz 1b\n\tvzeroupper"
+                         : "+r"(n) : "r"(src)
+                         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+                           "xmm11", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm30", "xmm31", "cc",
+                           "memory");
+#undef ZR_A
+#undef ZR_B
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+
+/* G4_ZMM_ROWS=16 or 32 forces the engine (tests run both; bug reports); otherwise the
+ * timing above decides. zmm_rows_why: how (kernels_avx512_rows). */
+static char zmm_rows_why[96];
+static int zmm_rows32_choice(void) {
+    const char *e = getenv("G4_ZMM_ROWS");
+    if (e && (!strcmp(e, "16") || !strcmp(e, "32"))) {
+        snprintf(zmm_rows_why, sizeof zmm_rows_why, "G4_ZMM_ROWS");
+        return e[0] == '3';
+    }
+    /* first ~0.1 ms of 512-bit work: in the first tens of microseconds after a pause
+     * the core runs it slower (2000-iteration timings there came out A = B) */
+    zmm_rows_time(1, 8 * ZMM_ROWS_ITERS);
+    /* the median of 9 ratios of back-to-back timings: each pair sees one clock speed */
+    double r[9];
+    for (int i = 0; i < 9; i++) {
+        const double ta = zmm_rows_time(0, ZMM_ROWS_ITERS), tb = zmm_rows_time(1, ZMM_ROWS_ITERS);
+        r[i] = ta / (tb > 0 ? tb : 1e-12);
+        for (int j = i; j > 0 && r[j] < r[j - 1]; j--) { const double x = r[j]; r[j] = r[j - 1]; r[j - 1] = x; }
+    }
+    snprintf(zmm_rows_why, sizeof zmm_rows_why, "broadcast operand / register %.2f, median of 9 %.2f..%.2f", r[4], r[0], r[8]);
+    return r[4] > ZMM_ROWS_RATIO;
+}
+
+const char *kernels_avx512_rows(void) { return swz_rows32 ? "32" : "16"; }
+const char *kernels_avx512_rows_why(void) { return zmm_rows_why; }
+
 void kernels_avx512_fill(cpu_kernels *k) {
+    swz_rows32 = zmm_rows32_choice();
     kernels_ref_fill(k);
     k->isa = "avx512";
     x86_fill_shared(k);

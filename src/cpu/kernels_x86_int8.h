@@ -887,18 +887,25 @@ static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t 
 }
 
 /* ---- 32 rows at a time: each activation broadcast feeds two weight vectors -----------
- * On Intel cores with two 512-bit pipes (Ice Lake / Sapphire Rapids Xeons) a VPDPBUSD
- * that loads anything, its {1to16} broadcast included, issues at about one per cycle
- * against two for the register form: measured on a 2-vCPU Ice Lake Xeon, one thread,
- * 0.33-0.37 ns per instruction with a broadcast or a 64-byte load against 0.19 register
- * to register, and 0.24 when one register broadcast serves two. So for the types without
- * half scales, swz_matmul takes rows 32 at a time: the 4 unpacked 8-row blocks are
- * regrouped (swz32_block, per block and group two 512-bit vectors of 16 rows each), each
- * token's 4-byte group is broadcast once into a register (VPBROADCASTD, a load) and
- * multiplied into both vectors, 6 tokens at a time (12 int32 + 12 float accumulators, 2
- * weight vectors and the broadcast: 27 of the 32 registers). Per row the arithmetic is
- * swz_tokens' exactly: the same int32 sums, the same float operations in the same order,
- * so the outputs are bit for bit those of the 16-row engine. */
+ * On an Ice Lake Xeon (a 2-vCPU VM, one thread) a 512-bit VPDPBUSD that loads anything,
+ * its {1to16} broadcast included, issued at about one per cycle against two for the
+ * register form: 0.33-0.37 ns per instruction with a broadcast, a 64-byte load or a
+ * memory operand against 0.19 register to register, and 0.24 when one register
+ * broadcast serves two. There swz_matmul takes rows 32 at a time: the 4 unpacked 8-row
+ * blocks are regrouped (swz32_block, per block and group two 512-bit vectors of 16 rows
+ * each), each token's 4-byte group is broadcast once into a register (VPBROADCASTD, a
+ * load) and multiplied into both vectors, 6 tokens at a time (12 int32 + 12 float
+ * accumulators, 2 weight vectors and the broadcast: 27 of the 32 registers). Per row the
+ * arithmetic is swz_tokens' exactly: the same int32 sums, the same float operations in
+ * the same order, so the outputs are bit for bit those of the 16-row engine.
+ * One Ice Lake thread, 512 x 1536: Q4_0 1.44x at 64 tokens, 1.59x at 256; Q5_0 1.44x;
+ * Q4_K 1.19x. On the GPU machine's Xeon (Emerald Rapids), where the broadcast operand
+ * costs nothing, it lost 4-22% (scripts/device/results/2026-11-28-zmm-rows-xeon.txt).
+ * So swz_rows32, which q8z_matmul's 32-row steps follow too, is set once by the AVX-512
+ * table's fill from a timing of the two instruction forms on the CPU at hand
+ * (kernels_avx512.c). */
+static int swz_rows32;
+
 typedef struct swz32_block {
     __m256i q[8][4]; /* q[g][k] lane j: levels 4g..4g+3 of row 8k + j */
     __m256 f[4], o[4];
@@ -1063,7 +1070,7 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
                 }
             }
         int64_t r = r0;
-        for (; halves != SWZ_MINS && n >= SWZ32_MIN_TOKENS && r + 32 <= r16; r += 32) {
+        for (; swz_rows32 && halves != SWZ_MINS && n >= SWZ32_MIN_TOKENS && r + 32 <= r16; r += 32) {
             swz32_unpack(w, r, unpack, ba, z);
             const char *next = r + 32 < r16 ? (const char *)w->data + (uint64_t)(r + 32) * w->row_bytes : NULL;
             const int64_t next_bytes = (r + 64 <= r16 ? 32 : 16) * (int64_t)w->row_bytes;

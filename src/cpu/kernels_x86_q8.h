@@ -235,7 +235,7 @@ static void q8z_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t 
                        int64_t n, float *scratch) {
     const int64_t nb = w->cols / 32;
     q8z_block *blk = (q8z_block *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *blk2 = blk + nb;
-    for (; r0 + 32 <= r16; r0 += 32) {
+    for (; swz_rows32 && r0 + 32 <= r16; r0 += 32) {
         q8z_unpack(w, r0, nb, blk);
         q8z_unpack(w, r0 + 16, nb, blk2);
         int64_t t = 0;
