@@ -31,9 +31,9 @@ if ! cmp -s "$BASE/src/cpu/kernels.h" src/cpu/kernels.h; then
 fi
 CC=${CC:-cc}
 mkdir -p build/bench
-# the revision's table, its fill function renamed; its own headers (quoted includes
+# the revision's table, its fill function (and kernels_avx512.c's other globals) renamed; its own headers (quoted includes
 # resolve next to the including file first)
-$CC -std=c11 -D_DEFAULT_SOURCE -O2 $FLAGS -I"$BASE/include" -I"$BASE/src" -Dkernels_${ISA}_fill=kab_base_fill \
+$CC -std=c11 -D_DEFAULT_SOURCE -O2 $FLAGS -I"$BASE/include" -I"$BASE/src" -Dkernels_${ISA}_fill=kab_base_fill -Dkernels_avx512_rows=kab_base_rows -Dkernels_avx512_rows_why=kab_base_rows_why \
     -c "$BASE/src/cpu/kernels_$ISA.c" -o build/bench/kab_base.o
 $CC -std=c11 -D_DEFAULT_SOURCE -O2 -Wall -Wextra -Werror -Iinclude -Isrc -DKAB_NEW_FILL=kernels_${NEW_ISA:-$ISA}_fill \
     bench/kab.c build/bench/kab_base.o build/libg4.a -lcjson -lm -lpthread -o build/bench/kab

@@ -15,7 +15,7 @@ X86="-mavx2 -mfma -mf16c"
 AVX512="$X86 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni"
 for isa in avx2 avx512; do
     F=$X86; [ $isa = avx512 ] && F=$AVX512
-    cc -std=c11 -D_DEFAULT_SOURCE -O2 $F -I/tmp/base/include -I/tmp/base/src -Dkernels_${isa}_fill=base_fill \
+    cc -std=c11 -D_DEFAULT_SOURCE -O2 $F -I/tmp/base/include -I/tmp/base/src -Dkernels_${isa}_fill=base_fill -Dkernels_avx512_rows=base_rows -Dkernels_avx512_rows_why=base_rows_why \
         -c /tmp/base/src/cpu/kernels_$isa.c -o /tmp/base_$isa.o
     cc -O2 -Iinclude -Isrc scripts/device/attn_ab.c /tmp/base_$isa.o build/libg4.a -lcjson -lm -lpthread -o /tmp/attn_ab_$isa
 done
