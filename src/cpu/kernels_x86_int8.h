@@ -911,6 +911,48 @@ typedef struct swz32_block {
     __m256 f[4], o[4];
 } swz32_block;
 #define SWZ32_TOKENS 6
+
+/* The 32-row engines' shared steps (always inlined and unrolled, so the arrays stay in
+ * registers). Groups [g0, g1) of block b for T tokens: each token's group broadcast
+ * once, multiplied into both 16-row vectors, into s0 / s1. */
+static inline __attribute__((always_inline)) void swz32_groups(__m512i *s0, __m512i *s1, const swz32_block *zb,
+                                                               const block_a8 *xb, int64_t xstride, const int g0,
+                                                               const int g1, const int T) {
+    #pragma GCC unroll 8
+    for (int g = g0; g < g1; g++) {
+        const __m512i q0 = _mm512_load_si512(&zb->q[g][0]), q1 = _mm512_load_si512(&zb->q[g][2]);
+        #pragma GCC unroll 6
+        for (int t = 0; t < T; t++) {
+            int32_t grp;
+            memcpy(&grp, xb[t * xstride].qs + 4 * g, 4);
+            const __m512i a = _mm512_set1_epi32(grp);
+            s0[t] = _mm512_dpbusd_epi32(s0[t], q0, a);
+            s1[t] = _mm512_dpbusd_epi32(s1[t], q1, a);
+        }
+    }
+}
+
+/* c += the block's int32 sums a times the rows' scales f and each token's d */
+static inline __attribute__((always_inline)) void swz32_scale(__m512 *c0, __m512 *c1, const __m512i *a0,
+                                                              const __m512i *a1, __m512 f0, __m512 f1,
+                                                              const block_a8 *xb, int64_t xstride, const int T) {
+    #pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        const __m512 d = _mm512_set1_ps(xb[t * xstride].d);
+        c0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[t]), _mm512_mul_ps(f0, d), c0[t]);
+        c1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[t]), _mm512_mul_ps(f1, d), c1[t]);
+    }
+}
+
+/* rows r..r+31 of T tokens' outputs */
+static inline __attribute__((always_inline)) void swz32_store(float *y, int64_t ldy, int64_t r, const __m512 *c0,
+                                                              const __m512 *c1, const int T) {
+    #pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        _mm512_storeu_ps(y + t * ldy + r, c0[t]);
+        _mm512_storeu_ps(y + t * ldy + r + 16, c1[t]);
+    }
+}
 /* Fewer tokens than this go through the 16-row engine: regrouping the 4 blocks into z
  * costs about as much as unpacking them, and with few tokens to share it the 32-row
  * engine was slower (Ice Lake, one thread, Q4_0 2048 x 1536: 0.84x at 10 tokens, 0.91x
@@ -928,36 +970,16 @@ static inline __attribute__((always_inline)) void swz32_tokens(float *y, int64_t
         #pragma GCC unroll 6
         for (int t = 0; t < T; t++)
             a0[t] = a1[t] = centre ? _mm512_set1_epi32(-centre * x[t * xstride + b].s) : _mm512_setzero_si512();
-        #pragma GCC unroll 8
-        for (int g = 0; g < 8; g++) {
-            const __m512i q0 = _mm512_load_si512(&z[b].q[g][0]), q1 = _mm512_load_si512(&z[b].q[g][2]);
-            #pragma GCC unroll 6
-            for (int t = 0; t < T; t++) {
-                int32_t grp;
-                memcpy(&grp, x[t * xstride + b].qs + 4 * g, 4);
-                const __m512i a = _mm512_set1_epi32(grp);
-                a0[t] = _mm512_dpbusd_epi32(a0[t], q0, a);
-                a1[t] = _mm512_dpbusd_epi32(a1[t], q1, a);
-            }
-        }
-        const __m512 f0 = _mm512_load_ps(&z[b].f[0]), f1 = _mm512_load_ps(&z[b].f[2]);
+        swz32_groups(a0, a1, z + b, x + b, xstride, 0, 8, T);
+        swz32_scale(c0, c1, a0, a1, _mm512_load_ps(&z[b].f[0]), _mm512_load_ps(&z[b].f[2]), x + b, xstride, T);
         #pragma GCC unroll 6
-        for (int t = 0; t < T; t++) {
-            const __m512 d = _mm512_set1_ps(x[t * xstride + b].d);
-            c0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[t]), _mm512_mul_ps(f0, d), c0[t]);
-            c1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[t]), _mm512_mul_ps(f1, d), c1[t]);
-            if (!centre) {
-                const __m512 s = _mm512_set1_ps(ds[t * nb + b]);
-                c0[t] = _mm512_fnmadd_ps(_mm512_load_ps(&z[b].o[0]), s, c0[t]);
-                c1[t] = _mm512_fnmadd_ps(_mm512_load_ps(&z[b].o[2]), s, c1[t]);
-            }
+        for (int t = 0; t < T && !centre; t++) {
+            const __m512 s = _mm512_set1_ps(ds[t * nb + b]);
+            c0[t] = _mm512_fnmadd_ps(_mm512_load_ps(&z[b].o[0]), s, c0[t]);
+            c1[t] = _mm512_fnmadd_ps(_mm512_load_ps(&z[b].o[2]), s, c1[t]);
         }
     }
-    #pragma GCC unroll 6
-    for (int t = 0; t < T; t++) {
-        _mm512_storeu_ps(y + t * ldy + r, c0[t]);
-        _mm512_storeu_ps(y + t * ldy + r + 16, c1[t]);
-    }
+    swz32_store(y, ldy, r, c0, c1, T);
 }
 
 /* The same for levels with an int8 scale per 16-value half and SWZ_CENTRED (Q6_K, Q3_K:
@@ -978,18 +1000,7 @@ static inline __attribute__((always_inline)) void swz32h_tokens(float *y, int64_
             __m512i s0[SWZ32H_TOKENS], s1[SWZ32H_TOKENS];
             #pragma GCC unroll 4
             for (int t = 0; t < T; t++) s0[t] = s1[t] = _mm512_set1_epi32(h[2 * (t * nb + b) + hf]);
-            #pragma GCC unroll 4
-            for (int g = 4 * hf; g < 4 * hf + 4; g++) {
-                const __m512i q0 = _mm512_load_si512(&z[b].q[g][0]), q1 = _mm512_load_si512(&z[b].q[g][2]);
-                #pragma GCC unroll 4
-                for (int t = 0; t < T; t++) {
-                    int32_t grp;
-                    memcpy(&grp, x[t * xstride + b].qs + 4 * g, 4);
-                    const __m512i a = _mm512_set1_epi32(grp);
-                    s0[t] = _mm512_dpbusd_epi32(s0[t], q0, a);
-                    s1[t] = _mm512_dpbusd_epi32(s1[t], q1, a);
-                }
-            }
+            swz32_groups(s0, s1, z + b, x + b, xstride, 4 * hf, 4 * hf + 4, T);
             /* the half's scales: the low (hf 0) or high int16 of each row's o lane */
             const __m512i o0 = _mm512_load_si512(&z[b].o[0]), o1 = _mm512_load_si512(&z[b].o[2]);
             const __m512i sc0 = hf ? _mm512_srai_epi32(o0, 16) : _mm512_srai_epi32(_mm512_slli_epi32(o0, 16), 16);
@@ -1000,19 +1011,9 @@ static inline __attribute__((always_inline)) void swz32h_tokens(float *y, int64_
                 a1[t] = hf ? _mm512_add_epi32(a1[t], _mm512_mullo_epi32(s1[t], sc1)) : _mm512_mullo_epi32(s1[t], sc1);
             }
         }
-        const __m512 f0 = _mm512_load_ps(&z[b].f[0]), f1 = _mm512_load_ps(&z[b].f[2]);
-        #pragma GCC unroll 4
-        for (int t = 0; t < T; t++) {
-            const __m512 d = _mm512_set1_ps(x[t * xstride + b].d);
-            c0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[t]), _mm512_mul_ps(f0, d), c0[t]);
-            c1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[t]), _mm512_mul_ps(f1, d), c1[t]);
-        }
+        swz32_scale(c0, c1, a0, a1, _mm512_load_ps(&z[b].f[0]), _mm512_load_ps(&z[b].f[2]), x + b, xstride, T);
     }
-    #pragma GCC unroll 4
-    for (int t = 0; t < T; t++) {
-        _mm512_storeu_ps(y + t * ldy + r, c0[t]);
-        _mm512_storeu_ps(y + t * ldy + r + 16, c1[t]);
-    }
+    swz32_store(y, ldy, r, c0, c1, T);
 }
 
 /* Rows r..r+31 unpacked 8 at a time into tmp (nb sw_blocks) and regrouped into z. */

@@ -220,11 +220,7 @@ static inline __attribute__((always_inline)) void q8z32_tokens(float *y, int64_t
             c1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[t]), _mm512_mul_ps(bl[b].f, d), c1[t]);
         }
     }
-    #pragma GCC unroll 6
-    for (int t = 0; t < T; t++) {
-        _mm512_storeu_ps(y + t * ldy + r, c0[t]);
-        _mm512_storeu_ps(y + t * ldy + r + 16, c1[t]);
-    }
+    swz32_store(y, ldy, r, c0, c1, T);
 }
 
 /* Rows [r0, r16) in groups of 32, then 16, every token; scratch: 2 x nb q8z_blocks (68
