@@ -973,7 +973,7 @@ static inline __attribute__((always_inline)) void swz32_tokens(float *y, int64_t
         swz32_groups(a0, a1, z + b, x + b, xstride, 0, 8, T);
         swz32_scale(c0, c1, a0, a1, _mm512_load_ps(&z[b].f[0]), _mm512_load_ps(&z[b].f[2]), x + b, xstride, T);
         #pragma GCC unroll 6
-        for (int t = 0; t < T && !centre; t++) {
+        for (int t = 0; t < T * !centre; t++) {
             const __m512 s = _mm512_set1_ps(ds[t * nb + b]);
             c0[t] = _mm512_fnmadd_ps(_mm512_load_ps(&z[b].o[0]), s, c0[t]);
             c1[t] = _mm512_fnmadd_ps(_mm512_load_ps(&z[b].o[2]), s, c1[t]);
@@ -1014,6 +1014,30 @@ static inline __attribute__((always_inline)) void swz32h_tokens(float *y, int64_
         swz32_scale(c0, c1, a0, a1, _mm512_load_ps(&z[b].f[0]), _mm512_load_ps(&z[b].f[2]), x + b, xstride, T);
     }
     swz32_store(y, ldy, r, c0, c1, T);
+}
+
+/* T (1..6) tokens through swz32_tokens, or with half scales (halves, T 1..4)
+ * swz32h_tokens (hs: their two h per token and block); otherwise ds. Not inlined:
+ * swz_matmul is, into every type's matmul, and a copy of these engines for each T in
+ * each of them made the AVX-512 table's file take minutes to compile under ASan. */
+static __attribute__((noinline)) void swz32_call(float *y, int64_t ldy, int64_t r, const swz32_block *z,
+                                                 const block_a8 *x, int64_t xstride, const float *ds,
+                                                 const int32_t *hs, int64_t nb, int T, int centre, int halves) {
+    if (halves) {
+        if (T == 4) swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 4);
+        else if (T == 2) swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 2);
+        else swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 1);
+    } else if (centre) { /* (the branches give GCC constant T, and a constant "no centre") */
+        if (T == 6) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 6, centre);
+        else if (T == 4) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 4, centre);
+        else if (T == 2) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 2, centre);
+        else swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 1, centre);
+    } else {
+        if (T == 6) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 6, 0);
+        else if (T == 4) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 4, 0);
+        else if (T == 2) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 2, 0);
+        else swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 1, 0);
+    }
 }
 
 /* Rows r..r+31 unpacked 8 at a time into tmp (nb sw_blocks) and regrouped into z. */
@@ -1081,10 +1105,8 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
     do {                                                                                                          \
         if (next)                                                                                                 \
             for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1); \
-        if (halves)                                                                                               \
-            swz32h_tokens(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, hs + 2 * t * nb, nb, T); \
-        else                                                                                                      \
-            swz32_tokens(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb, nb, T, centre); \
+        swz32_call(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb,             \
+                   hs + 2 * t * nb, nb, T, centre, halves);                                                       \
         t += T;                                                                                                   \
     } while (0)
             if (halves) {
