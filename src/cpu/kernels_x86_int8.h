@@ -1040,6 +1040,20 @@ static __attribute__((noinline)) void swz32_call(float *y, int64_t ldy, int64_t 
     }
 }
 
+/* How many engine calls n tokens take, per at a time, then 4, 2 and 1 (swz_matmul's
+ * token loops), and the next rows' prefetch spread over them: a slice of step bytes
+ * per call, *pf the bytes asked for so far. */
+static inline int64_t swz_calls(int64_t n, int per) {
+    int64_t c = n / per, rem = n % per;
+    if (rem >= 4) c++, rem -= 4;
+    if (rem >= 2) c++, rem -= 2;
+    return c + rem;
+}
+static inline void swz_prefetch_slice(const char *next, int64_t *pf, int64_t step, int64_t bytes) {
+    if (next)
+        for (const int64_t e = G4_MIN(*pf + step, bytes); *pf < e; *pf += 64) _mm_prefetch(next + *pf, _MM_HINT_T1);
+}
+
 /* Rows r..r+31 unpacked 8 at a time into tmp (nb sw_blocks) and regrouped into z. */
 static inline void swz32_unpack(const mat *w, int64_t r, sw_unpack_fn unpack, sw_block *tmp, swz32_block *z) {
     const int64_t nb = w->cols / 32;
@@ -1099,12 +1113,12 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
             swz32_unpack(w, r, unpack, ba, z);
             const char *next = r + 32 < r16 ? (const char *)w->data + (uint64_t)(r + 32) * w->row_bytes : NULL;
             const int64_t next_bytes = (r + 64 <= r16 ? 32 : 16) * (int64_t)w->row_bytes;
-            const int64_t groups = n / SWZ32H_TOKENS + 3, step = (next_bytes / groups + 63) / 64 * 64;
+            const int64_t groups = swz_calls(n, halves ? SWZ32H_TOKENS : SWZ32_TOKENS);
+            const int64_t step = (next_bytes / groups + 63) / 64 * 64;
             int64_t pf = 0, t = 0;
 #define SWZ32_CALL(T)                                                                                              \
     do {                                                                                                          \
-        if (next)                                                                                                 \
-            for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1); \
+        swz_prefetch_slice(next, &pf, step, next_bytes);                                                          \
         swz32_call(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb,             \
                    hs + 2 * t * nb, nb, T, centre, halves);                                                       \
         t += T;                                                                                                   \
@@ -1126,14 +1140,13 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
              * sws_matmul does: with few tokens per call (a prompt's share of a MoE expert) the
              * unpacking otherwise waits on memory */
             const char *next = r + 16 < r16 ? (const char *)w->data + (uint64_t)(r + 16) * w->row_bytes : NULL;
-            const int64_t next_bytes = 16 * (int64_t)w->row_bytes, groups = n / 8 + ((n % 8) >= 4) + ((n % 4) >= 2) + (n % 2);
+            const int64_t next_bytes = 16 * (int64_t)w->row_bytes, groups = swz_calls(n, SWZ_TOKENS);
             const int64_t step = (next_bytes / groups + 63) / 64 * 64;
             int64_t pf = 0;
             int64_t t = 0;
 #define SWZ_CALL(T)                                                                                               \
     do {                                                                                                          \
-        if (next)                                                                                                 \
-            for (const int64_t e = G4_MIN(pf + step, next_bytes); pf < e; pf += 64) _mm_prefetch(next + pf, _MM_HINT_T1); \
+        swz_prefetch_slice(next, &pf, step, next_bytes);                                                          \
         if (halves)                                                                                               \
             swz6_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, hs + 2 * t * nb, nb, T, halves); \
         else                                                                                                      \
