@@ -355,8 +355,10 @@ static void test_softcap(const cpu_kernels *ref, const cpu_kernels *k) {
 
 /* Attention's softmax against the scalar one (expf, sum in double): 1e-6 relative per
  * element, plus 1e-30 absolute (the SIMD exp is clamped at -87: e^-100 comes out 1e-38,
- * not 4e-44). Lengths with and without a tail; scores within +-30, one row with an
- * outlier 200 above the rest (all others underflow) and one of equal scores. */
+ * not 4e-44), and no weight in (0, SOFTMAX_MIN) in either (kernels.h: the weighted sum would
+ * take microcode assists; the outlier row's others must be 0). Lengths with and without
+ * a tail; scores within +-30, one row with an outlier 200 above the rest (all others
+ * underflow) and one of equal scores. */
 static void test_softmax(const cpu_kernels *ref, const cpu_kernels *k) {
     static const int lens[] = {1, 7, 8, 9, 33, 512, 4099};
     static float a[4099], b[4099];
@@ -371,6 +373,7 @@ static void test_softmax(const cpu_kernels *ref, const cpu_kernels *k) {
             double total = 0;
             for (int i = 0; i < n; i++) {
                 ok &= fabsf(a[i] - b[i]) <= 1e-6f * a[i] + 1e-30f;
+                ok &= (a[i] == 0.0f || a[i] >= SOFTMAX_MIN) && (b[i] == 0.0f || b[i] >= SOFTMAX_MIN);
                 total += b[i];
             }
             CHECK_MSG(ok && fabs(total - 1.0) < 1e-5, "%s softmax n=%d kind %d: sum %.9g", k->isa, n, kind, total);

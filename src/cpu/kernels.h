@@ -51,6 +51,18 @@
  * tables agree on such blocks too (all levels 0). */
 static inline float inv_scale(float d) { return d >= FLT_MIN ? 1.0f / d : 0.0f; }
 
+/* Attention weights below 2^-100 (about 8e-31) are 0 (kernels' softmax), so that neither a
+ * weight nor its product with a cached value (F16 and Q8_0 values are 0 or at least 6e-8
+ * in magnitude) is a subnormal float: on x86 every FMA that reads or makes one takes a
+ * microcode assist of ~100 cycles. With FLT_MIN as the bound (and before, with none: the
+ * SIMD exp clamps at -87, ~1e-38, which the 1 / sum scaling made subnormal), a 2048-token
+ * prefill of synthetic E2B spent 29% of its time in the weighted sum, 3x the scores' time
+ * for the same multiply-adds, and one thread over 512 x 2048 keys of peaky scores ran it
+ * at 4-5 G MAC/s against 22-26 for flat ones. What is dropped is below 8e-31 x 65504 per
+ * key, 2e-22 over 4096 keys: nothing a float output of a softmax-weighted mean of values
+ * can show. */
+#define SOFTMAX_MIN 0x1p-100f
+
 typedef struct block_a8 {
     float d;       /* scale: x ~ d * qs */
     int32_t s;     /* sum of qs, for weights stored with an offset (Q4_0's -8) */
@@ -161,8 +173,9 @@ typedef struct cpu_kernels {
     void (*quantize_a8s)(const float *x, block_a8 *y, int64_t cols);
     /* Attention's softmax over one head's scores: x[i] = exp(x[i] - max) / sum, the sum in
      * double (the scalar table with expf; the SIMD versions' polynomial exp within 1e-6
-     * relative of it). Per prompt row, head and layer: done in scalar code with libm's
-     * expf and fmaxf it was 7% of a 3.7K-token prefill. */
+     * relative of it), and then every x[i] below SOFTMAX_MIN set to 0 (below). Per prompt
+     * row, head and layer: done in scalar code with libm's expf and fmaxf it was 7% of a
+     * 3.7K-token prefill. */
     void (*softmax)(float *x, int64_t n);
     /* RMS norm: y = x / sqrt(mean(x^2) + eps) * w (w NULL: no weight) over n values, y may
      * be x; the sum of squares in double (each square exact there; sums in another order

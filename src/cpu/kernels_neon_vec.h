@@ -70,7 +70,8 @@ static void neon_softcap(float *x, int64_t n, float c) {
     for (; i < n; i++) x[i] = c * tanhf(x[i] / c);
 }
 
-/* kernels.h's softmax: FMAXNM (NaN-ignoring, as fmaxf), the exp above, the sum in double */
+/* kernels.h's softmax: FMAXNM (NaN-ignoring, as fmaxf), the exp above, the sum in double,
+ * the weights below SOFTMAX_MIN to 0 */
 static void neon_softmax(float *x, int64_t n) {
     float32x4_t mv = vdupq_n_f32(-INFINITY);
     int64_t i = 0;
@@ -89,8 +90,14 @@ static void neon_softmax(float *x, int64_t n) {
         sum += x[i];
     }
     const float inv = (float)(1.0 / sum);
-    for (i = 0; i + 4 <= n; i += 4) vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
-    for (; i < n; i++) x[i] *= inv;
+    for (i = 0; i + 4 <= n; i += 4) { /* weights below SOFTMAX_MIN to 0 (kernels.h) */
+        const float32x4_t p = vmulq_n_f32(vld1q_f32(x + i), inv);
+        vst1q_f32(x + i, vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(p), vcgeq_f32(p, vdupq_n_f32(SOFTMAX_MIN)))));
+    }
+    for (; i < n; i++) {
+        const float p = x[i] * inv;
+        x[i] = p >= SOFTMAX_MIN ? p : 0.0f;
+    }
 }
 
 /* kernels.h's rmsnorm: squares summed in double, 4 values (two 2-double FMAs) per step */

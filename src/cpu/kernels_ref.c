@@ -297,7 +297,10 @@ static void softmax(float *x, int64_t n) {
         sum += x[i];
     }
     const float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++) x[i] *= inv;
+    for (int64_t i = 0; i < n; i++) {
+        const float p = x[i] * inv;
+        x[i] = p >= SOFTMAX_MIN ? p : 0.0f; /* weights below SOFTMAX_MIN to 0 (kernels.h) */
+    }
 }
 
 static uint64_t read_sum(const uint64_t *p, int64_t n) {

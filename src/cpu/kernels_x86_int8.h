@@ -1448,7 +1448,8 @@ static uint64_t x86_read_sum(const uint64_t *p, int64_t n) {
 }
 
 /* kernels.h's softmax: a vector max, exp8 (clamped at -87: a score that far below the
- * maximum weighs 1e-38 instead of 0), the sum in two double vectors, a scale. */
+ * maximum weighs 1e-38 in the sum instead of 0), the sum in two double vectors, a scale
+ * that sends the weights below SOFTMAX_MIN to 0. */
 static inline void x86_softmax(float *x, int64_t n) {
     __m256 mv = _mm256_set1_ps(-INFINITY);
     int64_t i = 0;
@@ -1474,9 +1475,15 @@ static inline void x86_softmax(float *x, int64_t n) {
         sum += x[i];
     }
     const float inv = (float)(1.0 / sum);
-    const __m256 iv = _mm256_set1_ps(inv);
-    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), iv));
-    for (; i < n; i++) x[i] *= inv;
+    const __m256 iv = _mm256_set1_ps(inv), lo = _mm256_set1_ps(SOFTMAX_MIN);
+    for (i = 0; i + 8 <= n; i += 8) { /* weights below SOFTMAX_MIN to 0 (kernels.h) */
+        const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(x + i), iv);
+        _mm256_storeu_ps(x + i, _mm256_and_ps(p, _mm256_cmp_ps(p, lo, _CMP_GE_OQ)));
+    }
+    for (; i < n; i++) {
+        const float p = x[i] * inv;
+        x[i] = p >= SOFTMAX_MIN ? p : 0.0f;
+    }
 }
 
 static inline void x86_fill_shared(cpu_kernels *k) {
