@@ -4,7 +4,8 @@
  * (one token against a matrix far beyond the caches) in GB/s of weights; then decode's
  * attention (one layer's scores and weighted sum for a group of 4 heads: 3072 cached keys
  * of head dim 512 from memory, as E2B's global layers deep in a context; 512 keys of 256
- * in cache, as its sliding-window layers), with an F16 cache and a Q8_0 one. Best of
+ * in cache, as its sliding-window layers), with an F16 cache and a Q8_0 one, and a
+ * prompt row's (8 heads, F16, in cache: 512 keys of 256 and 2048 of 512). Best of
  * several runs, so that other jobs on the machine disturb it less than g4 bench. Not a
  * test.
  *   make kbench && build/bench/kbench [TYPE ...]        (G4_CPU_ISA=... picks a table,
@@ -49,11 +50,12 @@ static double peak_macs(const cpu_kernels *k) {
     return best;
 }
 
-/* decode attention for 4 heads over an F16 (or Q8_0) cache of nk keys of head dim d,
- * nreg layers' caches in turn (48 for 288 MB: each read from memory, as a real step reads
- * a long context; 1: the same cache again, in the caches, as a sliding-window layer's) */
-static int attn_bench(const cpu_kernels *k, int64_t d, int64_t nk, int nreg, int q8) {
-    enum { G = 4 };
+/* attention for G heads over an F16 (or Q8_0) cache of nk keys of head dim d, nreg
+ * layers' caches in turn (48 for 288 MB: each read from memory, as a real step reads a
+ * long context; 1: the same cache again, in the caches, as a sliding-window layer's).
+ * G = 4: E2B decode on 2 threads (each takes half of the KV head's 8 q heads); G = 8: a
+ * prompt row's whole group, as prefill calls it. */
+static int attn_bench(const cpu_kernels *k, int64_t d, int64_t nk, int nreg, int q8, int G) {
     const size_t stride = q8 ? (size_t)d / 32 * sizeof(block_q8_0) : (size_t)d * 2, region = (size_t)nk * stride * 2; /* K then V */
     uint8_t *pool = bench_weights_alloc(region * (size_t)nreg); /* 2 MiB pages, as session.c maps the cache */
     float *q = malloc(G * (size_t)d * sizeof(float)), *s = malloc(G * (size_t)nk * sizeof(float));
@@ -142,6 +144,6 @@ int main(int argc, char **argv) {
                (double)rb * drow / best_d * 1e-9);
         free(w); free(x); free(y); free(scratch); free(xq);
     }
-    return attn_bench(k, 512, 3072, 48, 0) || attn_bench(k, 256, 512, 1, 0) || attn_bench(k, 512, 3072, 48, 1) ||
-           attn_bench(k, 256, 512, 1, 1);
+    return attn_bench(k, 512, 3072, 48, 0, 4) || attn_bench(k, 256, 512, 1, 0, 4) || attn_bench(k, 512, 3072, 48, 1, 4) ||
+           attn_bench(k, 256, 512, 1, 1, 4) || attn_bench(k, 256, 512, 1, 0, 8) || attn_bench(k, 512, 2048, 1, 0, 8);
 }

@@ -18,6 +18,31 @@ ATTN_AI void attn_scores_tile(float *s, int64_t lds, const float *q, const uint8
 ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t *kv, size_t stride, int64_t j0,
                             int64_t j1, int64_t D, const int H, const int T);
 
+/* Heads [g, G) of one key block [jb, je): tiles of 4 heads and one of the rest. (The
+ * AVX-512 table takes 8 heads at a time first, kernels_avx512_attn.h, and these for the
+ * heads left.) */
+ATTN_AI void attn_scores_heads(float *s, int64_t lds, const float *q, int32_t g, int32_t G, const uint8_t *kv,
+                               size_t stride, int64_t jb, int64_t je, int64_t D, const int T) {
+    for (; g + 4 <= G; g += 4) attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 4, T);
+    switch (G - g) {
+    case 3: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 3, T); break;
+    case 2: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 2, T); break;
+    case 1: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 1, T); break;
+    default: break;
+    }
+}
+
+ATTN_AI void attn_wsum_heads(float *o, const float *p, int64_t ldp, int32_t g, int32_t G, const uint8_t *kv,
+                             size_t stride, int64_t jb, int64_t je, int64_t D, const int T) {
+    for (; g + 4 <= G; g += 4) attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 4, T);
+    switch (G - g) {
+    case 3: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 3, T); break;
+    case 2: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 2, T); break;
+    case 1: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 1, T); break;
+    default: break;
+    }
+}
+
 /* Key blocks of ATTN_KB, within each tiles of 4 heads and one of the G % 4 left. */
 ATTN_AI void attn_scores_t(float *s, int64_t lds, const float *q, int32_t G, const void *kvv, size_t stride,
                            int64_t n, int64_t D, const int T) {
@@ -31,17 +56,8 @@ ATTN_AI void attn_scores_t(float *s, int64_t lds, const float *q, int32_t G, con
             }
         return;
     }
-    for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
-        const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
-        int32_t g = 0;
-        for (; g + 4 <= G; g += 4) attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 4, T);
-        switch (G - g) {
-        case 3: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 3, T); break;
-        case 2: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 2, T); break;
-        case 1: attn_scores_tile(s + g * lds, lds, q + g * D, kv, stride, jb, je, D, 1, T); break;
-        default: break;
-        }
-    }
+    for (int64_t jb = 0; jb < n; jb += ATTN_KB)
+        attn_scores_heads(s, lds, q, 0, G, kv, stride, jb, jb + ATTN_KB < n ? jb + ATTN_KB : n, D, T);
 }
 
 ATTN_AI void attn_wsum_t(float *o, const float *p, int64_t ldp, int32_t G, const void *kvv, size_t stride, int64_t n,
@@ -53,17 +69,8 @@ ATTN_AI void attn_wsum_t(float *o, const float *p, int64_t ldp, int32_t G, const
                 for (int64_t c = 0; c < D; c++) o[g * D + c] += p[g * ldp + j] * attn_load1(kv + (size_t)j * stride, c, T);
         return;
     }
-    for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
-        const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
-        int32_t g = 0;
-        for (; g + 4 <= G; g += 4) attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 4, T);
-        switch (G - g) {
-        case 3: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 3, T); break;
-        case 2: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 2, T); break;
-        case 1: attn_wsum_tile(o + g * D, p + g * ldp, ldp, kv, stride, jb, je, D, 1, T); break;
-        default: break;
-        }
-    }
+    for (int64_t jb = 0; jb < n; jb += ATTN_KB)
+        attn_wsum_heads(o, p, ldp, 0, G, kv, stride, jb, jb + ATTN_KB < n ? jb + ATTN_KB : n, D, T);
 }
 
 /* The table entries PREFIX##attn_scores_f32 ... PREFIX##attn_wsum_q8. */

@@ -25,6 +25,7 @@
 #include "kernels_x86_float.h"
 #include "kernels_x86_kv.h"
 #include "kernels_x86_attn.h"
+#include "kernels_avx512_attn.h"
 #include "kernels_x86_iq4.h"
 #include "kernels_x86_k23.h"
 
@@ -138,6 +139,7 @@ void kernels_avx512_fill(cpu_kernels *k) {
     x86_fill_kquant(k);
     x86_fill_kv(k);
     x86_fill_attn(k);
+    avx512_fill_attn(k);
     x86_fill_iq4(k);
     x86_fill_k23(k);
     k->matmul[G4_DTYPE_F32] = matmul_float_tiles;
