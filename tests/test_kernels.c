@@ -777,6 +777,18 @@ static void test_attn(const cpu_kernels *ref, const cpu_kernels *k) {
                                   k->isa, t, G, (int)D, (int)n);
                         free(pz); free(oa); free(ob);
                     }
+                    { /* each head's weighted sum alone is the one it gets among all G, bit for
+                       * bit (session.c stacks rows' heads: 26B-A4B's prompt rows call with 8
+                       * heads where its decode calls with 2) */
+                        float *oa = malloc((size_t)(G * D) * sizeof(float)), *ob = malloc((size_t)(G * D) * sizeof(float));
+                        memcpy(oa, o0, (size_t)(G * D) * sizeof(float));
+                        memcpy(ob, o0, (size_t)(G * D) * sizeof(float));
+                        kw(oa, p, lds, G, kv1, stride, n, D);
+                        for (int32_t g = 0; g < G; g++) kw(ob + g * D, p + g * lds, lds, 1, kv1, stride, n, D);
+                        CHECK_MSG(!memcmp(oa, ob, (size_t)(G * D) * sizeof(float)), "%s attn_wsum type %d G=%d D=%d n=%d: a head's sum depends on its call",
+                                  k->isa, t, G, (int)D, (int)n);
+                        free(oa); free(ob);
+                    }
                     rw(o0, p, lds, G, kv1, stride, n, D);
                     kw(o1, p, lds, G, kv1, stride, n, D);
                     ok = 1;

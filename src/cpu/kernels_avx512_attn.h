@@ -1,7 +1,7 @@
 /* kernels_avx512_attn.h - grouped attention (kernels.h's attn_scores / attn_wsum) for the
- * AVX-512 table over F32 and F16 caches: tiles of 8 heads in 512-bit registers, then
- * kernels_x86_attn.h's 4-head tiles for the heads left; Q8_0 caches and head dims that
- * are not a multiple of 32 take the x86 entries whole. Included by kernels_avx512.c after
+ * AVX-512 table, F32, F16 and Q8_0 caches: tiles of 8 heads in 512-bit registers, then
+ * kernels_x86_attn.h's 4-head tiles for the heads left; calls with fewer than 8 heads and
+ * head dims that are not a multiple of 32 take the x86 entries whole. Included by kernels_avx512.c after
  * kernels_x86_attn.h.
  *
  * Why: on Intel cores with two 512-bit FMA ports (this Ice Lake server VM), the 256-bit
@@ -24,20 +24,41 @@
 #ifndef G4_CPU_KERNELS_AVX512_ATTN_H
 #define G4_CPU_KERNELS_AVX512_ATTN_H
 
-/* elements c .. c + 7 of rows r0 and r1 (F32 or F16) as [r0 | r1] floats */
-ATTN_AI __m512 a512_pair8(const uint8_t *r0, const uint8_t *r1, int64_t c, const int T) {
+/* elements c .. c + 7 of rows r0 and r1 as [r0 | r1] floats, any cache type; for Q8_0 the
+ * two blocks' scales are converted into *d at a block's first chunk (callers walk c
+ * upward from a block boundary), each value their product with its scale, as
+ * attn_load8d makes it */
+ATTN_AI __m512 a512_pair8(const uint8_t *r0, const uint8_t *r1, int64_t c, const int T, __m512 *d) {
     if (T == KV_T_F32)
         return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps((const float *)r0 + c)),
                                   _mm256_loadu_ps((const float *)r1 + c), 1);
-    const __m128i h0 = _mm_loadu_si128((const __m128i *)((const uint16_t *)r0 + c));
-    const __m128i h1 = _mm_loadu_si128((const __m128i *)((const uint16_t *)r1 + c));
-    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(h0), h1, 1));
+    if (T == KV_T_F16) {
+        const __m128i h0 = _mm_loadu_si128((const __m128i *)((const uint16_t *)r0 + c));
+        const __m128i h1 = _mm_loadu_si128((const __m128i *)((const uint16_t *)r1 + c));
+        return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(h0), h1, 1));
+    }
+    const block_q8_0 *b0 = (const block_q8_0 *)r0 + c / G4_QK, *b1 = (const block_q8_0 *)r1 + c / G4_QK;
+    if (c % G4_QK == 0) *d = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(b0->d)), _mm256_set1_ps(_cvtsh_ss(b1->d)), 1);
+    const __m128i q = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(b0->qs + c % G4_QK)),
+                                         _mm_loadl_epi64((const __m128i *)(b1->qs + c % G4_QK)));
+    return _mm512_mul_ps(*d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)));
 }
 
-/* elements c .. c + 15 of a row (F32 or F16) as floats */
-ATTN_AI __m512 a512_load16(const uint8_t *row, int64_t c, const int T) {
-    if (T == KV_T_F32) return _mm512_loadu_ps((const float *)row + c);
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + c)));
+/* elements c .. c + 31 of a row (c % 32 == 0: one Q8_0 block) as floats, any cache type
+ * (Q8_0: each value times its block's scale, as attn_load16 makes it) */
+ATTN_AI void a512_load32(const uint8_t *row, int64_t c, const int T, __m512 *v0, __m512 *v1) {
+    if (T == KV_T_F32) {
+        *v0 = _mm512_loadu_ps((const float *)row + c);
+        *v1 = _mm512_loadu_ps((const float *)row + c + 16);
+    } else if (T == KV_T_F16) {
+        *v0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + c)));
+        *v1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)row + c + 16)));
+    } else {
+        const block_q8_0 *b = (const block_q8_0 *)row + c / G4_QK;
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(b->d));
+        *v0 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)b->qs))));
+        *v1 = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b->qs + 16)))));
+    }
 }
 
 /* Scores of 8 heads against keys [j0, j1): 4 keys at a time, 1-3 left by the 4-head tiles */
@@ -49,11 +70,12 @@ ATTN_AI void a512_scores_tile8(float *s, int64_t lds, const float *q, const uint
         __m512 a[16]; /* a[2 h]: head h, keys j | j + 1; a[2 h + 1]: keys j + 2 | j + 3 */
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) a[i] = _mm512_setzero_ps();
+        __m512 d0 = _mm512_setzero_ps(), d1 = d0; /* Q8_0: the key pairs' block scales */
         for (int64_t c = 0; c < D; c += 8) {
             if (ATTN_PF_AT(T, c)) /* the rows ATTN_PF_KEYS keys ahead, a line at a time */
                 for (int r = 0; r < 4; r++)
                     _mm_prefetch((const char *)k0 + (ATTN_PF_KEYS + r) * stride + ATTN_OFF(T, c), _MM_HINT_T1);
-            const __m512 p0 = a512_pair8(k0, k1, c, T), p1 = a512_pair8(k2, k3, c, T);
+            const __m512 p0 = a512_pair8(k0, k1, c, T, &d0), p1 = a512_pair8(k2, k3, c, T, &d1);
 #pragma GCC unroll 8
             for (int h = 0; h < 8; h++) {
                 const __m512 x = _mm512_broadcast_f32x8(_mm256_loadu_ps(q + h * D + c));
@@ -93,10 +115,11 @@ ATTN_AI void a512_wsum_tile8(float *o, const float *p, int64_t ldp, const uint8_
         }
         const uint8_t *v = kv + (size_t)j0 * stride;
         for (int64_t j = j0; j < j1; j++, v += stride) {
-            /* the 64 (F16) or 128 (F32) bytes being read, a block of keys ahead */
+            /* the bytes being read (F16 64, Q8_0 a 34-byte block, F32 128), a block of keys ahead */
             _mm_prefetch((const char *)v + (size_t)ATTN_KB * stride + ATTN_OFF(T, c), _MM_HINT_T1);
             if (T == KV_T_F32) _mm_prefetch((const char *)v + (size_t)ATTN_KB * stride + ATTN_OFF(T, c + 16), _MM_HINT_T1);
-            const __m512 v0 = a512_load16(v, c, T), v1 = a512_load16(v, c + 16, T);
+            __m512 v0, v1;
+            a512_load32(v, c, T, &v0, &v1);
 #pragma GCC unroll 8
             for (int h = 0; h < 8; h++) {
                 const __m512 w = _mm512_set1_ps(p[h * ldp + j]);
@@ -145,6 +168,10 @@ static void a512_attn_scores_f16(float *s, int64_t lds, const float *q, int32_t 
                                  int64_t n, int64_t D) {
     a512_scores_t(s, lds, q, G, kv, stride, n, D, KV_T_F16);
 }
+static void a512_attn_scores_q8(float *s, int64_t lds, const float *q, int32_t G, const void *kv, size_t stride,
+                                int64_t n, int64_t D) {
+    a512_scores_t(s, lds, q, G, kv, stride, n, D, KV_T_Q8);
+}
 static void a512_attn_wsum_f32(float *o, const float *p, int64_t ldp, int32_t G, const void *kv, size_t stride,
                                int64_t n, int64_t D) {
     a512_wsum_t(o, p, ldp, G, kv, stride, n, D, KV_T_F32);
@@ -153,13 +180,18 @@ static void a512_attn_wsum_f16(float *o, const float *p, int64_t ldp, int32_t G,
                                int64_t n, int64_t D) {
     a512_wsum_t(o, p, ldp, G, kv, stride, n, D, KV_T_F16);
 }
+static void a512_attn_wsum_q8(float *o, const float *p, int64_t ldp, int32_t G, const void *kv, size_t stride,
+                              int64_t n, int64_t D) {
+    a512_wsum_t(o, p, ldp, G, kv, stride, n, D, KV_T_Q8);
+}
 
-/* after x86_fill_attn: the Q8_0 entries stay its */
 static inline void avx512_fill_attn(cpu_kernels *k) {
     k->attn_scores_f32 = a512_attn_scores_f32;
     k->attn_scores_f16 = a512_attn_scores_f16;
+    k->attn_scores_q8 = a512_attn_scores_q8;
     k->attn_wsum_f32 = a512_attn_wsum_f32;
     k->attn_wsum_f16 = a512_attn_wsum_f16;
+    k->attn_wsum_q8 = a512_attn_wsum_q8;
 }
 
 #endif
