@@ -73,19 +73,31 @@ ATTN_AI void attn_wsum_t(float *o, const float *p, int64_t ldp, int32_t G, const
         attn_wsum_heads(o, p, ldp, 0, G, kv, stride, jb, jb + ATTN_KB < n ? jb + ATTN_KB : n, D, T);
 }
 
-/* The table entries PREFIX##attn_scores_f32 ... PREFIX##attn_wsum_q8. */
-#define ATTN_ENTRIES(PREFIX)                                                                                     \
-    ATTN_ENTRY(PREFIX, KV_T_F32, f32)                                                                            \
-    ATTN_ENTRY(PREFIX, KV_T_F16, f16)                                                                            \
-    ATTN_ENTRY(PREFIX, KV_T_Q8, q8)
-#define ATTN_ENTRY(PREFIX, T, SUF)                                                                               \
+/* The table entries PREFIX##attn_scores_f32 ... PREFIX##attn_wsum_q8, over the key-block
+ * drivers SCORES_T / WSUM_T (attn_scores_t / attn_wsum_t above, or a table's own), and
+ * ATTN_SET, which puts them in a table. */
+#define ATTN_ENTRIES(PREFIX) ATTN_ENTRIES_OF(PREFIX, attn_scores_t, attn_wsum_t)
+#define ATTN_ENTRIES_OF(PREFIX, SCORES_T, WSUM_T)                                                                \
+    ATTN_ENTRY(PREFIX, KV_T_F32, f32, SCORES_T, WSUM_T)                                                          \
+    ATTN_ENTRY(PREFIX, KV_T_F16, f16, SCORES_T, WSUM_T)                                                          \
+    ATTN_ENTRY(PREFIX, KV_T_Q8, q8, SCORES_T, WSUM_T)
+#define ATTN_ENTRY(PREFIX, T, SUF, SCORES_T, WSUM_T)                                                             \
     static void PREFIX##attn_scores_##SUF(float *s, int64_t lds, const float *q, int32_t G, const void *kv,      \
                                           size_t stride, int64_t n, int64_t D) {                                 \
-        attn_scores_t(s, lds, q, G, kv, stride, n, D, T);                                                        \
+        SCORES_T(s, lds, q, G, kv, stride, n, D, T);                                                             \
     }                                                                                                            \
     static void PREFIX##attn_wsum_##SUF(float *o, const float *p, int64_t ldp, int32_t G, const void *kv,        \
                                         size_t stride, int64_t n, int64_t D) {                                   \
-        attn_wsum_t(o, p, ldp, G, kv, stride, n, D, T);                                                          \
+        WSUM_T(o, p, ldp, G, kv, stride, n, D, T);                                                               \
     }
+#define ATTN_SET(k, PREFIX)                                                                                      \
+    do {                                                                                                         \
+        (k)->attn_scores_f32 = PREFIX##attn_scores_f32;                                                          \
+        (k)->attn_scores_f16 = PREFIX##attn_scores_f16;                                                          \
+        (k)->attn_scores_q8 = PREFIX##attn_scores_q8;                                                            \
+        (k)->attn_wsum_f32 = PREFIX##attn_wsum_f32;                                                              \
+        (k)->attn_wsum_f16 = PREFIX##attn_wsum_f16;                                                              \
+        (k)->attn_wsum_q8 = PREFIX##attn_wsum_q8;                                                                \
+    } while (0)
 
 #endif

@@ -160,38 +160,9 @@ ATTN_AI void a512_wsum_t(float *o, const float *p, int64_t ldp, int32_t G, const
     }
 }
 
-static void a512_attn_scores_f32(float *s, int64_t lds, const float *q, int32_t G, const void *kv, size_t stride,
-                                 int64_t n, int64_t D) {
-    a512_scores_t(s, lds, q, G, kv, stride, n, D, KV_T_F32);
-}
-static void a512_attn_scores_f16(float *s, int64_t lds, const float *q, int32_t G, const void *kv, size_t stride,
-                                 int64_t n, int64_t D) {
-    a512_scores_t(s, lds, q, G, kv, stride, n, D, KV_T_F16);
-}
-static void a512_attn_scores_q8(float *s, int64_t lds, const float *q, int32_t G, const void *kv, size_t stride,
-                                int64_t n, int64_t D) {
-    a512_scores_t(s, lds, q, G, kv, stride, n, D, KV_T_Q8);
-}
-static void a512_attn_wsum_f32(float *o, const float *p, int64_t ldp, int32_t G, const void *kv, size_t stride,
-                               int64_t n, int64_t D) {
-    a512_wsum_t(o, p, ldp, G, kv, stride, n, D, KV_T_F32);
-}
-static void a512_attn_wsum_f16(float *o, const float *p, int64_t ldp, int32_t G, const void *kv, size_t stride,
-                               int64_t n, int64_t D) {
-    a512_wsum_t(o, p, ldp, G, kv, stride, n, D, KV_T_F16);
-}
-static void a512_attn_wsum_q8(float *o, const float *p, int64_t ldp, int32_t G, const void *kv, size_t stride,
-                              int64_t n, int64_t D) {
-    a512_wsum_t(o, p, ldp, G, kv, stride, n, D, KV_T_Q8);
-}
+ATTN_ENTRIES_OF(a512_, a512_scores_t, a512_wsum_t)
 
-static inline void avx512_fill_attn(cpu_kernels *k) {
-    k->attn_scores_f32 = a512_attn_scores_f32;
-    k->attn_scores_f16 = a512_attn_scores_f16;
-    k->attn_scores_q8 = a512_attn_scores_q8;
-    k->attn_wsum_f32 = a512_attn_wsum_f32;
-    k->attn_wsum_f16 = a512_attn_wsum_f16;
-    k->attn_wsum_q8 = a512_attn_wsum_q8;
-}
+/* after x86_fill_attn */
+static inline void avx512_fill_attn(cpu_kernels *k) { ATTN_SET(k, a512_); }
 
 #endif

@@ -186,13 +186,6 @@ ATTN_AI void attn_wsum_tile(float *o, const float *p, int64_t ldp, const uint8_t
 
 ATTN_ENTRIES(x86_)
 
-static inline void x86_fill_attn(cpu_kernels *k) {
-    k->attn_scores_f32 = x86_attn_scores_f32;
-    k->attn_scores_f16 = x86_attn_scores_f16;
-    k->attn_scores_q8 = x86_attn_scores_q8;
-    k->attn_wsum_f32 = x86_attn_wsum_f32;
-    k->attn_wsum_f16 = x86_attn_wsum_f16;
-    k->attn_wsum_q8 = x86_attn_wsum_q8;
-}
+static inline void x86_fill_attn(cpu_kernels *k) { ATTN_SET(k, x86_); }
 
 #endif
