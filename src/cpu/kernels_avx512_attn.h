@@ -1,8 +1,8 @@
 /* kernels_avx512_attn.h - grouped attention (kernels.h's attn_scores / attn_wsum) for the
  * AVX-512 table, F32, F16 and Q8_0 caches: tiles of 8 heads in 512-bit registers, then
- * kernels_x86_attn.h's 4-head tiles for the heads left; calls with fewer than 8 heads and
- * head dims that are not a multiple of 32 take the x86 entries whole. Included by kernels_avx512.c after
- * kernels_x86_attn.h.
+ * kernels_x86_attn.h's 4-head tiles for the heads left (all of them in a call with fewer
+ * than 8: E2B decode on 2 threads); head dims that are not a multiple of 32 take the x86
+ * drivers whole. Included by kernels_avx512.c after kernels_x86_attn.h.
  *
  * Why: on Intel cores with two 512-bit FMA ports (this Ice Lake server VM), the 256-bit
  * tiles use half the FMA width, and a prompt's attention is compute work on cached rows
@@ -135,10 +135,10 @@ ATTN_AI void a512_wsum_tile8(float *o, const float *p, int64_t ldp, const uint8_
     }
 }
 
-/* kernels.h's entries: key blocks of ATTN_KB, 8-head tiles, then the 4-head ones */
+/* the key-block drivers: per block of ATTN_KB keys, 8-head tiles, then the 4-head ones */
 ATTN_AI void a512_scores_t(float *s, int64_t lds, const float *q, int32_t G, const void *kvv, size_t stride, int64_t n,
                            int64_t D, const int T) {
-    if (G < 8 || D % 32) { attn_scores_t(s, lds, q, G, kvv, stride, n, D, T); return; }
+    if (D % 32) { attn_scores_t(s, lds, q, G, kvv, stride, n, D, T); return; }
     const uint8_t *kv = kvv;
     for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
         const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
@@ -150,7 +150,7 @@ ATTN_AI void a512_scores_t(float *s, int64_t lds, const float *q, int32_t G, con
 
 ATTN_AI void a512_wsum_t(float *o, const float *p, int64_t ldp, int32_t G, const void *kvv, size_t stride, int64_t n,
                          int64_t D, const int T) {
-    if (G < 8 || D % 32) { attn_wsum_t(o, p, ldp, G, kvv, stride, n, D, T); return; }
+    if (D % 32) { attn_wsum_t(o, p, ldp, G, kvv, stride, n, D, T); return; }
     const uint8_t *kv = kvv;
     for (int64_t jb = 0; jb < n; jb += ATTN_KB) {
         const int64_t je = jb + ATTN_KB < n ? jb + ATTN_KB : n;
