@@ -130,10 +130,10 @@ void kernels_avx512_fill(cpu_kernels *k) {
     kernels_ref_fill(k);
     k->isa = "avx512";
     x86_fill_shared(k);
-    /* the sideways engine (swz_matmul): 32 rows regrouped, 40 bytes per column, and the 8
-     * rows being unpacked, 11, then 256 tokens' d s per block, 32 more, or for the types
-     * with half scales (Q6_K, Q3_K, Q2_K) their two half sums, 64 more: 115 bytes and
-     * the alignments; Q8_0's: 68 (q8z_matmul) */
+    /* the sideways engine (swz_matmul): 32 rows' blocks, 40 bytes per column, then 256
+     * tokens' d s per block, 32 more, or for the types with half scales (Q6_K, Q3_K,
+     * Q2_K) their two half sums, 64 more: 104 bytes and the alignments; Q8_0's: 68
+     * (q8z_matmul) */
     k->scratch_per_col = 30;
     x86_fill_q8(k);
     x86_fill_kquant(k);

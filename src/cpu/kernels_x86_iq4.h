@@ -234,7 +234,7 @@ static void iq4_xs_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t
  * The unpackers write kernels_x86_int8.h's sw_block layout: q[g] lane j = levels
  * 4g..4g+3 of row j, f / o the rows' factors. */
 
-IQ_INLINE void q_1_sw_unpack(const mat *w, int64_t r, sw_block *out, const int q5) {
+IQ_INLINE void q_1_sw_unpack(const mat *w, int64_t r, sw_dst out, const int q5) {
     const size_t bs = q5 ? sizeof(block_q5_1) : sizeof(block_q4_1);
     const uint8_t *row[SW_ROWS];
     for (int j = 0; j < SW_ROWS; j++) row[j] = w->data + (uint64_t)(r + j) * w->row_bytes;
@@ -248,39 +248,42 @@ IQ_INLINE void q_1_sw_unpack(const mat *w, int64_t r, sw_block *out, const int q
             dm[j] = _mm_cvtsi32_si128((int)x);
             if (q5) v[j] = q_1_levels(blk, q5);
         }
-        if (q5) tr8x8_32(v, out[b].q);
-        else sw_nibbles(row, (size_t)b * bs + offsetof(block_q4_1, qs), out[b].q);
+        __m256i q[8];
+        if (q5) tr8x8_32(v, q);
+        else sw_nibbles(row, (size_t)b * bs + offsetof(block_q4_1, qs), q);
+        swd_put_q(out, b, q);
         /* [d0 m0 d1 m1 .. d3 m3] and rows 4..7: even halves are d, odd m */
         const __m128i lo = _mm_unpacklo_epi64(_mm_unpacklo_epi32(dm[0], dm[1]), _mm_unpacklo_epi32(dm[2], dm[3]));
         const __m128i hi = _mm_unpacklo_epi64(_mm_unpacklo_epi32(dm[4], dm[5]), _mm_unpacklo_epi32(dm[6], dm[7]));
         const __m128i sel = _mm_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
         const __m128i l2 = _mm_shuffle_epi8(lo, sel), h2 = _mm_shuffle_epi8(hi, sel); /* [d0..d3 m0..m3] */
-        out[b].f = _mm256_cvtph_ps(_mm_unpacklo_epi64(l2, h2));
-        out[b].o = _mm256_xor_ps(_mm256_cvtph_ps(_mm_unpackhi_epi64(l2, h2)), _mm256_set1_ps(-0.0f)); /* o = -m */
+        swd_put_fo(out, b, _mm256_cvtph_ps(_mm_unpacklo_epi64(l2, h2)),
+                   _mm256_xor_ps(_mm256_cvtph_ps(_mm_unpackhi_epi64(l2, h2)), _mm256_set1_ps(-0.0f))); /* o = -m */
     }
 }
 
-static void q4_1_sw_unpack(const mat *w, int64_t r, sw_block *out) { q_1_sw_unpack(w, r, out, 0); }
-static void q5_1_sw_unpack(const mat *w, int64_t r, sw_block *out) { q_1_sw_unpack(w, r, out, 1); }
+static void q4_1_sw_unpack(const mat *w, int64_t r, sw_dst out) { q_1_sw_unpack(w, r, out, 0); }
+static void q5_1_sw_unpack(const mat *w, int64_t r, sw_dst out) { q_1_sw_unpack(w, r, out, 1); }
 
-static void iq4_nl_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+static void iq4_nl_sw_unpack(const mat *w, int64_t r, sw_dst out) {
     const __m256i tab = iq4_table();
     const uint8_t *row[SW_ROWS];
     for (int j = 0; j < SW_ROWS; j++) row[j] = w->data + (uint64_t)(r + j) * w->row_bytes;
     for (int64_t b = 0; b < w->cols / 32; b++) {
         const size_t o = (size_t)b * sizeof(block_iq4_nl);
-        sw_nibbles(row, o + offsetof(block_iq4_nl, qs), out[b].q);
+        __m256i q[8];
+        sw_nibbles(row, o + offsetof(block_iq4_nl, qs), q);
         #pragma GCC unroll 8
-        for (int g = 0; g < 8; g++) out[b].q[g] = _mm256_shuffle_epi8(tab, out[b].q[g]);
+        for (int g = 0; g < 8; g++) q[g] = _mm256_shuffle_epi8(tab, q[g]);
+        swd_put_q(out, b, q);
         const __m128i d = _mm_setr_epi16((short)sw_ld16(row[0] + o), (short)sw_ld16(row[1] + o), (short)sw_ld16(row[2] + o),
                                          (short)sw_ld16(row[3] + o), (short)sw_ld16(row[4] + o), (short)sw_ld16(row[5] + o),
                                          (short)sw_ld16(row[6] + o), (short)sw_ld16(row[7] + o));
-        out[b].f = _mm256_cvtph_ps(d);
-        out[b].o = _mm256_setzero_ps(); /* the offset is taken off in integers (iq4_sw_dot) */
+        swd_put_fo(out, b, _mm256_cvtph_ps(d), _mm256_setzero_ps()); /* the offset is taken off in integers (iq4_sw_dot) */
     }
 }
 
-static void iq4_xs_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+static void iq4_xs_sw_unpack(const mat *w, int64_t r, sw_dst out) {
     const __m256i tab = iq4_table();
     for (int64_t i = 0; i < w->cols / QK_K; i++) {
         __m256i fv[SW_ROWS], t[8];
@@ -290,15 +293,14 @@ static void iq4_xs_sw_unpack(const mat *w, int64_t r, sw_block *out) {
             fv[j] = _mm256_castps_si256(iq4_xs_factors((const block_iq4_xs *)blk[j]));
         }
         for (int sb = 0; sb < 8; sb++) {
-            sw_nibbles(blk, offsetof(block_iq4_xs, qs) + 16 * (size_t)sb, out[8 * i + sb].q);
+            __m256i q[8];
+            sw_nibbles(blk, offsetof(block_iq4_xs, qs) + 16 * (size_t)sb, q);
             #pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) out[8 * i + sb].q[g] = _mm256_shuffle_epi8(tab, out[8 * i + sb].q[g]);
+            for (int g = 0; g < 8; g++) q[g] = _mm256_shuffle_epi8(tab, q[g]);
+            swd_put_q(out, 8 * i + sb, q);
         }
         tr8x8_32(fv, t);
-        for (int sb = 0; sb < 8; sb++) {
-            out[8 * i + sb].f = _mm256_castsi256_ps(t[sb]);
-            out[8 * i + sb].o = _mm256_setzero_ps();
-        }
+        for (int sb = 0; sb < 8; sb++) swd_put_fo(out, 8 * i + sb, _mm256_castsi256_ps(t[sb]), _mm256_setzero_ps());
     }
 }
 
@@ -321,7 +323,7 @@ static void iq4_sw_matmul(float *y, int64_t ldy, const mat *w, int64_t r0, int64
     const __m256i one = _mm256_set1_epi16(1);
 #endif
     for (int64_t r = r0; r < r8; r += SW_ROWS) {
-        unpack(w, r, blk);
+        unpack(w, r, sw_dst_blocks(blk));
         for (int64_t t = 0; t < n; t += 4) {
             const int nt = (int)G4_MIN(4, n - t);
             const block_a8 *x[4];

@@ -467,7 +467,7 @@ static void k2_sideways16(float *y, int64_t ldy, const mat *w, int64_t r0, int64
  * (0..7), f = d, o the half scales (-32..31), by kernels_x86_kquant.h's sw_halves_unpack. */
 static inline float k3_d(const uint8_t *blk) { return k23_h(blk + K3_D); }
 
-static void q3_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+static void q3_K_sw_unpack(const mat *w, int64_t r, sw_dst out) {
     sw_halves_unpack(w, r, out, sizeof(block_q3_K), k3_levels, k3_scales16, k3_d);
 }
 
@@ -477,7 +477,7 @@ static void q3_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
  * 16 scale bytes (scale | min << 4 per sub-block) split into scale and min bytes, and the
  * 16-bit pairs of block g interleaved as [sc pair, m pair] put block g in 32-bit lane g;
  * one 8 x 8 transpose gives every block's. */
-static void q2_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+static void q2_K_sw_unpack(const mat *w, int64_t r, sw_dst out) {
     const int64_t nsb = w->cols / QK_K, bs = sizeof(block_q2_K);
     const __m128i m4 = _mm_set1_epi8(15);
     for (int64_t i = 0; i < nsb; i++) {
@@ -497,10 +497,11 @@ static void q2_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
         const __m256i dm = _mm256_castps_si256(_mm256_load_ps(dmin));
         tr8x8_32(sv, t);
         for (int g = 0; g < 8; g++) {
-            tr8x8_32(lv[g], out[8 * i + g].q);
-            out[8 * i + g].f = f;
-            out[8 * i + g].o = _mm256_castsi256_ps(t[g]);
-            out[8 * i + g].sum = dm;
+            __m256i q[8];
+            tr8x8_32(lv[g], q);
+            swd_put_q(out, 8 * i + g, q);
+            swd_put_fo(out, 8 * i + g, f, _mm256_castsi256_ps(t[g]));
+            _mm256_store_si256((__m256i *)(out.sum + (8 * i + g) * out.bs), dm);
         }
     }
 }

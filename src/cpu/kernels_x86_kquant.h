@@ -230,7 +230,7 @@ KQ_ALWAYS_INLINE void k45_rows(float *y, int64_t ldy, const mat *w, int64_t r0, 
  * per sub-block j the scale and offset f = d sc_j, o = dmin m_j.
  * The 8 sub-blocks' f = d sc_j and o = dmin m_j of one super-block of 8 rows (blk[j]:
  * row j's block), transposed into out[0..8)'s f and o as 32-bit patterns. */
-KQ_ALWAYS_INLINE void k45_sw_factors(const uint8_t *const blk[SW_ROWS], sw_block *out) {
+KQ_ALWAYS_INLINE void k45_sw_factors(const uint8_t *const blk[SW_ROWS], sw_dst out, int64_t b0) {
     __m256i fv[SW_ROWS], ov[SW_ROWS], t[8];
     for (int j = 0; j < SW_ROWS; j++) {
         __m256 sc, m;
@@ -241,15 +241,15 @@ KQ_ALWAYS_INLINE void k45_sw_factors(const uint8_t *const blk[SW_ROWS], sw_block
         fv[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(d)), sc));
         ov[j] = _mm256_castps_si256(_mm256_mul_ps(_mm256_set1_ps(h2f(dmin)), m));
     }
-    tr8x8_32(fv, t);
-    for (int sb = 0; sb < 8; sb++) out[sb].f = _mm256_castsi256_ps(t[sb]);
+    __m256i tf[8];
+    tr8x8_32(fv, tf);
     tr8x8_32(ov, t);
-    for (int sb = 0; sb < 8; sb++) out[sb].o = _mm256_castsi256_ps(t[sb]);
+    for (int sb = 0; sb < 8; sb++) swd_put_fo(out, b0 + sb, _mm256_castsi256_ps(tf[sb]), _mm256_castsi256_ps(t[sb]));
 }
 
 /* Q5_K: each row's sub-block levels as 32 bytes in element order (the fifth bit added
  * per row), then transposed 8 x 8. */
-static void q5_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+static void q5_K_sw_unpack(const mat *w, int64_t r, sw_dst out) {
     const int64_t nsb = w->cols / QK_K;
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *blk[SW_ROWS];
@@ -259,8 +259,12 @@ static void q5_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
             #pragma GCC unroll 8 /* constant sub-block: the shifts fold to immediates */
             for (int sb = 0; sb < 8; sb++) lv[sb][j] = k45_levels(blk[j], sb, 1);
         }
-        for (int sb = 0; sb < 8; sb++) tr8x8_32(lv[sb], out[8 * i + sb].q);
-        k45_sw_factors(blk, out + 8 * i);
+        for (int sb = 0; sb < 8; sb++) {
+            __m256i q[8];
+            tr8x8_32(lv[sb], q);
+            swd_put_q(out, 8 * i + sb, q);
+        }
+        k45_sw_factors(blk, out, 8 * i);
     }
 }
 
@@ -268,7 +272,7 @@ static void q5_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
  * (kernels_x86_int8.h's sw_nibbles): dword k of a sub-block pair's 32 bytes holds group k
  * of both sub-blocks (low nibbles: the even one), so each 16 bytes of the 8 rows give 4
  * groups of two sub-blocks, against a transpose of split bytes per sub-block. */
-static void q4_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+static void q4_K_sw_unpack(const mat *w, int64_t r, sw_dst out) {
     const int64_t nsb = w->cols / QK_K;
     for (int64_t i = 0; i < nsb; i++) {
         const uint8_t *blk[SW_ROWS];
@@ -280,11 +284,11 @@ static void q4_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
             const int p = h / 2, g = 4 * (h % 2);
             #pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
-                out[8 * i + 2 * p].q[g + k] = q[k];
-                out[8 * i + 2 * p + 1].q[g + k] = q[k + 4];
+                _mm256_store_si256(swd_q(out, 8 * i + 2 * p, g + k), q[k]);
+                _mm256_store_si256(swd_q(out, 8 * i + 2 * p + 1, g + k), q[k + 4]);
             }
         }
-        k45_sw_factors(blk, out + 8 * i);
+        k45_sw_factors(blk, out, 8 * i);
     }
 }
 
@@ -389,7 +393,7 @@ static void q6_rows(float *y, int64_t ldy, const mat *w, int64_t r0, int64_t r1,
  * sideways; f = d(blk); o's lane j row j's pair of half scales, from scales16(blk), whose
  * int16 lane k is sub-block k's, so that its 32-bit lane g is block g's pair and one 8 x 8
  * transpose gives every block's. Always inlined, the three functions with it. */
-KQ_ALWAYS_INLINE void sw_halves_unpack(const mat *w, int64_t r, sw_block *out, int64_t bs,
+KQ_ALWAYS_INLINE void sw_halves_unpack(const mat *w, int64_t r, sw_dst out, int64_t bs,
                                        __m256i (*levels)(const uint8_t *, int), __m256i (*scales16)(const uint8_t *),
                                        float (*d)(const uint8_t *)) {
     for (int64_t i = 0; i < w->cols / QK_K; i++) {
@@ -405,9 +409,10 @@ KQ_ALWAYS_INLINE void sw_halves_unpack(const mat *w, int64_t r, sw_block *out, i
         const __m256 f = _mm256_load_ps(dv);
         tr8x8_32(sv, t);
         for (int g = 0; g < 8; g++) {
-            tr8x8_32(lv[g], out[8 * i + g].q);
-            out[8 * i + g].f = f;
-            out[8 * i + g].o = _mm256_castsi256_ps(t[g]);
+            __m256i q[8];
+            tr8x8_32(lv[g], q);
+            swd_put_q(out, 8 * i + g, q);
+            swd_put_fo(out, 8 * i + g, f, _mm256_castsi256_ps(t[g]));
         }
     }
 }
@@ -421,7 +426,7 @@ static inline __m256i q6_scales16(const uint8_t *blk) { return _mm256_cvtepi8_ep
  * the AVX2 signed sideways engine (sws_matmul, 6-bit levels). (On the Xeon the signed
  * engine had beaten an earlier 8-row VNNI engine that kept two float sums per block
  * 1.75x.) Both take this unpacker's output: levels 0..63, f = d, o the half scales. */
-static void q6_K_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+static void q6_K_sw_unpack(const mat *w, int64_t r, sw_dst out) {
     sw_halves_unpack(w, r, out, sizeof(block_q6_K), q6_levels, q6_scales16, q6_d);
 }
 
@@ -555,17 +560,19 @@ MATMUL_TILE(q5_0_tiles, block_q5_0, LOAD_Q5_0, matvec_q5_0)
  * 512-token one). In-process A/B against the tiles, one thread, 2816 x 704 in cache:
  * 2 tokens 1.3x, 8 1.9x, 32 3.1x, 64 3.35x (86 G multiply-adds/s). */
 
-static void q5_0_sw_unpack(const mat *w, int64_t r, sw_block *out) {
+static void q5_0_sw_unpack(const mat *w, int64_t r, sw_dst out) {
     const block_q5_0 *row[SW_ROWS];
     for (int j = 0; j < SW_ROWS; j++) row[j] = (const block_q5_0 *)(w->data + (uint64_t)(r + j) * w->row_bytes);
     for (int64_t b = 0; b < w->cols / 32; b++) {
         __m256i v[SW_ROWS];
         for (int j = 0; j < SW_ROWS; j++) v[j] = q5_0_u8(row[j][b].qs);
-        tr8x8_32(v, out[b].q);
+        __m256i q[8];
+        tr8x8_32(v, q);
+        swd_put_q(out, b, q);
         const __m128i d = _mm_set_epi16((short)row[7][b].d, (short)row[6][b].d, (short)row[5][b].d, (short)row[4][b].d,
                                         (short)row[3][b].d, (short)row[2][b].d, (short)row[1][b].d, (short)row[0][b].d);
-        out[b].f = _mm256_cvtph_ps(d);
-        out[b].o = _mm256_mul_ps(out[b].f, _mm256_set1_ps(16.0f));
+        const __m256 f = _mm256_cvtph_ps(d);
+        swd_put_fo(out, b, f, _mm256_mul_ps(f, _mm256_set1_ps(16.0f)));
     }
 }
 

@@ -328,7 +328,7 @@ static void x86_quantize_a16(const float *x, block_a16 *y, int64_t cols) {
  * and the rows past the last group of 16 go four rows at a time (q8a8_rows). */
 
 /* 8 rows' blocks as sw_blocks: q[g] lane j = bytes 4g..4g+3 of row j's block, + 128 */
-static void q8_0_sw_unpack_u(const mat *w, int64_t r, sw_block *out) {
+static void q8_0_sw_unpack_u(const mat *w, int64_t r, sw_dst out) {
     const uint8_t *row[SW_ROWS];
     for (int j = 0; j < SW_ROWS; j++) row[j] = w->data + (uint64_t)(r + j) * w->row_bytes;
     const __m256i flip = _mm256_set1_epi8((char)0x80);
@@ -337,8 +337,10 @@ static void q8_0_sw_unpack_u(const mat *w, int64_t r, sw_block *out) {
         __m256i v[SW_ROWS];
         for (int j = 0; j < SW_ROWS; j++)
             v[j] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(row[j] + o + offsetof(block_q8_0, qs))), flip);
-        tr8x8_32(v, out[b].q);
-        sw_d_factors(row, o, 128.0f, &out[b]);
+        __m256i q[8];
+        tr8x8_32(v, q);
+        swd_put_q(out, b, q);
+        sw_d_factors(row, o, 128.0f, out, b);
     }
 }
 
