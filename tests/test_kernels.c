@@ -837,6 +837,44 @@ static void test_read_sum(const cpu_kernels *ref, const cpu_kernels *k) {
 /* The AVX-512 table's two sideways prefill engines (kernels_avx512.c: its fill times the
  * CPU and takes one; test_table above saw that one): each forced in turn through
  * G4_ZMM_ROWS, on the shapes that reach the 32-row steps and their remainders. */
+/* The two engines' outputs for one shape, bit for bit (kernels_x86_int8.h's 32-row
+ * engine does the 16-row one's arithmetic in the same order): which one a call takes
+ * (the CPU's timing, the token count) must not change a result. */
+static void zmm_fill(cpu_kernels *t, const char *rows) {
+    setenv("G4_ZMM_ROWS", rows, 1);
+    kernels_avx512_fill(t);
+    CHECK(!strcmp(kernels_avx512_rows(), rows));
+}
+
+static void zmm_engines_agree(int32_t type, int64_t rows, int64_t cols, int64_t n) {
+    static cpu_kernels t;
+    zmm_fill(&t, "16");
+    uint64_t rb;
+    if (!dtype_row_bytes(type, cols, &rb) || !t.matmul[type]) return;
+    uint8_t *w = malloc(rb * (size_t)rows);
+    float *wf = malloc((size_t)cols * sizeof(float)), *x = malloc((size_t)(n * cols) * sizeof(float));
+    float *y0 = malloc((size_t)(n * rows) * sizeof(float)), *y1 = malloc((size_t)(n * rows) * sizeof(float));
+    float *scratch = malloc((size_t)kernel_scratch_floats(&t, cols) * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) wf[c] = frand() * (float)(1 + (c / 16 + r) % 4);
+        quantize_row(type, wf, w + r * rb, cols);
+    }
+    for (int64_t i = 0; i < n * cols; i++) x[i] = frand() * 2.0f;
+    mat m = {w, type, rows, cols, rb, false};
+    int64_t ldx;
+    void *xq = quantize_act(&t, t.act[type], x, n, cols, &ldx);
+    const void *xa = xq ? xq : x;
+    t.matmul[type](y0, rows, &m, 0, rows, xa, ldx, n, scratch);
+    /* (the engine switch is one global of the table's file, set by its fill) */
+    zmm_fill(&t, "32");
+    t.matmul[type](y1, rows, &m, 0, rows, xa, ldx, n, scratch);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n * rows; i++) differ += memcmp(&y0[i], &y1[i], sizeof(float)) != 0;
+    CHECK_MSG(differ == 0, "%s %lldx%lld n=%lld: %lld outputs of the 32-row engine differ from the 16-row one's",
+              g4_dtype_name(type), (long long)rows, (long long)cols, (long long)n, (long long)differ);
+    free(w); free(wf); free(x); free(y0); free(y1); free(scratch); free(xq);
+}
+
 static void test_zmm_rows(const cpu_kernels *ref) {
     if (!cpu_isa_supported(CPU_ISA_AVX512)) return;
     static const int32_t types[] = {G4_DTYPE_Q8_0, G4_DTYPE_Q4_0, 3, 6, 7, 10, 11, 12, 13, 14, 20, 23};
@@ -845,16 +883,21 @@ static void test_zmm_rows(const cpu_kernels *ref) {
     static const char *const rows[] = {"16", "32"};
     for (int v = 0; v < 2; v++) {
         static cpu_kernels t;
-        setenv("G4_ZMM_ROWS", rows[v], 1);
-        kernels_avx512_fill(&t);
-        CHECK(!strcmp(kernels_avx512_rows(), rows[v]));
+        zmm_fill(&t, rows[v]);
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
             test_matmul(ref, &t, types[i], 100, 512, 29);
             test_matmul(ref, &t, types[i], 100, 256, 27);
+            /* the fewest tokens the 32-row engine takes (SWZ32_MIN_TOKENS), and one more */
+            test_matmul(ref, &t, types[i], 96, 512, 7);
+            test_matmul(ref, &t, types[i], 96, 256, 13);
             test_matmul(ref, &t, types[i], 64, 1536, 64);
             test_matmul(ref, &t, types[i], 64, 256, 261);
             matmul_case(ref, &t, types[i], 64, 512, 31, 1, 0);
         }
+    }
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        static const int64_t ns[] = {6, 7, 12, 13, 29, 64};
+        for (int j = 0; j < 6; j++) zmm_engines_agree(types[i], 96, 512, ns[j]);
     }
     /* the process's own table again as its fill chose it */
     if (saved) setenv("G4_ZMM_ROWS", saved, 1);

@@ -990,11 +990,15 @@ static inline __attribute__((always_inline)) void swz32_store(float *y, int64_t 
         _mm512_storeu_ps(y + t * ldy + r + 16, c1[t]);
     }
 }
-/* Fewer tokens than this go through the 16-row engine: regrouping the 4 blocks into z
- * costs about as much as unpacking them, and with few tokens to share it the 32-row
- * engine was slower (Ice Lake, one thread, Q4_0 2048 x 1536: 0.84x at 10 tokens, 0.91x
- * at 16, 1.02x at 24, 1.11x at 32, 1.24x at 48, 1.44-1.59x at 64-256; Q4_K 1.00x at 24). */
-#define SWZ32_MIN_TOKENS 24
+/* Fewer tokens than this go through the 16-row engine: with 4 or 5 tokens (3 or 4 for
+ * the half-scale types, which the 32-row engine takes 4 at a time) its calls are fewer
+ * and it was faster (Ice Lake, one thread, 2048 x 1536 in cache, 32 rows against 16:
+ * Q4_0 0.77x at 3 tokens, 0.90x at 4, 0.95x at 5, 1.07x at 6, 1.12x at 10, 1.22x at 16;
+ * Q4_K 0.98x at 5, 1.10x at 6; Q6_K 0.96x at 6, 0.99x at 10, 1.06x at 12; Q3_K 0.96x at
+ * 8, 1.04x at 12). (Before the unpackers wrote z's columns directly, swz32_dst, the
+ * 32-row engine needed 24 tokens to pay for the regrouping.) */
+#define SWZ32_MIN_TOKENS 6
+#define SWZ32H_MIN_TOKENS 12
 
 static inline __attribute__((always_inline)) void swz32_tokens(float *y, int64_t ldy, int64_t r, const swz32_block *z,
                                                                const block_a8 *x, int64_t xstride, const float *ds,
@@ -1138,7 +1142,8 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
                 }
             }
         int64_t r = r0;
-        for (; swz_rows32 && halves != SWZ_MINS && n >= SWZ32_MIN_TOKENS && r + 32 <= r16; r += 32) {
+        const int64_t min32 = halves ? SWZ32H_MIN_TOKENS : SWZ32_MIN_TOKENS;
+        for (; swz_rows32 && halves != SWZ_MINS && n >= min32 && r + 32 <= r16; r += 32) {
             swz32_unpack(w, r, unpack, z);
             const char *next = r + 32 < r16 ? (const char *)w->data + (uint64_t)(r + 32) * w->row_bytes : NULL;
             const int64_t next_bytes = (r + 64 <= r16 ? 32 : 16) * (int64_t)w->row_bytes;
