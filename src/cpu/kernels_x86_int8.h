@@ -813,13 +813,26 @@ static inline __attribute__((always_inline)) __m512 swz_join(__m256 lo, __m256 h
  * the eight float accumulators on the stack (a load and a store per token and block);
  * unrolled, none spill, and one Zen 4 thread at 128 tokens ran Q4_K 1.17-1.21x, Q5_K
  * 1.29x, Q4_0 and Q5_0 1.06-1.07x faster (kab; the same outputs bit for bit). */
+/* An engine call's share of the next rows' prefetch, spread over its blocks: blocks b <
+ * `blocks` each ask for `lines` 64-byte lines, from p + b lines 64 (swz_pf_next). */
+typedef struct swz_pf {
+    const char *p;
+    int64_t blocks, lines;
+} swz_pf;
+static inline __attribute__((always_inline)) void swz_pf_block(swz_pf pf, int64_t b) {
+    if (b < pf.blocks)
+        for (int64_t i = 0; i < pf.lines; i++) _mm_prefetch(pf.p + (b * pf.lines + i) * 64, _MM_HINT_T1);
+}
+
 static inline __attribute__((always_inline)) void swz_tokens(float *y, int64_t ldy, int64_t r, const sw_block *ba,
                                                              const sw_block *bb, const block_a8 *x, int64_t xstride,
-                                                             const float *ds, int64_t nb, const int T, const int centre) {
+                                                             const float *ds, int64_t nb, const int T, const int centre,
+                                                             swz_pf pf) {
     __m512 c[SWZ_TOKENS];
     #pragma GCC unroll 8
     for (int t = 0; t < T; t++) c[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        swz_pf_block(pf, b);
         __m512i acc[SWZ_TOKENS];
         #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
@@ -863,12 +876,14 @@ static inline __attribute__((always_inline)) void swz_tokens(float *y, int64_t l
 #define SWZ_MINS 2
 static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t ldy, int64_t r, const sw_block *ba,
                                                               const sw_block *bb, const block_a8 *x, int64_t xstride,
-                                                              const int32_t *h, int64_t nb, const int T, const int halves) {
+                                                              const int32_t *h, int64_t nb, const int T, const int halves,
+                                                              swz_pf pf) {
     const float *hf32 = (const float *)h;
     __m512 c[SWZ_TOKENS];
     #pragma GCC unroll 8
     for (int t = 0; t < T; t++) c[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        swz_pf_block(pf, b);
         const __m512i o = _mm512_castps_si512(swz_join(ba[b].o, bb[b].o));
         __m512i sc0, sc1;
         __m512 m0 = _mm512_setzero_ps(), m1 = m0;
@@ -1002,11 +1017,12 @@ static inline __attribute__((always_inline)) void swz32_store(float *y, int64_t 
 
 static inline __attribute__((always_inline)) void swz32_tokens(float *y, int64_t ldy, int64_t r, const swz32_block *z,
                                                                const block_a8 *x, int64_t xstride, const float *ds,
-                                                               int64_t nb, const int T, const int centre) {
+                                                               int64_t nb, const int T, const int centre, swz_pf pf) {
     __m512 c0[SWZ32_TOKENS], c1[SWZ32_TOKENS];
     #pragma GCC unroll 6
     for (int t = 0; t < T; t++) c0[t] = c1[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        swz_pf_block(pf, b);
         __m512i a0[SWZ32_TOKENS], a1[SWZ32_TOKENS];
         #pragma GCC unroll 6
         for (int t = 0; t < T; t++)
@@ -1030,11 +1046,12 @@ static inline __attribute__((always_inline)) void swz32_tokens(float *y, int64_t
 #define SWZ32H_TOKENS 4
 static inline __attribute__((always_inline)) void swz32h_tokens(float *y, int64_t ldy, int64_t r, const swz32_block *z,
                                                                 const block_a8 *x, int64_t xstride, const int32_t *h,
-                                                                int64_t nb, const int T) {
+                                                                int64_t nb, const int T, swz_pf pf) {
     __m512 c0[SWZ32H_TOKENS], c1[SWZ32H_TOKENS];
     #pragma GCC unroll 4
     for (int t = 0; t < T; t++) c0[t] = c1[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        swz_pf_block(pf, b);
         __m512i a0[SWZ32H_TOKENS], a1[SWZ32H_TOKENS];
         #pragma GCC unroll 2
         for (int hf = 0; hf < 2; hf++) {
@@ -1063,21 +1080,21 @@ static inline __attribute__((always_inline)) void swz32h_tokens(float *y, int64_
  * each of them made the AVX-512 table's file take minutes to compile under ASan. */
 static __attribute__((noinline)) void swz32_call(float *y, int64_t ldy, int64_t r, const swz32_block *z,
                                                  const block_a8 *x, int64_t xstride, const float *ds,
-                                                 const int32_t *hs, int64_t nb, int T, int centre, int halves) {
+                                                 const int32_t *hs, int64_t nb, int T, int centre, int halves, swz_pf pf) {
     if (halves) {
-        if (T == 4) swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 4);
-        else if (T == 2) swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 2);
-        else swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 1);
+        if (T == 4) swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 4, pf);
+        else if (T == 2) swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 2, pf);
+        else swz32h_tokens(y, ldy, r, z, x, xstride, hs, nb, 1, pf);
     } else if (centre) { /* (the branches give GCC constant T, and a constant "no centre") */
-        if (T == 6) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 6, centre);
-        else if (T == 4) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 4, centre);
-        else if (T == 2) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 2, centre);
-        else swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 1, centre);
+        if (T == 6) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 6, centre, pf);
+        else if (T == 4) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 4, centre, pf);
+        else if (T == 2) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 2, centre, pf);
+        else swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 1, centre, pf);
     } else {
-        if (T == 6) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 6, 0);
-        else if (T == 4) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 4, 0);
-        else if (T == 2) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 2, 0);
-        else swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 1, 0);
+        if (T == 6) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 6, 0, pf);
+        else if (T == 4) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 4, 0, pf);
+        else if (T == 2) swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 2, 0, pf);
+        else swz32_tokens(y, ldy, r, z, x, xstride, ds, nb, 1, 0, pf);
     }
 }
 
@@ -1090,9 +1107,19 @@ static inline int64_t swz_calls(int64_t n, int per) {
     if (rem >= 2) c++, rem -= 2;
     return c + rem;
 }
-static inline void swz_prefetch_slice(const char *next, int64_t *pf, int64_t step, int64_t bytes) {
-    if (next)
-        for (const int64_t e = G4_MIN(*pf + step, bytes); *pf < e; *pf += 64) _mm_prefetch(next + *pf, _MM_HINT_T1);
+/* The next call's slice, for the engine to spread over its nb blocks (swz_pf_block)
+ * rather than ask for at once before the call: a burst of prefetches waits for line-fill
+ * buffers, and the call's work with it (a 32-token profile showed the burst's stalls;
+ * with no prefetch the same time went to the unpacking instead). One Ice Lake thread,
+ * Q4_0 40000 x 1536 from memory, spread against burst (kab, noisy): 32-row engine
+ * 1.07-1.16x at 32 tokens, 1.23x at 16; 16-row engine 1.25-1.40x at 8, 1.03-1.17x at
+ * 32, 0.89-1.00x at 128. E2B Q4_0, 2 threads, binaries alternating, 4 pairs: first
+ * token (32) 326-407 -> 307-380 ms, pp512 unchanged within the noise. */
+static inline swz_pf swz_pf_next(const char *next, int64_t *pf, int64_t step, int64_t bytes, int64_t nb) {
+    const int64_t mine = next ? G4_MAX(G4_MIN(step, bytes - *pf), 0) : 0, lines = (step + 64 * nb - 1) / (64 * nb);
+    const swz_pf s = {next ? next + *pf : NULL, mine ? (mine + 64 * lines - 1) / (64 * lines) : 0, G4_MAX(lines, 1)};
+    *pf += step;
+    return s;
 }
 
 /* Rows r..r+31 unpacked 8 at a time straight into z's columns (swz32_dst). */
@@ -1152,9 +1179,8 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
             int64_t pf = 0, t = 0;
 #define SWZ32_CALL(T)                                                                                              \
     do {                                                                                                          \
-        swz_prefetch_slice(next, &pf, step, next_bytes);                                                          \
         swz32_call(yc + t * ldy, ldy, r, z, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb,             \
-                   hs + 2 * t * nb, nb, T, centre, halves);                                                       \
+                   hs + 2 * t * nb, nb, T, centre, halves, swz_pf_next(next, &pf, step, next_bytes, nb));        \
         t += T;                                                                                                   \
     } while (0)
             if (halves) {
@@ -1180,11 +1206,11 @@ static inline __attribute__((always_inline)) void swz_matmul(float *y, int64_t l
             int64_t t = 0;
 #define SWZ_CALL(T)                                                                                               \
     do {                                                                                                          \
-        swz_prefetch_slice(next, &pf, step, next_bytes);                                                          \
+        const swz_pf slice = swz_pf_next(next, &pf, step, next_bytes, nb);                                        \
         if (halves)                                                                                               \
-            swz6_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, hs + 2 * t * nb, nb, T, halves); \
+            swz6_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, hs + 2 * t * nb, nb, T, halves, slice); \
         else                                                                                                      \
-            swz_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb, nb, T, centre); \
+            swz_tokens(yc + t * ldy, ldy, r, ba, bb, (const block_a8 *)(xc + t * ldx), xstride, ds + t * nb, nb, T, centre, slice); \
     } while (0)
             for (; t + 8 <= n; t += 8) SWZ_CALL(8);
             if (n - t >= 4) { SWZ_CALL(4); t += 4; }
