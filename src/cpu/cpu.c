@@ -1,9 +1,10 @@
 /* cpu.c - the CPU compute context and the matmul driver. A matmul is cut into work items
- * of (a chunk of weight rows) x (a tile of tokens), row chunk first: a thread's chunk of
- * weights comes from memory once and stays in cache across its token tiles, and a kernel
- * unpacks its weight rows once per tile, so tiles are as long as the work still splits
- * into enough items to keep every thread busy (up to 256 tokens: 256 tokens of a
- * 1536-wide row are 480 KB of quantized activations, in L2). Decode (one token) gives
+ * of (a chunk of weight rows) x (a tile of tokens), tile first, and each thread takes a
+ * contiguous run of them (mm_units: one kernel call per run of chunks, whose next rows
+ * the kernel prefetches as it goes). A kernel unpacks its weight rows once per tile, so
+ * tiles are as long as the work still splits into enough items to keep every thread
+ * busy (up to 256 tokens: 256 tokens of a 1536-wide row are 480 KB of quantized
+ * activations, in L2). Decode (one token) gives
  * each thread one contiguous slice of the bytes to stream, claimed front to back in a
  * few large pieces, and a thread done early takes pieces of another's from the back
  * (mv_part); a prompt's batch of MoE experts (cpu_matmul_rows) splits its work items
@@ -68,17 +69,6 @@ typedef struct mm_job {
     int64_t ldx, n, row_chunks, tile;
     matmul_fn fn;
 } mm_job;
-
-static void mm_tiles(void *arg, int64_t i0, int64_t i1, int thread) {
-    mm_job *j = arg;
-    for (int64_t i = i0; i < i1; i++) {
-        const int64_t n_tiles = (j->n + j->tile - 1) / j->tile, rc = i / n_tiles, tt = i % n_tiles;
-        const int64_t t0 = tt * j->tile, nt = j->n - t0 < j->tile ? j->n - t0 : j->tile;
-        const int64_t r0 = rc * ROW_CHUNK, r1 = r0 + ROW_CHUNK < j->w->rows ? r0 + ROW_CHUNK : j->w->rows;
-        j->fn(j->y + t0 * j->w->rows, j->w->rows, j->w, r0, r1, (const char *)j->x + t0 * j->ldx, j->ldx, nt,
-              j->c->scratch + (int64_t)thread * j->c->scratch_floats);
-    }
-}
 
 typedef struct q_job { cpu_ctx *c; const float *x; int64_t cols; act_format fmt; } q_job;
 
@@ -290,9 +280,8 @@ void cpu_matvec_geglu(cpu_ctx *c, float *y, const mat *w, float *g, const float 
  * a shared counter, consecutive 64-row chunks went to alternate threads and every claim
  * bounced the counter's cache line between them. 26B-A4B Q4_K_M prefill, 2 threads,
  * alternating in one process: pp32 +12% (10 of 10 pairs), pp256 +2.7% (5 of 6), pp512
- * +4.3% (4 of 4). (Dense matmuls keep the shared counter: contiguous runs there gave
- * E2B pp32 +1.8% but pp512 -5%. Kernels prefetching the 16 rows past their range, for
- * the run's next item, added nothing.) */
+ * +4.3% (4 of 4). (Kernels prefetching the 16 rows past their range, for the run's next
+ * item, added nothing. Dense matmuls now run this way too: mm_units.) */
 typedef struct rows_job {
     cpu_ctx *c;
     const cpu_rows_item *items;
@@ -352,6 +341,35 @@ void cpu_matmul_rows(cpu_ctx *c, const cpu_rows_item *items, int count, const fl
     pool_run(c->pool, rows_part, &j, c->n_threads, 0);
 }
 
+/* Prefill: the work items are (token tile, 64-row chunk), tile-major, and each thread
+ * takes a contiguous run of them as decode does (claims_work), calling the kernel once
+ * per tile's run of consecutive chunks, so that the kernel's prefetch of its next rows
+ * runs on across chunks. Claimed one at a time from a shared counter, consecutive chunks
+ * went to alternate threads, and each call began by unpacking rows nobody had fetched:
+ * E2B Q4_0 on 2 Ice Lake threads, the two schemes alternating in one process (a
+ * temporary switch): a 32-token prompt best 289 -> 270 ms, faster in 15 of 20 pairs;
+ * 128 and 512 tokens the same (best 1147 / 4124 -> 1120 / 4115 ms, 5 of 12 and 4 of 10
+ * pairs). (Earlier, before the kernels spread their prefetches over their calls,
+ * contiguous runs of 64-row calls gave pp32 +1.8% and pp512 -5%.)
+ * units [u0, u1) of the job: */
+static void mm_units(const void *arg, uint64_t u0, uint64_t u1, float *scratch) {
+    const mm_job *j = arg;
+    while (u0 < u1) {
+        const int64_t tt = (int64_t)u0 / j->row_chunks, rc0 = (int64_t)u0 % j->row_chunks;
+        const int64_t rc1 = G4_MIN(j->row_chunks, rc0 + (int64_t)(u1 - u0));
+        const int64_t t0 = tt * j->tile, nt = G4_MIN(j->tile, j->n - t0);
+        j->fn(j->y + t0 * j->w->rows, j->w->rows, j->w, rc0 * ROW_CHUNK, G4_MIN(rc1 * ROW_CHUNK, j->w->rows),
+              (const char *)j->x + t0 * j->ldx, j->ldx, nt, scratch);
+        u0 += (uint64_t)(rc1 - rc0);
+    }
+}
+
+static void mm_part(void *arg, int64_t t0, int64_t t1, int thread) {
+    (void)t1;
+    const mm_job *j = arg;
+    claims_work(j->c, t0, mm_units, j, j->c->scratch + (int64_t)thread * j->c->scratch_floats);
+}
+
 void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
     mm_job j = {.c = c, .y = y, .w = w, .n = n, .fn = mat_kernel(c, w)};
     j.x = act_input(c, mat_act(c, w), x, n, w->cols, &j.ldx);
@@ -369,5 +387,6 @@ void cpu_matmul(cpu_ctx *c, float *y, const mat *w, const float *x, int64_t n) {
     j.tile = TOKEN_TILE_MAX;
     while (j.tile > TOKEN_TILE_MIN && j.row_chunks * ((n + j.tile - 1) / j.tile) < 4 * c->n_threads) j.tile /= 2;
     const int64_t items = j.row_chunks * ((n + j.tile - 1) / j.tile);
-    pool_run(c->pool, mm_tiles, &j, items, 1);
+    claims_split(c, (uint64_t)items);
+    pool_run(c->pool, mm_part, &j, c->n_threads, 0);
 }
