@@ -803,16 +803,6 @@ static inline __attribute__((always_inline)) __m512 swz_join(__m256 lo, __m256 h
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
-/* Tokens [t, t + T) (x: the first one's blocks, xstride blocks apart) against rows r..r+15
- * (ba: the first 8, bb: the next 8), all blocks; stores 16 outputs per token. centre:
- * for the types whose offset is o = centre f (Q4_0: 8, Q5_0: 16; 0 for the others), the
- * offset comes off in the integers, -centre s starting each block's accumulator, which
- * saves a broadcast, a scalar multiply and an FMA per token and block (one thread,
- * 512 x 1536, 64-256 tokens: Q4_0 1.12-1.16x, Q5_0 1.25x).
- * Every loop over the T tokens is unrolled by pragma: left as loops, GCC kept seven of
- * the eight float accumulators on the stack (a load and a store per token and block);
- * unrolled, none spill, and one Zen 4 thread at 128 tokens ran Q4_K 1.17-1.21x, Q5_K
- * 1.29x, Q4_0 and Q5_0 1.06-1.07x faster (kab; the same outputs bit for bit). */
 /* An engine call's share of the next rows' prefetch, spread over its blocks: blocks b <
  * `blocks` each ask for `lines` 64-byte lines, from p + b lines 64 (swz_pf_next). */
 typedef struct swz_pf {
@@ -824,6 +814,16 @@ static inline __attribute__((always_inline)) void swz_pf_block(swz_pf pf, int64_
         for (int64_t i = 0; i < pf.lines; i++) _mm_prefetch(pf.p + (b * pf.lines + i) * 64, _MM_HINT_T1);
 }
 
+/* Tokens [t, t + T) (x: the first one's blocks, xstride blocks apart) against rows r..r+15
+ * (ba: the first 8, bb: the next 8), all blocks; stores 16 outputs per token. centre:
+ * for the types whose offset is o = centre f (Q4_0: 8, Q5_0: 16; 0 for the others), the
+ * offset comes off in the integers, -centre s starting each block's accumulator, which
+ * saves a broadcast, a scalar multiply and an FMA per token and block (one thread,
+ * 512 x 1536, 64-256 tokens: Q4_0 1.12-1.16x, Q5_0 1.25x).
+ * Every loop over the T tokens is unrolled by pragma: left as loops, GCC kept seven of
+ * the eight float accumulators on the stack (a load and a store per token and block);
+ * unrolled, none spill, and one Zen 4 thread at 128 tokens ran Q4_K 1.17-1.21x, Q5_K
+ * 1.29x, Q4_0 and Q5_0 1.06-1.07x faster (kab; the same outputs bit for bit). */
 static inline __attribute__((always_inline)) void swz_tokens(float *y, int64_t ldy, int64_t r, const sw_block *ba,
                                                              const sw_block *bb, const block_a8 *x, int64_t xstride,
                                                              const float *ds, int64_t nb, const int T, const int centre,
@@ -934,9 +934,9 @@ static inline __attribute__((always_inline)) void swz6_tokens(float *y, int64_t 
  * its {1to16} broadcast included, issued at about one per cycle against two for the
  * register form: 0.33-0.37 ns per instruction with a broadcast, a 64-byte load or a
  * memory operand against 0.19 register to register, and 0.24 when one register
- * broadcast serves two. There swz_matmul takes rows 32 at a time: the 4 unpacked 8-row
- * blocks are regrouped (swz32_block, per block and group two 512-bit vectors of 16 rows
- * each), each token's 4-byte group is broadcast once into a register (VPBROADCASTD, a
+ * broadcast serves two. There swz_matmul takes rows 32 at a time: the 4 8-row blocks
+ * are unpacked into swz32_block's columns (per block and group two 512-bit vectors of
+ * 16 rows each; swz32_dst), each token's 4-byte group is broadcast once into a register (VPBROADCASTD, a
  * load) and multiplied into both vectors, 6 tokens at a time (12 int32 + 12 float
  * accumulators, 2 weight vectors and the broadcast: 27 of the 32 registers). Per row the
  * arithmetic is swz_tokens' exactly: the same int32 sums, the same float operations in
@@ -957,8 +957,8 @@ typedef struct swz32_block {
 
 /* Column k (rows 8k..8k+7) of z's blocks, as an unpacker's destination: the unpacker's
  * group and factor vectors land where the engine loads them, with no regrouping (one Ice
- * Lake thread, Q4_0 1536 or 6144 wide, 32 tokens: 1.10-1.17x over unpacking into
- * sw_blocks and copying them into z). */
+ * Lake thread, Q4_0 1536 or 6144 wide, 32 tokens, two kab runs: 1.10-1.24x over
+ * unpacking into sw_blocks and copying them into z). */
 static inline sw_dst swz32_dst(swz32_block *z, int k) {
     return (sw_dst){(char *)&z->q[0][k], (char *)&z->f[k], (char *)&z->o[k], NULL, (int64_t)sizeof(swz32_block),
                     (int64_t)sizeof z->q[0]};
@@ -1099,8 +1099,7 @@ static __attribute__((noinline)) void swz32_call(float *y, int64_t ldy, int64_t 
 }
 
 /* How many engine calls n tokens take, per at a time, then 4, 2 and 1 (swz_matmul's
- * token loops), and the next rows' prefetch spread over them: a slice of step bytes
- * per call, *pf the bytes asked for so far. */
+ * token loops): the next rows' prefetch is split into that many slices. */
 static inline int64_t swz_calls(int64_t n, int per) {
     int64_t c = n / per, rem = n % per;
     if (rem >= 4) c++, rem -= 4;
@@ -1115,6 +1114,7 @@ static inline int64_t swz_calls(int64_t n, int per) {
  * 1.07-1.16x at 32 tokens, 1.23x at 16; 16-row engine 1.25-1.40x at 8, 1.03-1.17x at
  * 32, 0.89-1.00x at 128. E2B Q4_0, 2 threads, binaries alternating, 4 pairs: first
  * token (32) 326-407 -> 307-380 ms, pp512 unchanged within the noise. */
+/* (*pf: the bytes of the next rows' `bytes` handed out so far; step: bytes per call) */
 static inline swz_pf swz_pf_next(const char *next, int64_t *pf, int64_t step, int64_t bytes, int64_t nb) {
     const int64_t mine = next ? G4_MAX(G4_MIN(step, bytes - *pf), 0) : 0, lines = (step + 64 * nb - 1) / (64 * nb);
     const swz_pf s = {next ? next + *pf : NULL, mine ? (mine + 64 * lines - 1) / (64 * lines) : 0, G4_MAX(lines, 1)};
